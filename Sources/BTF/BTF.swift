@@ -1,0 +1,211 @@
+/// A parsed BTF blob: the type section as host-order 32-bit words with an index of where each type
+/// starts, and the string table as raw bytes.
+///
+/// Types are read through small views (`type(_:)`, `member(of:at:)` ...) so that parsing a 44 MB
+/// kernel allocates three arrays, not one object per type. Names stay bytes until asked for.
+public struct BTF: Sendable {
+    /// The byte order the BTF was read in; the writer uses it by default.
+    public var byteOrder: ByteOrder
+    /// The header as read (or as it will be written): version, flags, header length.
+    public var header: BTFHeader
+    /// The type section in host byte order.
+    public internal(set) var words: [UInt32]
+    /// `typeStarts[id]` is the index in `words` where type `id` starts; entry 0 (void) is unused.
+    public internal(set) var typeStarts: [UInt32]
+    /// The string table, starting with the empty string at offset 0.
+    public internal(set) var strings: [UInt8]
+    /// The kind-layout section of a 32-byte header, as `BTFKindLayout` entries; empty if absent.
+    public internal(set) var kindLayouts: [BTFKindLayout]
+
+    /// The number of type ids including `void`; valid ids are `0 ..< typeCount`.
+    public var typeCount: Int { typeStarts.count }
+    /// All non-void type ids.
+    public var typeIDs: LazyMapSequence<Range<UInt32>, TypeID> { (1 ..< UInt32(typeStarts.count)).lazy.map { TypeID($0) } }
+
+    public func contains(_ id: TypeID) -> Bool { id.index < typeStarts.count }
+}
+
+/// A `btf_kind_layout` entry of the kind-layout section: how big a kind's record and elements are,
+/// so that tools can skip kinds they do not know.
+public struct BTFKindLayout: Sendable, Equatable {
+    public var infoSize: UInt8
+    public var elementSize: UInt8
+    public var flags: UInt16
+    public init(infoSize: UInt8, elementSize: UInt8, flags: UInt16) {
+        self.infoSize = infoSize; self.elementSize = elementSize; self.flags = flags
+    }
+}
+
+/// The fixed part of a BTF header (`struct btf_header`). Section offsets are computed by the writer.
+public struct BTFHeader: Sendable, Equatable {
+    public static let magic: UInt16 = 0xEB9F
+    public var version: UInt8 = 1
+    public var flags: UInt8 = 0
+    /// 24 for the classic header, 32 for a header that also locates a kind-layout section.
+    public var headerLength: UInt32 = 24
+    public init(version: UInt8 = 1, flags: UInt8 = 0, headerLength: UInt32 = 24) {
+        self.version = version; self.flags = flags; self.headerLength = headerLength
+    }
+}
+
+// MARK: - Type views
+
+/// A read-only view of one type's common record. Kind-specific data is read through `BTF`.
+public struct BTFType: Sendable {
+    public let id: TypeID
+    public let kind: BTFKind
+    public let nameOffset: StringOffset
+    public let info: UInt32
+    /// `btf_type.size` (INT, ENUM, STRUCT, UNION, DATASEC, FLOAT, ENUM64) or `btf_type.type`.
+    public let sizeOrType: UInt32
+    /// Index of the first word of the record in `BTF.words`.
+    let start: Int
+
+    public var vlen: Int { Int(info & 0xffff) }
+    public var kindFlag: Bool { info >> 31 != 0 }
+    public var size: UInt32 { sizeOrType }
+    public var referencedType: TypeID { TypeID(sizeOrType) }
+    public var isAnonymous: Bool { nameOffset.isEmpty }
+}
+
+/// A struct or union member (`btf_member`).
+public struct BTFMember: Sendable, Equatable {
+    public var nameOffset: StringOffset
+    public var type: TypeID
+    /// The raw `offset` word: with kind_flag set it packs bitfield size (bits 24-31) and bit offset.
+    public var rawOffset: UInt32
+    public var kindFlag: Bool
+
+    public var bitOffset: UInt32 { kindFlag ? rawOffset & 0xffffff : rawOffset }
+    public var bitfieldSize: UInt32 { kindFlag ? rawOffset >> 24 : 0 }
+}
+
+/// An enumerator of an ENUM or ENUM64 type. `value` holds the raw bits; signedness is the kind_flag.
+public struct BTFEnumerator: Sendable, Equatable {
+    public var nameOffset: StringOffset
+    public var value: UInt64
+}
+
+/// A FUNC_PROTO parameter (`btf_param`).
+public struct BTFParameter: Sendable, Equatable {
+    public var nameOffset: StringOffset
+    public var type: TypeID
+}
+
+/// A DATASEC entry (`btf_var_secinfo`).
+public struct BTFSectionVariable: Sendable, Equatable {
+    public var type: TypeID
+    public var offset: UInt32
+    public var size: UInt32
+}
+
+/// An ARRAY's `btf_array`.
+public struct BTFArray: Sendable, Equatable {
+    public var elementType: TypeID
+    public var indexType: TypeID
+    public var count: UInt32
+}
+
+extension BTF {
+    /// The common record of `id`. `id` must be a valid non-void id of this BTF.
+    @inline(__always)
+    public func type(_ id: TypeID) -> BTFType {
+        let start = Int(typeStarts[id.index])
+        let info = words[start + 1]
+        return BTFType(id: id, kind: BTFKind(rawValue: UInt8(info >> 24 & 0x1f))!,
+                       nameOffset: StringOffset(words[start]), info: info,
+                       sizeOrType: words[start + 2], start: start)
+    }
+
+    /// The kind of `id`, or `nil` for `void`.
+    @inline(__always)
+    public func kind(_ id: TypeID) -> BTFKind? {
+        id.rawValue == 0 ? nil : BTFKind(rawValue: UInt8(words[Int(typeStarts[id.index]) + 1] >> 24 & 0x1f))
+    }
+
+    /// A copy of the full record of `id`, for rewriting.
+    public func record(_ id: TypeID) -> TypeRecord {
+        let t = type(id)
+        let extraCount = t.kind.extraWords(vlen: t.vlen)
+        return TypeRecord(nameOffset: t.nameOffset, info: t.info, sizeOrType: t.sizeOrType,
+                          extra: Array(words[t.start + 3 ..< t.start + 3 + extraCount]))
+    }
+
+    /// The INT type's encoding word: encoding bits, bit offset and bit count.
+    public func intInfo(_ t: BTFType) -> (encoding: IntEncoding, offset: UInt32, bits: UInt32) {
+        let w = words[t.start + 3]
+        return (IntEncoding(rawValue: UInt8(w >> 24 & 0x0f)), w >> 16 & 0xff, w & 0xff)
+    }
+
+    public func array(_ t: BTFType) -> BTFArray {
+        BTFArray(elementType: TypeID(words[t.start + 3]), indexType: TypeID(words[t.start + 4]),
+                 count: words[t.start + 5])
+    }
+
+    @inline(__always)
+    public func member(of t: BTFType, at i: Int) -> BTFMember {
+        let base = t.start + 3 + 3 * i
+        return BTFMember(nameOffset: StringOffset(words[base]), type: TypeID(words[base + 1]),
+                         rawOffset: words[base + 2], kindFlag: t.kindFlag)
+    }
+
+    public func members(of t: BTFType) -> [BTFMember] { (0 ..< t.vlen).map { member(of: t, at: $0) } }
+
+    /// The i-th enumerator of an ENUM (value sign-extended when kind_flag says signed) or ENUM64.
+    public func enumerator(of t: BTFType, at i: Int) -> BTFEnumerator {
+        if t.kind == .enum64 {
+            let base = t.start + 3 + 3 * i
+            return BTFEnumerator(nameOffset: StringOffset(words[base]),
+                                 value: UInt64(words[base + 2]) << 32 | UInt64(words[base + 1]))
+        }
+        let base = t.start + 3 + 2 * i
+        let raw = words[base + 1]
+        let value = t.kindFlag ? UInt64(bitPattern: Int64(Int32(bitPattern: raw))) : UInt64(raw)
+        return BTFEnumerator(nameOffset: StringOffset(words[base]), value: value)
+    }
+
+    public func enumerators(of t: BTFType) -> [BTFEnumerator] { (0 ..< t.vlen).map { enumerator(of: t, at: $0) } }
+
+    public func parameter(of t: BTFType, at i: Int) -> BTFParameter {
+        let base = t.start + 3 + 2 * i
+        return BTFParameter(nameOffset: StringOffset(words[base]), type: TypeID(words[base + 1]))
+    }
+
+    public func parameters(of t: BTFType) -> [BTFParameter] { (0 ..< t.vlen).map { parameter(of: t, at: $0) } }
+
+    /// VAR linkage (0 static, 1 global, 2 extern).
+    public func variableLinkage(_ t: BTFType) -> UInt32 { words[t.start + 3] }
+
+    public func sectionVariable(of t: BTFType, at i: Int) -> BTFSectionVariable {
+        let base = t.start + 3 + 3 * i
+        return BTFSectionVariable(type: TypeID(words[base]), offset: words[base + 1], size: words[base + 2])
+    }
+
+    /// DECL_TAG `component_idx`: -1 for the whole declaration, else a member or parameter index.
+    public func declTagComponent(_ t: BTFType) -> Int32 { Int32(bitPattern: words[t.start + 3]) }
+}
+
+// MARK: - Strings
+
+extension BTF {
+    /// The bytes of the NUL-terminated string at `offset`, without the NUL. Offsets are validated at
+    /// parse time; an out-of-range offset (possible only in a hand-built BTF) yields an empty string.
+    @inline(__always)
+    public func nameBytes(_ offset: StringOffset) -> ArraySlice<UInt8> {
+        let start = Int(offset.rawValue)
+        guard start < strings.count else { return [] }
+        var end = start
+        while end < strings.count && strings[end] != 0 { end += 1 }
+        return strings[start ..< end]
+    }
+
+    /// The string at `offset` as a Swift `String` (for printing; hot paths compare bytes).
+    public func string(_ offset: StringOffset) -> String {
+        String(decoding: nameBytes(offset), as: UTF8.self)
+    }
+
+    /// The name of type `id` (empty for anonymous types and `void`).
+    public func name(_ id: TypeID) -> String {
+        id.rawValue == 0 ? "" : string(type(id).nameOffset)
+    }
+}

@@ -1,0 +1,30 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Buffered standard output for large dumps (millions of lines). Call `flush()` when done.
+public struct StandardOutput: TextOutputStream {
+    private var buffer: [UInt8] = []
+    public init() { buffer.reserveCapacity(1 << 16) }
+    public mutating func write(_ string: String) {
+        buffer.append(contentsOf: string.utf8)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+    public mutating func flush() {
+        buffer.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = Glibc.write(1, raw.baseAddress! + done, raw.count - done)
+                if n <= 0 { if errno == EINTR { continue }; break }
+                done += n
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Prints a line to standard error.
+public func printError(_ message: String) {
+    let line = message + "\n"
+    _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import BTF
+
+@main
+struct BTFDumpCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "btf-dump",
+        abstract: "Print the types of a BTF file, or write it back out as raw BTF.",
+        discussion: """
+        FILE is raw BTF (a btfhub .btf file, /sys/kernel/btf/vmlinux) or an ELF file with a .BTF
+        section (a BPF object, a vmlinux image). The text matches `bpftool btf dump file FILE`.
+        Exit status: 0 on success, 1 if FILE cannot be read or is not valid BTF, 2 on usage errors.
+        """)
+
+    @Argument(help: "The BTF or ELF file to read.")
+    var file: String
+
+    @Option(name: .shortAndLong, help: "Write the parsed BTF as raw BTF to this file instead of printing it.")
+    var output: String?
+
+    @Option(name: .long, help: "Byte order of the file written with -o: native (the input's), little or big.")
+    var byteOrder: ByteOrderChoice = .native
+
+    enum ByteOrderChoice: String, ExpressibleByArgument, CaseIterable {
+        case native, little, big
+    }
+
+    func validate() throws {
+        if output == nil && byteOrder != .native {
+            throw ValidationError("--byte-order only applies when writing with -o")
+        }
+    }
+
+    func run() throws {
+        let btf: BTF
+        do { btf = try BTF(contentsOf: file) } catch {
+            printError("btf-dump: \(error)")
+            throw ExitCode(1)
+        }
+        if let output {
+            let order: ByteOrder? = switch byteOrder {
+            case .native: nil
+            case .little: .little
+            case .big: .big
+            }
+            do { try FileIO.writeAtomically(btf.serialized(byteOrder: order), to: output) } catch {
+                printError("btf-dump: \(error)")
+                throw ExitCode(1)
+            }
+            return
+        }
+        var out = StandardOutput()
+        btf.dump(to: &out)
+        out.flush()
+    }
+}

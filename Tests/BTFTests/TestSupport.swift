@@ -1,0 +1,130 @@
+import BTF
+import Foundation
+import Testing
+
+/// Where the test data lives and how to reach the reference tools. Shared by all test files.
+enum TestSupport {
+    /// The package root (this file is Tests/BTFTests/TestSupport.swift).
+    static let packageRoot: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+    }()
+
+    /// `../shared/btfhub-archive` beside the checkout (override: BTFKIT_SHARED_ARCHIVE).
+    static let sharedArchive: String = ProcessInfo.processInfo.environment["BTFKIT_SHARED_ARCHIVE"]
+        ?? URL(fileURLWithPath: packageRoot).deletingLastPathComponent().appendingPathComponent("shared/btfhub-archive").path
+
+    static let fixtures = packageRoot + "/btfhub-fixtures"
+    /// Scratch space for extracted kernels and compiled objects, kept between runs.
+    static let cache = packageRoot + "/.build/test-cache"
+
+    static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+    static var isRoot: Bool { getuid() == 0 }
+
+    /// Whether `../shared/btfhub-archive` is present. Under CI=true its absence is a failure, not a skip.
+    static func sharedArchiveAvailable() -> Bool {
+        if FileManager.default.fileExists(atPath: sharedArchive) { return true }
+        if isCI { Issue.record("../shared/btfhub-archive is missing at \(sharedArchive); CI must have it") }
+        else { print("SKIPPED: ../shared/btfhub-archive not found at \(sharedArchive)") }
+        return false
+    }
+
+    /// Runs a program, returning its exit status and standard output (standard error is captured too).
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], stdoutPath: String? = nil) throws -> (status: Int32, stdout: Data, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : try which(executable))
+        process.arguments = arguments
+        let errPipe = Pipe()
+        process.standardError = errPipe
+        let outPipe = Pipe()
+        if let stdoutPath {
+            _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+            process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+        } else {
+            process.standardOutput = outPipe
+        }
+        try process.run()
+        // Read both pipes concurrently so neither fills up and blocks the child.
+        let errData = LockedData()
+        let errThread = Thread { errData.set(errPipe.fileHandleForReading.readDataToEndOfFile()) }
+        errThread.start()
+        let out = stdoutPath == nil ? outPipe.fileHandleForReading.readDataToEndOfFile() : Data()
+        process.waitUntilExit()
+        while !errData.isSet { usleep(1000) }
+        return (process.terminationStatus, out, String(decoding: errData.get(), as: UTF8.self))
+    }
+
+    static func which(_ name: String) throws -> String {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let path = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        for path in ["/usr/sbin/\(name)", "/sbin/\(name)"] where FileManager.default.isExecutableFile(atPath: path) { return path }
+        throw TestSupportError("\(name) not found on PATH")
+    }
+
+    /// Every `.btf.tar.xz` / `.btf` kernel under `root`, sorted.
+    static func kernelArchives(under root: String) -> [String] {
+        guard let e = FileManager.default.enumerator(atPath: root) else { return [] }
+        return e.compactMap { $0 as? String }
+            .filter { $0.hasSuffix(".btf.tar.xz") || $0.hasSuffix(".btf") }
+            .map { root + "/" + $0 }.sorted()
+    }
+
+    /// Extracts a `.btf.tar.xz` into the cache (once) and returns the raw `.btf` path.
+    static func extractedKernel(_ archive: String) throws -> String {
+        if archive.hasSuffix(".btf") { return archive }
+        let key = archive.replacingOccurrences(of: "/", with: "_")
+        let dir = cache + "/kernels/" + key
+        let name = (archive as NSString).lastPathComponent.replacingOccurrences(of: ".tar.xz", with: "")
+        let result = dir + "/" + name
+        if FileManager.default.fileExists(atPath: result) { return result }
+        let tmp = dir + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        let r = try run("tar", ["-xJf", archive, "-C", tmp])
+        guard r.status == 0 else { throw TestSupportError("tar -xJf \(archive) failed: \(r.stderr)") }
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.moveItem(atPath: tmp, toPath: dir)
+        guard FileManager.default.fileExists(atPath: result) else { throw TestSupportError("\(archive) holds no \(name)") }
+        return result
+    }
+
+    /// All kernels of the shared archive and the fixtures, extracted (raw `.btf` paths).
+    static func allKernels() throws -> [String] {
+        var archives = kernelArchives(under: fixtures)
+        if sharedArchiveAvailable() { archives += kernelArchives(under: sharedArchive) }
+        return try archives.map(extractedKernel)
+    }
+
+    /// Compiles every `bpf/*.bpf.c` with the toolchain's clang (`-g -O2 -target bpf`) and returns
+    /// the object paths. Objects are rebuilt when the source is newer.
+    static func compiledBPFObjects() throws -> [String] {
+        let dir = packageRoot + "/bpf"
+        let sources = (try FileManager.default.contentsOfDirectory(atPath: dir)).filter { $0.hasSuffix(".bpf.c") }.sorted()
+        let outDir = cache + "/bpf"
+        try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+        return try sources.map { source in
+            let object = outDir + "/" + source.replacingOccurrences(of: ".c", with: ".o")
+            let r = try run("clang", ["-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-I", dir + "/include",
+                                       "-c", dir + "/" + source, "-o", object])
+            guard r.status == 0 else { throw TestSupportError("clang failed on \(source): \(r.stderr)") }
+            return object
+        }
+    }
+}
+
+struct TestSupportError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// A Data box written once by a reader thread.
+final class LockedData: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    private var done = false
+    func set(_ d: Data) { lock.lock(); data = d; done = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return done }
+    func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
+}
