@@ -1,12 +1,18 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
 let package = Package(
     name: "BTFKit",
-    platforms: [.macOS(.v13)],
     products: [
         .library(name: "BTF", targets: ["BTF"]),
+        .library(name: "CORE", targets: ["CORE"]),
+        .library(name: "Archive", targets: ["Archive"]),
+        .library(name: "Trim", targets: ["Trim"]),
         .executable(name: "btf-dump", targets: ["btf-dump"]),
+        .executable(name: "btf-trim", targets: ["btf-trim"]),
+        .executable(name: "btfkit-bench", targets: ["btfkit-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -14,6 +20,12 @@ let package = Package(
     targets: [
         // Pure-Swift BTF model: reader, writer, ELF and .BTF.ext parsing, text dump. No C dependency.
         .target(name: "BTF"),
+        // CO-RE relocation engine: libbpf's rules, BTF in, decisions out. No I/O.
+        .target(name: "CORE", dependencies: ["BTF"]),
+        // btfhub layout, xz/tar streaming (liblzma, libarchive).
+        .target(name: "Archive", dependencies: ["BTF", "CLZMA", "CArchive"]),
+        // Minimizer and the btfhub sweep.
+        .target(name: "Trim", dependencies: ["BTF", "CORE", "Archive"]),
 
         // Debian's C libraries, reached through system-library targets.
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev"])]),
@@ -21,10 +33,11 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
-        .executableTarget(name: "btf-dump", dependencies: [
-            "BTF", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(name: "btf-dump", dependencies: ["BTF", argumentParser]),
+        .executableTarget(name: "btf-trim", dependencies: ["BTF", "CORE", "Archive", "Trim", argumentParser]),
+        // Benchmarks print figures beside the reference tools; they are not tests.
+        .executableTarget(name: "btfkit-bench", dependencies: ["BTF", "Trim", "Archive", argumentParser]),
 
-        .testTarget(name: "BTFTests", dependencies: ["BTF"]),
+        .testTarget(name: "BTFKitTests", dependencies: ["BTF", "CORE", "Archive", "Trim"]),
     ]
 )

@@ -1,0 +1,2 @@
+/// btfhub layout, kernel identity and xz/tar streaming. Being written (issue 3).
+public enum BTFHubLayout {}

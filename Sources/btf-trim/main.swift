@@ -1,0 +1,1 @@
+print("btf-trim: not yet implemented")

@@ -1,0 +1,1 @@
+print("btfkit-bench: not yet implemented")
