@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages BTFKit builds and tests with. Safe to re-run; needs root (or sudo).
+set -euo pipefail
+packages=(libbpf-dev libelf-dev liblzma-dev libarchive-dev zlib1g-dev bpftool xz-utils zstd lz4 python3 time)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}" >&2
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
