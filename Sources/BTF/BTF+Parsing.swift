@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension BTF {
     /// The largest type count libbpf accepts (`BTF_MAX_NR_TYPES`).
     static let maxTypeCount = 0x7fff_ffff
@@ -18,6 +26,10 @@ extension BTF {
 
     /// Reads a raw BTF file, or the `.BTF` section when the file is an ELF object or vmlinux image.
     public init(contentsOf path: String) throws(BTFError) {
+        if let btf = try BTF.readRawFileBySection(path) {
+            self = btf
+            return
+        }
         let bytes = try FileIO.read(path)
         if ELFFile.isELF(bytes) {
             try self.init(elf: try ELFFile(parsing: bytes, file: path))
@@ -41,8 +53,90 @@ extension BTF {
         }
     }
 
+    /// The fast path of `init(contentsOf:)` for a regular raw BTF file: reads the header, then the
+    /// type and string sections straight into the arrays the `BTF` keeps, so a kernel is copied once
+    /// and no whole-file buffer is allocated (as libbpf's `btf__parse` does: read, then parse in place).
+    /// Returns `nil` whenever the general path should decide instead: not a regular file, small,
+    /// ELF, a header longer than the prefix read, or a file that changed while being read.
+    private static func readRawFileBySection(_ path: String) throws(BTFError) -> BTF? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        let prefixSize = 4096
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > prefixSize else { return nil }
+        let size = Int(st.st_size)
+        let prefix = [UInt8](unsafeUninitializedCapacity: prefixSize) { buffer, initialized in
+            initialized = readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: 0) ? prefixSize : 0
+        }
+        guard prefix.count == prefixSize, !ELFFile.isELF(prefix) else { return nil }
+        let declaredHeaderLength: UInt32
+        switch UInt16(prefix[0]) | UInt16(prefix[1]) << 8 {
+        case BTFHeader.magic: declaredHeaderLength = ByteReader(prefix, byteOrder: .little).get(UInt32.self, at: 4)!
+        case BTFHeader.magic.byteSwapped: declaredHeaderLength = ByteReader(prefix, byteOrder: .big).get(UInt32.self, at: 4)!
+        default: return nil
+        }
+        guard declaredHeaderLength <= prefixSize else { return nil }
+        do {
+            let layout = try parseHeader(prefix[...], totalSize: size)
+            var complete = true
+            let words = [UInt32](unsafeUninitializedCapacity: layout.typeLength / 4) { buffer, initialized in
+                complete = readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: layout.typeStart)
+                if layout.order != .host {
+                    for i in buffer.indices { buffer[i] = buffer[i].byteSwapped }
+                }
+                initialized = buffer.count
+            }
+            let strings = [UInt8](unsafeUninitializedCapacity: layout.stringLength) { buffer, initialized in
+                complete = complete && readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: layout.stringStart)
+                initialized = buffer.count
+            }
+            let kindLayoutBytes = [UInt8](unsafeUninitializedCapacity: layout.kindLayoutLength) { buffer, initialized in
+                complete = complete && readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: layout.kindLayoutStart)
+                initialized = buffer.count
+            }
+            guard complete else { return nil }
+            return try parseSections(layout, words: words, strings: strings, kindLayoutBytes: kindLayoutBytes[...])
+        } catch {
+            throw error.inFile(path)
+        }
+    }
+
+    /// `pread` until `buffer` is full; false on an error or end of file before that.
+    private static func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            done += n
+        }
+        return true
+    }
+
+    /// Where the sections of a BTF blob lie, as its header says (offsets from the blob start).
+    private struct SectionLayout {
+        var order: ByteOrder
+        var header: BTFHeader
+        var typeStart: Int, typeLength: Int
+        var stringStart: Int, stringLength: Int
+        var kindLayoutStart: Int, kindLayoutLength: Int
+    }
+
     private static func parse(_ bytes: ArraySlice<UInt8>) throws(BTFError) -> BTF {
-        guard bytes.count >= 8 else { throw BTFError("truncated: \(bytes.count) bytes is smaller than a BTF header", offset: 0) }
+        let layout = try parseHeader(bytes, totalSize: bytes.count)
+        func section(_ start: Int, _ length: Int) -> ArraySlice<UInt8> {
+            bytes[bytes.startIndex + start ..< bytes.startIndex + start + length]
+        }
+        return try parseSections(layout, words: loadWords(bytes, at: layout.typeStart, count: layout.typeLength / 4, order: layout.order),
+                                 strings: Array(section(layout.stringStart, layout.stringLength)),
+                                 kindLayoutBytes: section(layout.kindLayoutStart, layout.kindLayoutLength))
+    }
+
+    /// Checks the header of a blob of `totalSize` bytes; `bytes` holds at least its first
+    /// `min(totalSize, header length)` bytes. Every section must lie inside `totalSize`.
+    private static func parseHeader(_ bytes: ArraySlice<UInt8>, totalSize: Int) throws(BTFError) -> SectionLayout {
+        guard totalSize >= 8 else { throw BTFError("truncated: \(totalSize) bytes is smaller than a BTF header", offset: 0) }
         let lo = ByteReader(bytes, byteOrder: .little)
         let order: ByteOrder
         switch lo.get(UInt16.self, at: 0)! {
@@ -56,8 +150,8 @@ extension BTF {
         guard version == 1 else { throw BTFError("unsupported BTF version \(version)", offset: 2) }
         let hdrLen = Int(r.get(UInt32.self, at: 4)!)
         guard hdrLen >= 24 else { throw BTFError("header length \(hdrLen) is smaller than 24", offset: 4) }
-        guard hdrLen <= bytes.count else {
-            throw BTFError("truncated: header length \(hdrLen) exceeds the \(bytes.count) bytes present", offset: 4)
+        guard hdrLen <= totalSize else {
+            throw BTFError("truncated: header length \(hdrLen) exceeds the \(totalSize) bytes present", offset: 4)
         }
         let typeOff = Int(r.get(UInt32.self, at: 8)!), typeLen = Int(r.get(UInt32.self, at: 12)!)
         let strOff = Int(r.get(UInt32.self, at: 16)!), strLen = Int(r.get(UInt32.self, at: 20)!)
@@ -71,7 +165,7 @@ extension BTF {
         for i in known ..< hdrLen where bytes[bytes.startIndex + i] != 0 {
             throw BTFError("unknown non-zero header field at byte \(i)", offset: i)
         }
-        let body = bytes.count - hdrLen
+        let body = totalSize - hdrLen
         func checkSection(_ name: String, _ off: Int, _ len: Int, field: Int) throws(BTFError) {
             guard let end = checkedAdd(off, len), end <= body else {
                 throw BTFError("truncated: \(name) section at \(off)+\(len) past the \(body) bytes after the header",
@@ -85,74 +179,135 @@ extension BTF {
         guard typeOff + typeLen <= strOff else {
             throw BTFError("type section (\(typeOff)+\(typeLen)) overlaps the string section at \(strOff)", offset: 16)
         }
-        var layouts: [BTFKindLayout] = []
         if layoutLen > 0 {
             try checkSection("kind layout", layoutOff, layoutLen, field: 24)
             guard layoutLen % 4 == 0 else { throw BTFError("kind layout length \(layoutLen) is not a multiple of 4", offset: 28) }
-            layouts.reserveCapacity(layoutLen / 4)
-            for at in stride(from: hdrLen + layoutOff, to: hdrLen + layoutOff + layoutLen, by: 4) {
-                layouts.append(BTFKindLayout(infoSize: bytes[bytes.startIndex + at],
-                                             elementSize: bytes[bytes.startIndex + at + 1],
-                                             flags: r.get(UInt16.self, at: at + 2)!))
-            }
+        }
+        return SectionLayout(order: order, header: BTFHeader(version: version, flags: flags, headerLength: UInt32(hdrLen)),
+                             typeStart: hdrLen + typeOff, typeLength: typeLen, stringStart: hdrLen + strOff,
+                             stringLength: strLen, kindLayoutStart: hdrLen + layoutOff, kindLayoutLength: layoutLen)
+    }
+
+    /// Checks the string table and every type record, given the sections' contents.
+    private static func parseSections(_ layout: SectionLayout, words: [UInt32], strings: [UInt8],
+                                      kindLayoutBytes: ArraySlice<UInt8>) throws(BTFError) -> BTF {
+        let r = ByteReader(kindLayoutBytes, byteOrder: layout.order)
+        var layouts: [BTFKindLayout] = []
+        layouts.reserveCapacity(kindLayoutBytes.count / 4)
+        for at in stride(from: 0, to: kindLayoutBytes.count, by: 4) {
+            layouts.append(BTFKindLayout(infoSize: kindLayoutBytes[kindLayoutBytes.startIndex + at],
+                                         elementSize: kindLayoutBytes[kindLayoutBytes.startIndex + at + 1],
+                                         flags: r.get(UInt16.self, at: at + 2)!))
         }
 
         // Strings: libbpf requires a non-empty table that starts and ends with NUL.
-        let strStart = hdrLen + strOff
-        let strings = Array(bytes[bytes.startIndex + strStart ..< bytes.startIndex + strStart + strLen])
         guard !strings.isEmpty, strings.first == 0, strings.last == 0 else {
             throw BTFError(strings.isEmpty ? "string section is empty"
-                           : "string section must start and end with a NUL byte", offset: strStart)
+                           : "string section must start and end with a NUL byte", offset: layout.stringStart)
         }
 
-        let typeStart = hdrLen + typeOff
-        let words = loadWords(bytes, at: typeStart, count: typeLen / 4, order: order)
-        let typeStarts = try indexTypes(words, sectionOffset: typeStart)
-        let btf = BTF(byteOrder: order, header: BTFHeader(version: version, flags: flags, headerLength: UInt32(hdrLen)),
+        let (typeStarts, referencesInRange) = try indexTypes(words, sectionOffset: layout.typeStart, stringCount: strings.count)
+        let btf = BTF(byteOrder: layout.order, header: layout.header,
                       words: words, typeStarts: typeStarts, strings: strings, kindLayouts: layouts)
-        try btf.validate(sectionOffset: typeStart)
+        // The index pass only knows *that* a reference is out of range; this pass says which one.
+        if !referencesInRange { try btf.validate(sectionOffset: layout.typeStart) }
         return btf
     }
 
-    /// Copies `count` words starting at byte `at` into host order.
+    /// Copies `count` words starting at byte `at` into host order (one memcpy, no zero-fill first).
     private static func loadWords(_ bytes: ArraySlice<UInt8>, at: Int, count: Int, order: ByteOrder) -> [UInt32] {
-        var words = [UInt32](repeating: 0, count: count)
-        words.withUnsafeMutableBytes { dst in
+        let words = [UInt32](unsafeUninitializedCapacity: count) { dst, initialized in
             bytes.withUnsafeBytes { src in
-                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[at ..< at + count * 4]))
+                UnsafeMutableRawBufferPointer(dst).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[at ..< at + count * 4]))
             }
-        }
-        if order != .host {
-            for i in words.indices { words[i] = words[i].byteSwapped }
+            if order != .host {
+                for i in 0 ..< count { dst[i] = dst[i].byteSwapped }
+            }
+            initialized = count
         }
         return words
     }
 
-    /// Walks the type section, recording where each type starts; checks kinds and record lengths.
-    private static func indexTypes(_ words: [UInt32], sectionOffset: Int) throws(BTFError) -> [UInt32] {
-        var starts: [UInt32] = [0]
-        starts.reserveCapacity(words.count / 6 + 1)
-        var i = 0
-        while i < words.count {
-            let id = TypeID(UInt32(starts.count))
-            guard i + 3 <= words.count else {
-                throw BTFError("truncated type record: \(words.count - i) words left, 3 needed",
-                               offset: sectionOffset + 4 * i, typeID: id)
+    /// Walks the type section once, recording where each type starts and checking kinds and record
+    /// lengths. It also tracks the largest string offset and type id any record mentions, so that
+    /// valid input (the common case) needs no second pass; `referencesInRange` is false when
+    /// `validate` must find the offending record.
+    ///
+    /// Hot path (898 548 types in a CentOS 8 kernel): raw buffer, no closures, no per-type allocation.
+    /// The per-kind word layout here must agree with `BTFKind.extraWords` and `forEach*Word`.
+    private static func indexTypes(_ words: [UInt32], sectionOffset: Int, stringCount: Int)
+        throws(BTFError) -> (starts: [UInt32], referencesInRange: Bool) {
+        let n = words.count
+        // Every record has at least 3 words, so n / 3 + 1 entries always suffice.
+        let capacity = n / 3 + 1
+        var failure: BTFError?
+        var maxString: UInt32 = 0, maxReference: UInt32 = 0
+        let starts = [UInt32](unsafeUninitializedCapacity: capacity) { starts, initialized in
+            starts[0] = 0
+            var count = 1
+            words.withUnsafeBufferPointer { w in
+                var i = 0
+                while i < n {
+                    guard i + 3 <= n else {
+                        failure = BTFError("truncated type record: \(n - i) words left, 3 needed",
+                                           offset: sectionOffset + 4 * i, typeID: TypeID(UInt32(count)))
+                        return
+                    }
+                    let info = w[i + 1]
+                    let kind = info >> 24 & 0x1f
+                    let vlen = Int(info & 0xffff)
+                    maxString = max(maxString, w[i])
+                    let extra: Int
+                    switch kind {
+                    case 1: extra = 1                                       // INT
+                    case 2, 8, 9, 10, 11, 12, 18:                           // PTR, TYPEDEF, modifiers, FUNC, TYPE_TAG
+                        extra = 0; maxReference = max(maxReference, w[i + 2])
+                    case 3: extra = 3                                       // ARRAY
+                    case 4, 5, 15, 19: extra = 3 * vlen                     // STRUCT, UNION, DATASEC, ENUM64
+                    case 6: extra = 2 * vlen                                // ENUM
+                    case 7, 16: extra = 0                                   // FWD, FLOAT
+                    case 13: extra = 2 * vlen; maxReference = max(maxReference, w[i + 2])  // FUNC_PROTO
+                    case 14, 17: extra = 1; maxReference = max(maxReference, w[i + 2])     // VAR, DECL_TAG
+                    default:
+                        failure = BTFError("invalid kind \(kind)", offset: sectionOffset + 4 * i + 4,
+                                           typeID: TypeID(UInt32(count)))
+                        return
+                    }
+                    let end = i + 3 + extra
+                    guard end <= n else {
+                        failure = BTFError("\(BTFKind(rawValue: UInt8(kind))!) with vlen \(vlen) runs past the end of the type section",
+                                           offset: sectionOffset + 4 * i, typeID: TypeID(UInt32(count)))
+                        return
+                    }
+                    switch kind {
+                    case 3:                                                 // element and index type
+                        maxReference = max(maxReference, w[i + 3], w[i + 4])
+                    case 4, 5:                                              // name, type, offset
+                        for m in stride(from: i + 3, to: end, by: 3) {
+                            maxString = max(maxString, w[m]); maxReference = max(maxReference, w[m + 1])
+                        }
+                    case 6, 19:                                             // name, value(s)
+                        for m in stride(from: i + 3, to: end, by: kind == 6 ? 2 : 3) { maxString = max(maxString, w[m]) }
+                    case 13:                                                // name, type
+                        for m in stride(from: i + 3, to: end, by: 2) {
+                            maxString = max(maxString, w[m]); maxReference = max(maxReference, w[m + 1])
+                        }
+                    case 15:                                                // type, offset, size
+                        for m in stride(from: i + 3, to: end, by: 3) { maxReference = max(maxReference, w[m]) }
+                    default: break
+                    }
+                    // capacity bounds count, and maxTypeCount (2^31 - 1) cannot be reached with
+                    // fewer than 2^31 * 12 bytes, which UInt32 section lengths cannot describe.
+                    starts[count] = UInt32(i)
+                    count += 1
+                    i = end
+                }
             }
-            let info = words[i + 1]
-            guard let kind = BTFKind(rawValue: UInt8(info >> 24 & 0x1f)) else {
-                throw BTFError("invalid kind \(info >> 24 & 0x1f)", offset: sectionOffset + 4 * i + 4, typeID: id)
-            }
-            let extra = kind.extraWords(vlen: Int(info & 0xffff))
-            guard i + 3 + extra <= words.count else {
-                throw BTFError("\(kind) with vlen \(info & 0xffff) runs past the end of the type section",
-                               offset: sectionOffset + 4 * i, typeID: id)
-            }
-            guard starts.count < maxTypeCount else { throw BTFError("too many types", offset: sectionOffset + 4 * i) }
-            starts.append(UInt32(i))
-            i += 3 + extra
+            initialized = count
         }
-        return starts
+        if let failure { throw failure }
+        guard starts.count <= maxTypeCount else { throw BTFError("too many types", offset: sectionOffset) }
+        return (starts, Int(maxString) < stringCount && Int(maxReference) < starts.count)
     }
 
     /// Checks every string offset and type-id reference, like libbpf's `btf_validate_type`.

@@ -18,7 +18,37 @@ public enum FileIO {
         if (st.st_mode & S_IFMT) == S_IFDIR { throw BTFError("is a directory", file: path) }
         // sysfs files report a size of 4096 or 0; read until EOF instead of trusting st_size.
         var buffer = [UInt8]()
-        buffer.reserveCapacity(st.st_size > 0 ? min(Int(st.st_size), limit) : 1 << 16)
+        if st.st_size > 0 {
+            // Fast path: read the announced size straight into the array (no zero-fill, no chunk
+            // copy); a regular file ends there. Anything more (a file that grew) takes the loop below.
+            let expected = min(Int(st.st_size), limit)
+            var failure: BTFError?
+            var reachedEOF = false
+            buffer = [UInt8](unsafeUninitializedCapacity: expected) { storage, initialized in
+                while initialized < expected {
+                    let n = Glibc.read(fd, storage.baseAddress! + initialized, expected - initialized)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        failure = BTFError("read failed: \(errnoText())", file: path)
+                        return
+                    }
+                    if n == 0 { reachedEOF = true; return }
+                    initialized += n
+                }
+            }
+            if let failure { throw failure }
+            if reachedEOF { return buffer }
+            // Probe for more without allocating the chunk below: a regular file is at EOF here.
+            var probe: UInt8 = 0
+            var n = 0
+            repeat { n = Glibc.read(fd, &probe, 1) } while n < 0 && errno == EINTR
+            if n < 0 { throw BTFError("read failed: \(errnoText())", file: path) }
+            if n == 0 { return buffer }
+            guard buffer.count < limit else { throw BTFError("larger than the limit of \(limit) bytes", file: path) }
+            buffer.append(probe)
+        } else {
+            buffer.reserveCapacity(1 << 16)
+        }
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
