@@ -1,0 +1,172 @@
+import BTF
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// One kernel's BTF file found in a btfhub tree.
+public struct KernelEntry: Sendable, Hashable {
+    /// How the kernel's BTF is stored.
+    public enum Format: Sendable, Hashable {
+        /// `<release>.btf.tar.xz`: btfhub's published form.
+        case compressedArchive
+        /// `<release>.btf`: raw BTF, as in an extracted or trimmed tree.
+        case rawBTF
+    }
+
+    public var identity: KernelIdentity
+    /// The file's path: the tree root joined with `relativePath`.
+    public var inputPath: String
+    /// The file's path relative to the tree root, as found.
+    public var relativePath: String
+    public var format: Format
+
+    public var distro: String { identity.distro }
+    public var version: String { identity.version }
+    public var arch: String { identity.arch }
+    public var release: String { identity.release }
+
+    public init(identity: KernelIdentity, inputPath: String, relativePath: String, format: Format) {
+        self.identity = identity
+        self.inputPath = inputPath
+        self.relativePath = relativePath
+        self.format = format
+    }
+
+    /// The raw BTF bytes: decompressed in memory for an archive, read as is for a `.btf` file.
+    /// Either way at most `maxSize` bytes are accepted.
+    public func readBTFBytes(maxSize: Int = KernelArchive.defaultMaxDecompressedSize) throws(ArchiveError) -> [UInt8] {
+        switch format {
+        case .compressedArchive:
+            return try KernelArchive.readBTF(fromArchive: inputPath, maxDecompressedSize: maxSize).bytes
+        case .rawBTF:
+            do { return try FileIO.read(inputPath, limit: maxSize) } catch {
+                let tooLarge = error.problem.hasPrefix("larger than")
+                throw ArchiveError(tooLarge ? .tooLarge : .unreadable, error.problem, file: inputPath)
+            }
+        }
+    }
+
+    /// The kernel a file at `path` describes, if `path` ends in `<distro>/<version>/<arch>/<release>.btf[.tar.xz]`.
+    public static func identity(ofPath path: String) -> (KernelIdentity, Format)? {
+        let components = path.split(separator: "/", omittingEmptySubsequences: true)
+        guard components.count >= 4, let fileName = components.last else { return nil }
+        let release: Substring
+        let format: Format
+        if fileName.hasSuffix(".btf.tar.xz") {
+            release = fileName.dropLast(".btf.tar.xz".count)
+            format = .compressedArchive
+        } else if fileName.hasSuffix(".btf") {
+            release = fileName.dropLast(".btf".count)
+            format = .rawBTF
+        } else {
+            return nil
+        }
+        let dirs = components.dropLast().suffix(3).map(String.init)
+        guard !release.isEmpty, !release.hasPrefix("."), !dirs.contains(where: { $0 == "." || $0 == ".." }) else { return nil }
+        return (KernelIdentity(distro: dirs[0], version: dirs[1], arch: dirs[2], release: String(release)), format)
+    }
+}
+
+/// The kernels of a btfhub tree: every `<distro>/<version>/<arch>/<release>.btf.tar.xz` or `.btf`
+/// below a root that may be the tree's top or any directory inside it (a distro, a version, an arch).
+/// The identity comes from the last three directories of each file's real path.
+public struct BTFHubTree: Sendable {
+    /// The directory scanned, as given.
+    public var root: String
+    /// The kernels found, sorted by relative path.
+    public var kernels: [KernelEntry]
+    /// Relative paths of files that are not kernel BTF (licences, notes, btfhub's release-name files ...).
+    public var skippedFiles: [String]
+    /// Relative paths of directory symlinks, which are not followed (they could loop or duplicate kernels).
+    public var skippedDirectoryLinks: [String]
+    /// Kernels found but left out by the architecture filter.
+    public var filteredOutCount: Int
+    /// Files describing a kernel already listed (e.g. both `K.btf` and `K.btf.tar.xz`); the first one
+    /// found is kept in `kernels`, these are not processed.
+    public var duplicates: [KernelEntry]
+
+    /// Walks `root`. `arch` keeps only kernels of that btfhub architecture (`x86_64`, `arm64`); an
+    /// `aarch64` filter means `arm64`. Directories in `excluding` (e.g. the output tree, when it lies
+    /// inside the input) are not entered.
+    public init(scanning root: String, arch: String? = nil, excluding: [String] = []) throws(ArchiveError) {
+        var trimmedRoot = root
+        while trimmedRoot.count > 1 && trimmedRoot.hasSuffix("/") { trimmedRoot.removeLast() }
+        self.root = trimmedRoot
+        kernels = []
+        skippedFiles = []
+        skippedDirectoryLinks = []
+        filteredOutCount = 0
+        duplicates = []
+        guard let realRoot = BTFHubTree.realPath(root) else {
+            throw ArchiveError(.unreadable, "cannot open the input directory: \(KernelArchive.errnoText())", file: root)
+        }
+        let excluded = Set(excluding.compactMap(BTFHubTree.realPath))
+        let wantedArch = arch.map(KernelIdentity.btfhubArch(forMachine:))
+        var found: [KernelEntry] = []
+        try walk(realDirectory: realRoot, relative: "", excluded: excluded, found: &found)
+        var seen: Set<KernelIdentity> = []
+        for entry in found {
+            if let wantedArch, entry.arch != wantedArch {
+                filteredOutCount += 1
+            } else if !seen.insert(entry.identity).inserted {
+                duplicates.append(entry)
+            } else {
+                kernels.append(entry)
+            }
+        }
+    }
+
+    private mutating func walk(realDirectory: String, relative: String, excluded: Set<String>,
+                               found: inout [KernelEntry]) throws(ArchiveError) {
+        let displayDirectory = relative.isEmpty ? root : BTFHubTree.join(root, relative)
+        guard let dir = opendir(realDirectory) else {
+            throw ArchiveError(.unreadable, "cannot list directory: \(KernelArchive.errnoText())", file: displayDirectory)
+        }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(dir)
+        // Sorted so that the order of kernels, and which of two duplicates wins, never depends on the file system.
+        for name in names.sorted() {
+            let real = realDirectory == "/" ? "/" + name : realDirectory + "/" + name
+            let rel = relative.isEmpty ? name : relative + "/" + name
+            var link = stat()
+            guard lstat(real, &link) == 0 else { continue }  // vanished since readdir
+            var target = link
+            let isLink = (link.st_mode & S_IFMT) == S_IFLNK
+            if isLink && stat(real, &target) != 0 { skippedFiles.append(rel); continue }  // dangling link
+            switch target.st_mode & S_IFMT {
+            case S_IFDIR:
+                if isLink { skippedDirectoryLinks.append(rel); continue }
+                if excluded.contains(real) { continue }
+                try walk(realDirectory: real, relative: rel, excluded: excluded, found: &found)
+            case S_IFREG:
+                // The identity is read from the real path, so a root deep inside the tree still knows its distro.
+                if let (identity, format) = KernelEntry.identity(ofPath: real) {
+                    found.append(KernelEntry(identity: identity, inputPath: BTFHubTree.join(root, rel), relativePath: rel, format: format))
+                } else {
+                    skippedFiles.append(rel)
+                }
+            default:
+                skippedFiles.append(rel)
+            }
+        }
+    }
+
+    static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    /// The canonical absolute path (`realpath(3)`), or `nil` if it does not exist.
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}

@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The raw BTF of one kernel, read out of a btfhub `.btf.tar.xz`.
+public struct ExtractedBTF: Sendable {
+    /// The member's path inside the archive (e.g. `4.18.0-147.el8.x86_64.btf`).
+    public var memberPath: String
+    /// The member's bytes: a raw BTF blob, not yet parsed.
+    public var bytes: [UInt8]
+}
+
+/// Reading btfhub's per-kernel archives (`<release>.btf.tar.xz`: one `.btf` member in a tar in xz)
+/// in memory, as a stream, without temporary files.
+public enum KernelArchive {
+    /// The default cap on how much an archive may expand to: 512 MiB, ten times the largest btfhub
+    /// kernel BTF, small enough that a decompression bomb cannot exhaust memory.
+    public static let defaultMaxDecompressedSize = 512 << 20
+
+    /// Reads the single `.btf` member of the `.btf.tar.xz` at `path`.
+    ///
+    /// The whole archive is read, so that a second `.btf` member or damage after the first one is
+    /// noticed. Refused, with an error naming the file and the member: members with an absolute path
+    /// or `..`, symbolic and hard links, a `.btf` member that is not a regular file, archives with no
+    /// or several `.btf` members, and archives whose members add up to more than
+    /// `maxDecompressedSize` bytes (checked against tar headers before decompressing, and again while
+    /// reading).
+    public static func readBTF(fromArchive path: String,
+                               maxDecompressedSize: Int = defaultMaxDecompressedSize) throws(ArchiveError) -> ExtractedBTF {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ArchiveError(.unreadable, "cannot open: \(errnoText())", file: path) }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw ArchiveError(.unreadable, "cannot stat: \(errnoText())", file: path) }
+        if (status.st_mode & S_IFMT) == S_IFDIR { throw ArchiveError(.unreadable, "is a directory, not a .btf.tar.xz archive", file: path) }
+        if status.st_size == 0 { throw ArchiveError(.emptyFile, "empty file (0 bytes), not an xz archive", file: path) }
+
+        var extractor = BTFMemberExtractor(archivePath: path, maxDecompressedSize: maxDecompressedSize)
+        do {
+            try extractor.run(XZTarReader(fileDescriptor: fd))
+        } catch let failure as LibArchiveFailure {
+            throw extractor.error(for: failure)
+        } catch let error as ArchiveError {
+            throw error
+        } catch {
+            throw ArchiveError(.corrupt, "\(error)", file: path)
+        }
+        guard let found = extractor.found else {
+            let seen = extractor.memberPaths.isEmpty ? "the archive is empty"
+                : "members: " + extractor.memberPaths.prefix(5).joined(separator: ", ") + (extractor.memberPaths.count > 5 ? ", ..." : "")
+            throw ArchiveError(.noBTFMember, "no .btf member (\(seen))", file: path)
+        }
+        return found
+    }
+
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+}
+
+/// One pass over an archive's members, keeping the `.btf` one and checking the rest.
+private struct BTFMemberExtractor {
+    let archivePath: String
+    let maxDecompressedSize: Int
+    private(set) var found: ExtractedBTF?
+    private(set) var memberPaths: [String] = []
+    /// Member data bytes accounted for so far (read, skipped, or declared by the member in progress).
+    private var budgetUsed = 0
+    /// The member being read, for naming it in an error libarchive raises.
+    private var currentMember: String?
+
+    init(archivePath: String, maxDecompressedSize: Int) {
+        self.archivePath = archivePath
+        self.maxDecompressedSize = maxDecompressedSize
+    }
+
+    /// The error for a libarchive failure, naming the member being read when there was one.
+    func error(for failure: LibArchiveFailure) -> ArchiveError {
+        if failure.isTruncation {
+            return ArchiveError(.truncated, "truncated archive: \(failure.message)", file: archivePath, member: currentMember)
+        }
+        return ArchiveError(.corrupt, "corrupt or not an xz-compressed tar: \(failure.message)", file: archivePath, member: currentMember)
+    }
+
+    mutating func run(_ reader: XZTarReader) throws {
+        while let header = try reader.nextMember() {
+            currentMember = header.path
+            memberPaths.append(header.path)
+            try check(header)
+            let isBTF = header.path.split(separator: "/").last.map { $0.hasSuffix(".btf") } ?? false
+            if let size = header.declaredSize { try charge(Int(clamping: size), member: header.path) }
+            if isBTF {
+                guard header.type == .regularFile else {
+                    throw refusal(.notRegularFile, "a .btf member must be a regular file, this one is \(describe(header.type))", header.path)
+                }
+                if let first = found {
+                    throw refusal(.severalBTFMembers, "a second .btf member (the first was \(first.memberPath)); which kernel is meant is unclear", header.path)
+                }
+                let bytes = try readMember(reader, header)
+                if bytes.isEmpty { throw refusal(.emptyMember, "the .btf member is empty (0 bytes)", header.path) }
+                found = ExtractedBTF(memberPath: header.path, bytes: bytes)
+            } else {
+                try reader.skipMember()
+            }
+            currentMember = nil
+        }
+    }
+
+    /// Refuses paths that would escape an extraction directory and links: btfhub archives have neither.
+    private func check(_ header: TarMemberHeader) throws(ArchiveError) {
+        if header.path.isEmpty { throw refusal(.corrupt, "a member has an empty path", header.path) }
+        if header.path.hasPrefix("/") { throw refusal(.unsafePath, "absolute member path refused", header.path) }
+        if header.path.split(separator: "/").contains("..") { throw refusal(.unsafePath, "member path with '..' refused", header.path) }
+        switch header.type {
+        case .symbolicLink:
+            throw refusal(.link, "symbolic link (to \(header.linkTarget ?? "?")) refused", header.path)
+        case .hardLink:
+            throw refusal(.link, "hard link (to \(header.linkTarget ?? "?")) refused", header.path)
+        default:
+            break
+        }
+    }
+
+    /// Counts `size` more bytes against the cap.
+    private mutating func charge(_ size: Int, member: String) throws(ArchiveError) {
+        budgetUsed = budgetUsed &+ size
+        if size < 0 || budgetUsed > maxDecompressedSize {
+            throw refusal(.tooLarge, "the archive expands to more than the limit of \(maxDecompressedSize) bytes "
+                          + "(this member declares \(size) bytes); refusing a possible decompression bomb", member)
+        }
+    }
+
+    /// Reads the current member whole, enforcing the cap on the bytes actually produced too.
+    private mutating func readMember(_ reader: XZTarReader, _ header: TarMemberHeader) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        if let size = header.declaredSize { bytes.reserveCapacity(Int(clamping: size)) }
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { chunk.deallocate() }
+        while true {
+            let n = try reader.read(into: chunk)
+            if n == 0 { break }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0 ..< n]))
+            // A header without a size was not charged; one with a size cannot produce more than it.
+            if header.declaredSize == nil, bytes.count > maxDecompressedSize {
+                throw refusal(.tooLarge, "the member expands to more than the limit of \(maxDecompressedSize) bytes; "
+                              + "refusing a possible decompression bomb", header.path)
+            }
+        }
+        return bytes
+    }
+
+    private func refusal(_ kind: ArchiveError.Kind, _ problem: String, _ member: String) -> ArchiveError {
+        ArchiveError(kind, problem, file: archivePath, member: member)
+    }
+
+    private func describe(_ type: TarMemberType) -> String {
+        switch type {
+        case .regularFile: "a regular file"
+        case .directory: "a directory"
+        case .symbolicLink: "a symbolic link"
+        case .hardLink: "a hard link"
+        case .special(let bits): "a special file (mode \(String(bits, radix: 8)))"
+        }
+    }
+}
