@@ -49,8 +49,9 @@ struct BTFDumpCommand: ParsableCommand {
             }
             return
         }
-        var out = StandardOutput()
-        btf.dump(to: &out)
-        out.flush()
+        do { try btf.dump(toFileDescriptor: 1) } catch {
+            printError("btf-dump: \(error)")
+            throw ExitCode(1)
+        }
     }
 }
