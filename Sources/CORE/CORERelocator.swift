@@ -21,24 +21,169 @@ public struct CORERelocationResult: Sendable {
     /// The parsed local spec, `nil` if the access string itself is invalid.
     public var localSpec: CORESpec?
     /// One spec per target candidate that matched, in candidate order (several when libbpf had
-    /// to check that all candidates agree). Empty when poisoned.
+    /// to check that all candidates agree). Empty when poisoned. When the outcome is a decision
+    /// ambiguity, the last spec is the candidate that disagreed with the first.
     public var targetSpecs: [CORESpec]
     public var outcome: CORERelocationOutcome
+
+    /// The index of the relocation within its section's records (libbpf's `relo #N`).
+    public var relocationIndex: Int = 0
+    /// The candidates tried, in libbpf's order: target types of the same essential name and a
+    /// compatible kind, minus those pruned by earlier relocations of the same local type.
+    public var candidateIDs: [TypeID] = []
+    /// libbpf's `bpf_core_relo_res` for the outcome (`nil` when the relocation failed): what
+    /// `patch(instruction:)` needs to reproduce libbpf's instruction patching.
+    public var value: CORERelocationValue?
+
+    public init(relocation: CORERelocation, sectionName: String, localSpec: CORESpec?,
+                targetSpecs: [CORESpec], outcome: CORERelocationOutcome) {
+        self.relocation = relocation; self.sectionName = sectionName; self.localSpec = localSpec
+        self.targetSpecs = targetSpecs; self.outcome = outcome
+    }
 }
 
 /// Candidate index and relocation resolution against one target (kernel) BTF.
 /// Build once per kernel; reuse for every object and relocation.
+///
+/// Reproduces libbpf 1.1's `bpf_object__relocate_core` as far as it depends on BTF: the candidate
+/// search by essential name (`bpf_core_find_cands`), the per-object candidate cache that later
+/// relocations of the same local type see pruned to the candidates that matched
+/// (`bpf_core_calc_relo_insn`), spec parsing and matching, and value computation. Unlike libbpf,
+/// which stops the load at the first failed relocation, every relocation gets an outcome.
 public struct CORERelocator: Sendable {
     public let target: BTF
+    private let targetView: COREBTF
+    private let index: CandidateIndex
 
     public init(target: BTF) {
         self.target = target
-        // Placeholder: being written (issue 3).
+        targetView = COREBTF(target)
+        index = CandidateIndex(target)
+    }
+
+    /// libbpf's candidate search for one local type: target types with a CO-RE compatible kind and
+    /// the same non-empty essential name, in id order. `nil` for an anonymous local type (libbpf
+    /// fails the relocation: "target candidate search failed").
+    public func candidates(for localType: TypeID, in local: BTF) -> [TypeID]? {
+        guard local.isValid(localType), localType != .void else { return nil }
+        let name = local.typeName(localType)
+        guard !name.isEmpty else { return nil }
+        return index.candidates(essentialName: name.prefix(essentialNameLength(name)),
+                                localKind: local.coreKind(localType), in: target)
     }
 
     /// Resolves every CO-RE relocation of `object` against the target, in `.BTF.ext` order.
     public func resolveAll(in object: BPFObject) -> [CORERelocationResult] {
-        // Placeholder: being written (issue 3).
-        []
+        guard let ext = object.ext else { return [] }
+        let local = COREBTF(object.btf)
+        // libbpf's cand_cache: one candidate list per local type id for the whole object, pruned
+        // as relocations are resolved in order.
+        var candidateCache: [TypeID: [TypeID]?] = [:]
+        var results: [CORERelocationResult] = []
+        for section in ext.coreRelocations {
+            let sectionName = object.btf.string(section.sectionNameOffset)
+            for (relocationIndex, relocation) in section.records.enumerated() {
+                var result = resolve(relocation, local: local, candidateCache: &candidateCache)
+                result.sectionName = sectionName
+                result.relocationIndex = relocationIndex
+                results.append(result)
+            }
+        }
+        return results
+    }
+
+    /// libbpf's `bpf_core_resolve_relo` + `bpf_core_calc_relo_insn` for one relocation.
+    private func resolve(_ relocation: CORERelocation, local: COREBTF,
+                         candidateCache: inout [TypeID: [TypeID]?]) -> CORERelocationResult {
+        var result = CORERelocationResult(relocation: relocation, sectionName: "", localSpec: nil,
+                                          targetSpecs: [], outcome: .failed(reason: ""))
+        func fail(_ reason: String) -> CORERelocationResult {
+            result.outcome = .failed(reason: reason)
+            return result
+        }
+        let localID = relocation.typeID
+        guard local.btf.isValid(localID) else { return fail("local type \(localID) does not exist") }
+
+        var candidates: [TypeID] = []
+        if relocation.kind != .typeIDLocal {
+            if candidateCache[localID] == nil {
+                candidateCache[localID] = .some(self.candidates(for: localID, in: local.btf))
+            }
+            guard let cached = candidateCache[localID]!, localID != .void else {
+                return fail("target candidate search failed for anonymous local type \(localID)")
+            }
+            candidates = cached
+        }
+        result.candidateIDs = candidates
+
+        let localSpec: CORESpec
+        do { localSpec = try CORESpec.parse(relocation: relocation, in: local) } catch {
+            return fail("parsing local spec failed: \(error)")
+        }
+        result.localSpec = localSpec
+
+        if relocation.kind == .typeIDLocal {
+            var value = CORERelocationValue()
+            value.validate = false
+            value.originalValue = UInt64(localID.rawValue)
+            value.newValue = UInt64(localID.rawValue)
+            result.value = value
+            result.outcome = .resolved(value.newValue)
+            return result
+        }
+
+        var chosen: CORERelocationValue?
+        var firstBitOffset = 0
+        var matched: [TypeID] = []
+        for candidate in candidates {
+            let candidateSpec: CORESpec?
+            do {
+                candidateSpec = try localSpec.match(local: local, target: targetView, candidate: candidate)
+            } catch {
+                return fail("error matching candidate \(candidate): \(error)")
+            }
+            guard let candidateSpec else { continue }
+            let value: CORERelocationValue
+            do {
+                value = try calcRelocation(relocation.kind, localSpec: localSpec, local: local,
+                                           targetSpec: candidateSpec, target: targetView)
+            } catch {
+                return fail("\(error)")
+            }
+            result.targetSpecs.append(candidateSpec)
+            if let first = chosen {
+                if candidateSpec.bitOffset != firstBitOffset {
+                    return fail("field offset ambiguity: \(candidateSpec.bitOffset) != \(firstBitOffset)")
+                }
+                if value.poison != first.poison || value.newValue != first.newValue {
+                    return fail("relocation decision ambiguity: \(value.newValue) != \(first.newValue)")
+                }
+            } else {
+                chosen = value
+                firstBitOffset = candidateSpec.bitOffset
+            }
+            matched.append(candidate)
+        }
+
+        // Later relocations of this local type only see the candidates that matched (if any did).
+        if !matched.isEmpty { candidateCache[localID] = .some(matched) }
+
+        if let chosen {
+            result.value = chosen
+            result.outcome = .resolved(chosen.newValue)
+            return result
+        }
+        let value: CORERelocationValue
+        do {
+            value = try calcRelocation(relocation.kind, localSpec: localSpec, local: local,
+                                       targetSpec: nil, target: targetView)
+        } catch {
+            return fail("\(error)")
+        }
+        result.value = value
+        result.outcome = value.poison
+            ? .poisoned(reason: "no matching target found among \(candidates.count) candidates")
+            : .resolved(value.newValue)
+        return result
     }
 }
