@@ -13,14 +13,40 @@ public struct TrimResult: Sendable {
 /// (`bpftool gen min_core_btf`, for many objects and many kernels).
 public struct Trimmer: Sendable {
     public let objects: [BPFObject]
+    /// Which matching candidates are kept (see `CandidateRetention`).
+    public var retention: CandidateRetention
 
     public init(objects: [BPFObject]) {
         self.objects = objects
+        retention = .minimal
+    }
+
+    /// A trimmer with a chosen candidate retention.
+    public init(objects: [BPFObject], retention: CandidateRetention) {
+        self.objects = objects
+        self.retention = retention
     }
 
     /// Trims one kernel BTF. Relocations libbpf itself would reject are kept reproducible, not refused.
+    /// The CO-RE engine runs once per kernel: one candidate index, every object resolved against it.
     public func trim(kernel: BTF) throws(BTFError) -> TrimResult {
-        // Placeholder: being written (issue 3).
-        TrimResult(minimized: kernel, relocations: objects.map { _ in [] })
+        let relocator = CORERelocator(target: kernel)
+        let relocations = objects.map { relocator.resolveAll(in: $0) }
+        return try minimize(kernel: kernel, relocations: relocations)
+    }
+
+    /// Builds the minimized BTF from relocation results already computed against `kernel`
+    /// (one array per object, as `CORERelocator.resolveAll(in:)` returns them).
+    public func minimize(kernel: BTF, relocations: [[CORERelocationResult]]) throws(BTFError) -> TrimResult {
+        var minimizer = Minimizer(source: kernel)
+        for (index, results) in relocations.enumerated() {
+            do { try minimizer.record(results, retention: retention) } catch {
+                var e = error
+                let object = index < objects.count ? objects[index].path : "object #\(index)"
+                e.problem = "recording the relocations of \(object): " + e.problem
+                throw e
+            }
+        }
+        return TrimResult(minimized: minimizer.build(), relocations: relocations)
     }
 }
