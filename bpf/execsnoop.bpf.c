@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * execsnoop: on every execve(), send the parent's tgid, the caller's tgid and its command name to
- * user space through a ring buffer. This is the program the end-to-end tests load on a kernel
- * that "has no BTF": its three CO-RE reads (task->real_parent->tgid, task->tgid, task->comm) must
- * be relocated from the embedded, trimmed BTF and give the same values as with the kernel's own.
+ * execsnoop: on every execve(), send the parent's tgid, the caller's tgid and its command name
+ * (the name before exec replaces it: the tracepoint fires on entry) to user space through a ring
+ * buffer. This is the program the end-to-end tests load on a kernel that "has no BTF": its three
+ * CO-RE reads (task->real_parent->tgid, task->tgid, task->comm) must be relocated from the
+ * embedded, trimmed BTF and give the same values as with the kernel's own.
  */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>

@@ -62,7 +62,6 @@ if [ ${#need_packages[@]} -gt 0 ]; then
         || die "apt-get install ${need_packages[*]} failed"
 fi
 BPFTOOL="$(command -v bpftool || echo /usr/sbin/bpftool)"
-command -v swift >/dev/null || die "swift is not on PATH (needed to build btf-dump for the byte-swapped fixture)"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/make-fixtures.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
@@ -210,6 +209,7 @@ done
 swap_name="$(basename "$BYTESWAP_TARGET").btf"
 swap_dest="$OUT/$BYTESWAP_TARGET.btf.tar.xz"
 if [ "$FORCE" = 1 ] || ! fixture_is_valid "$swap_dest" "$swap_name"; then
+    command -v swift >/dev/null || die "swift is not on PATH (needed to build btf-dump for the byte-swapped fixture)"
     note "building btf-dump (scratch path .build-fixtures)"
     (cd "$ROOT" && swift build -q --scratch-path .build-fixtures --product btf-dump) || die "swift build of btf-dump failed"
     mkdir -p "$WORK/swap/in" "$WORK/swap/out"
