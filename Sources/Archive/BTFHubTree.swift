@@ -48,6 +48,13 @@ public struct KernelEntry: Sendable, Hashable {
         }
     }
 
+    /// Architecture directory names a btfhub tree may use (btfhub has `x86_64` and `arm64`; the rest
+    /// are Linux `uname -m` names). A `.btf` file whose third directory up is none of these is not
+    /// taken for a kernel: it is a stray file, not `<distro>/<version>/<arch>/<release>.btf`.
+    public static let knownArchitectures: Set<String> = [
+        "x86_64", "arm64", "aarch64", "s390x", "ppc64le", "ppc64", "riscv64", "loongarch64", "i386", "i686", "armhf", "arm",
+    ]
+
     /// The kernel a file at `path` describes, if `path` ends in `<distro>/<version>/<arch>/<release>.btf[.tar.xz]`.
     public static func identity(ofPath path: String) -> (KernelIdentity, Format)? {
         let components = path.split(separator: "/", omittingEmptySubsequences: true)
@@ -64,14 +71,16 @@ public struct KernelEntry: Sendable, Hashable {
             return nil
         }
         let dirs = components.dropLast().suffix(3).map(String.init)
-        guard !release.isEmpty, !release.hasPrefix("."), !dirs.contains(where: { $0 == "." || $0 == ".." }) else { return nil }
+        guard !release.isEmpty, !release.hasPrefix("."), !dirs.contains(where: { $0 == "." || $0 == ".." }),
+              knownArchitectures.contains(dirs[2]) else { return nil }
         return (KernelIdentity(distro: dirs[0], version: dirs[1], arch: dirs[2], release: String(release)), format)
     }
 }
 
 /// The kernels of a btfhub tree: every `<distro>/<version>/<arch>/<release>.btf.tar.xz` or `.btf`
 /// below a root that may be the tree's top or any directory inside it (a distro, a version, an arch).
-/// The identity comes from the last three directories of each file's real path.
+/// The identity comes from the last three directories of each file's real path; the third must be a
+/// known architecture name (`KernelEntry.knownArchitectures`).
 public struct BTFHubTree: Sendable {
     /// The directory scanned, as given.
     public var root: String
@@ -159,7 +168,8 @@ public struct BTFHubTree: Sendable {
         }
     }
 
-    static func join(_ directory: String, _ name: String) -> String {
+    /// `directory/name`, with one slash between them.
+    public static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 

@@ -114,10 +114,12 @@ final class XZTarReader {
 
     /// The failure libarchive recorded for the last call.
     private func failure(fallback: String) -> LibArchiveFailure {
-        let message = archive_error_string(archive).map { String(cString: $0) } ?? fallback
-        // libarchive words every early end of input as "Truncated ..." / "truncated ..." (tar, xz
-        // filter and read-ahead layers alike); its errno is ARCHIVE_ERRNO_FILE_FORMAT either way.
-        let isTruncation = message.lowercased().contains("truncated") || message.contains("Premature end")
+        // libarchive joins its prefix and liblzma's text with a double space ("Lzma library error:  ...").
+        let message = (archive_error_string(archive).map { String(cString: $0) } ?? fallback).replacing("  ", with: " ")
+        // libarchive's errno is ARCHIVE_ERRNO_FILE_FORMAT for damaged and short input alike; only the
+        // text tells them apart. Its tar and read-ahead layers say "Truncated ..."; when the xz stream
+        // itself stops early, liblzma's LZMA_BUF_ERROR comes through as "No progress is possible".
+        let isTruncation = message.lowercased().contains("truncated") || message.contains("No progress is possible")
         return LibArchiveFailure(message: message, isTruncation: isTruncation)
     }
 }
