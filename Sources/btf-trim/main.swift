@@ -1,1 +1,119 @@
-print("btf-trim: not yet implemented")
+import ArgumentParser
+import Archive
+import BTF
+import Trim
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `btf-trim OBJ... INPUT -o OUT`: trims kernel BTF down to what BPF objects' CO-RE relocations need.
+/// Parses the command line, runs `Sweep`, prints; the work is in the Trim library.
+@main
+struct BTFTrimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "btf-trim",
+        abstract: "Trim kernel BTF to what BPF objects' CO-RE relocations need (bpftool gen min_core_btf, for a whole btfhub tree).",
+        discussion: """
+        INPUT is either a btfhub tree, or a single kernel file.
+
+        A btfhub tree is any directory holding <distro>/<version>/<arch>/<release>.btf.tar.xz (or raw \
+        <release>.btf) files: the top of btfhub-archive, or a distro, version or arch directory inside \
+        it. OUT then becomes a directory mirroring it with raw BTF files, \
+        OUT/<distro>/<version>/<arch>/<release>.btf. Other files are skipped. Kernels are processed in \
+        parallel, at most --jobs of them in memory at once; each output file is replaced atomically.
+
+        A single kernel file is raw BTF, an ELF vmlinux with a .BTF section, or a .btf.tar.xz; OUT is \
+        then the output file, as with bpftool gen min_core_btf.
+
+        A kernel that cannot be trimmed (corrupt archive, bad BTF) is reported with the reason while \
+        the others complete. Exit status: 0 all kernels trimmed, 1 some kernel failed, 2 usage error \
+        (bad flags, missing or unreadable objects or INPUT, no kernels found).
+
+        Examples:
+          btf-trim prog.bpf.o btfhub-archive -o trimmed
+          btf-trim a.bpf.o b.bpf.o btfhub-archive/ubuntu --arch x86_64 -o trimmed --jobs 4
+          btf-trim prog.bpf.o /sys/kernel/btf/vmlinux -o vmlinux.min.btf
+          btf-trim prog.bpf.o centos/8/x86_64/4.18.0-147.el8.x86_64.btf.tar.xz -o 4.18.0-147.btf
+        """)
+
+    @Argument(help: ArgumentHelp("BPF objects (compiled with clang -g -target bpf), then INPUT.",
+                                 valueName: "OBJ... INPUT"))
+    var paths: [String] = []
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Output directory (tree INPUT) or file (single kernel INPUT).", valueName: "OUT"))
+    var output: String
+
+    @Option(name: .shortAndLong, help: "Kernels processed in parallel (default: the number of cores).")
+    var jobs: Int = SweepOptions.defaultJobs
+
+    @Option(help: ArgumentHelp("Only kernels of this btfhub architecture (x86_64, arm64; aarch64 means arm64).", valueName: "ARCH"))
+    var arch: String?
+
+    @Option(name: .customLong("max-kernel-size"),
+            help: ArgumentHelp("Largest raw BTF accepted per kernel, in MiB; a guard against decompression bombs.", valueName: "MiB"))
+    var maxKernelSizeMiB: Int = KernelArchive.defaultMaxDecompressedSize >> 20
+
+    @Flag(name: .shortAndLong, help: "Print one line per kernel and the relocations libbpf would reject.")
+    var verbose = false
+
+    func validate() throws {
+        guard paths.count >= 2 else {
+            throw ValidationError(paths.isEmpty ? "missing BPF objects and INPUT" : "missing INPUT or BPF objects: give OBJ... INPUT")
+        }
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        guard maxKernelSizeMiB >= 1, maxKernelSizeMiB <= Int.max >> 20 else { throw ValidationError("--max-kernel-size must be a positive number of MiB") }
+    }
+
+    /// Like ArgumentParser's `main`, except that every usage error exits with status 2.
+    static func main() async {
+        let command: BTFTrimCommand
+        do {
+            command = try parse()
+        } catch {
+            // --help and --version are "errors" that exit 0; ArgumentParser prints them.
+            if exitCode(for: error) == .success { exit(withError: error) }
+            printError(fullMessage(for: error))
+            Glibc.exit(2)
+        }
+        Glibc.exit(await command.sweep())
+    }
+
+    /// Runs the sweep and returns the exit status.
+    func sweep() async -> Int32 {
+        var console = SweepConsole()
+        let sweep: Sweep
+        do {
+            let objects = try Sweep.loadObjects(Array(paths.dropLast()))
+            sweep = Sweep(objects: objects, options: SweepOptions(jobs: jobs, arch: arch, maxKernelSize: maxKernelSizeMiB << 20))
+        } catch {
+            console.print("error: \(error)")
+            return 2
+        }
+        for warning in sweep.objectWarnings { console.print("warning: \(warning)") }
+        let report: SweepReport
+        do {
+            report = try await sweep.run(input: paths.last!, output: output) { console.show($0) }
+        } catch {
+            console.print("error: \(error)")
+            return 2
+        }
+        for warning in report.warnings.dropFirst(sweep.objectWarnings.count) { console.print("warning: \(warning)") }
+        if verbose {
+            for kernel in report.kernels {
+                console.print(kernel.succeeded
+                    ? "\(kernel.name): \(kernel.inputBytes) -> \(kernel.outputBytes) bytes, \(kernel.resolvedRelocations) resolved, "
+                        + "\(kernel.poisonedRelocations) poisoned, \(kernel.rejectedRelocations.count) rejected"
+                    : "\(kernel.name): FAILED: \(kernel.failure ?? "")")
+                for rejected in kernel.rejectedRelocations { console.print("  rejected: \(rejected)") }
+            }
+        }
+        console.print(report.summary)
+        let failures = report.failures
+        if !failures.isEmpty {
+            console.print("failed kernels (\(failures.count)):")
+            for failure in failures { console.print("  \(failure.inputPath): \(failure.failure ?? "")") }
+            return 1
+        }
+        return 0
+    }
+}

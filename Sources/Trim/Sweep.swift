@@ -1,0 +1,282 @@
+import Archive
+import BTF
+import CORE
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// How a sweep runs.
+public struct SweepOptions: Sendable {
+    /// Kernels processed at the same time; also the most kernels held in memory at once.
+    public var jobs: Int
+    /// Keep only kernels of this btfhub architecture (`x86_64`, `arm64`; `aarch64` means `arm64`).
+    public var arch: String?
+    /// The largest raw BTF (and archive expansion) accepted per kernel.
+    public var maxKernelSize: Int
+
+    public init(jobs: Int = SweepOptions.defaultJobs, arch: String? = nil,
+                maxKernelSize: Int = KernelArchive.defaultMaxDecompressedSize) {
+        self.jobs = jobs
+        self.arch = arch
+        self.maxKernelSize = maxKernelSize
+    }
+
+    /// The number of online processors.
+    public static var defaultJobs: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+}
+
+/// A problem with how the sweep was asked for (missing or unreadable objects or input, an output that
+/// cannot be used, no kernels to process): nothing was trimmed. Command-line tools exit with 2.
+public struct SweepUsageError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Something the user should know that does not stop the sweep (an object without CO-RE relocations,
+/// skipped duplicates ...).
+public struct SweepWarning: Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+/// A BPF object of the sweep, read once.
+public struct SweepObject: Sendable {
+    public var object: BPFObject
+    /// The CO-RE relocation records in its `.BTF.ext` (0 when it has none).
+    public var relocationCount: Int
+}
+
+/// Progress of a running sweep, delivered in completion order.
+public struct SweepProgress: Sendable {
+    /// The kernel just finished (trimmed or failed).
+    public var result: KernelSweepResult
+    /// Kernels finished so far, including this one.
+    public var completed: Int
+    public var total: Int
+}
+
+/// Trims every kernel of a btfhub tree (or one kernel file) for a set of BPF objects, the way
+/// `bpftool gen min_core_btf` does for one kernel: in parallel, at most `jobs` kernels in memory,
+/// every output written atomically, a kernel that fails reported while the others complete.
+public struct Sweep: Sendable {
+    public let objects: [SweepObject]
+    public let options: SweepOptions
+    /// Notes about the objects (no CO-RE relocations ...), from `load(objectPaths:)`.
+    public let objectWarnings: [SweepWarning]
+
+    public init(objects: [BPFObject], options: SweepOptions = SweepOptions()) {
+        var warnings: [SweepWarning] = []
+        self.objects = objects.map { object in
+            let count = object.ext?.coreRelocations.reduce(0) { $0 + $1.records.count } ?? 0
+            if count == 0 {
+                let why = object.ext == nil ? "no .BTF.ext section" : "no CO-RE relocations in .BTF.ext"
+                warnings.append(SweepWarning(description: "\(object.path): \(why); it adds nothing to the trimmed BTF"))
+            }
+            return SweepObject(object: object, relocationCount: count)
+        }
+        self.options = options
+        self.objectWarnings = warnings
+    }
+
+    /// Reads every object once. A missing or unreadable object is a usage error.
+    public static func loadObjects(_ paths: [String]) throws(SweepUsageError) -> [BPFObject] {
+        guard !paths.isEmpty else { throw SweepUsageError("no BPF objects given; name at least one .bpf.o before INPUT") }
+        var objects: [BPFObject] = []
+        for path in paths {
+            do { objects.append(try BPFObject(contentsOf: path)) } catch {
+                throw SweepUsageError("cannot use BPF object: \(error.inFile(path))")
+            }
+        }
+        return objects
+    }
+
+    /// Trims `input` into `output`.
+    ///
+    /// `input` is either a btfhub tree (any directory level of `<distro>/<version>/<arch>/<release>.btf.tar.xz`
+    /// or `.btf`), and then `output` becomes a directory mirroring it with raw `<release>.btf` files; or
+    /// one kernel file (raw BTF, an ELF vmlinux with `.BTF`, or a `.btf.tar.xz`), and then `output` is a
+    /// file. `progress` is called once per kernel, in completion order, on the caller's task.
+    public func run(input: String, output: String,
+                    progress: (SweepProgress) -> Void = { _ in }) async throws(SweepUsageError) -> SweepReport {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let plan = try SweepPlan(input: input, output: output, options: options)
+        let trimmer = Trimmer(objects: objects.map(\.object))
+        let results = await Sweep.process(plan.kernels, trimmer: trimmer, options: options, progress: progress)
+        return SweepReport(input: input, output: output, mode: plan.mode, objects: objects, kernels: results,
+                           warnings: objectWarnings + plan.warnings, skippedFiles: plan.skippedFiles,
+                           filteredOutCount: plan.filteredOutCount, elapsed: clock.now - start)
+    }
+
+    /// Runs `kernels` on at most `options.jobs` child tasks; results come back in input order.
+    static func process(_ kernels: [SweepKernel], trimmer: Trimmer, options: SweepOptions,
+                        progress: (SweepProgress) -> Void) async -> [KernelSweepResult] {
+        let maxSize = options.maxKernelSize
+        return await withTaskGroup(of: (Int, KernelSweepResult).self) { group in
+            var results = [KernelSweepResult?](repeating: nil, count: kernels.count)
+            var next = 0
+            // A new kernel starts only when one finishes, so at most `jobs` kernels are in memory.
+            // The work is CPU-bound and holds no locks, so it may occupy a cooperative thread.
+            func startNext(_ group: inout TaskGroup<(Int, KernelSweepResult)>) {
+                guard next < kernels.count else { return }
+                let index = next
+                let kernel = kernels[index]
+                group.addTask { (index, kernel.trim(with: trimmer, maxSize: maxSize)) }
+                next += 1
+            }
+            for _ in 0 ..< max(1, options.jobs) { startNext(&group) }
+            var completed = 0
+            while let (index, result) = await group.next() {
+                results[index] = result
+                completed += 1
+                progress(SweepProgress(result: result, completed: completed, total: kernels.count))
+                startNext(&group)
+            }
+            return results.map { $0! }
+        }
+    }
+}
+
+/// What a sweep will do: the mode, the kernels with their output paths, what was skipped.
+struct SweepPlan {
+    var mode: SweepReport.Mode
+    var kernels: [SweepKernel] = []
+    var warnings: [SweepWarning] = []
+    var skippedFiles: [String] = []
+    var filteredOutCount = 0
+
+    init(input: String, output: String, options: SweepOptions) throws(SweepUsageError) {
+        guard options.jobs >= 1 else { throw SweepUsageError("--jobs must be at least 1 (got \(options.jobs))") }
+        guard options.maxKernelSize >= 1 else { throw SweepUsageError("the kernel size limit must be positive") }
+        guard let inputKind = FileKind(path: input) else {
+            throw SweepUsageError("\(input): input not found (\(String(cString: strerror(errno))))")
+        }
+        let outputKind = FileKind(path: output)
+        switch inputKind {
+        case .directory:
+            mode = .tree
+            if outputKind == .other { throw SweepUsageError("\(output): exists and is not a directory; with a btfhub tree as INPUT, OUT is a directory") }
+            if let realInput = realPath(input), realPath(output) == realInput {
+                throw SweepUsageError("\(output): OUT is the input tree itself; trimmed files would replace the kernels")
+            }
+            let tree: BTFHubTree
+            do { tree = try BTFHubTree(scanning: input, arch: options.arch, excluding: [output]) } catch {
+                throw SweepUsageError("\(error)")
+            }
+            guard !tree.kernels.isEmpty else {
+                let filter = options.arch.map { " for --arch \($0) (\(tree.filteredOutCount) of other architectures)" } ?? ""
+                throw SweepUsageError("\(input): no kernels found\(filter): expected <distro>/<version>/<arch>/<release>.btf.tar.xz or .btf files"
+                                      + (tree.skippedFiles.isEmpty ? "" : " (\(tree.skippedFiles.count) other files skipped)"))
+            }
+            do { try makeDirectories(output) } catch { throw SweepUsageError("\(error)") }
+            kernels = tree.kernels.map { entry in
+                SweepKernel(name: entry.identity.description, input: entry.inputPath,
+                            output: BTFHubTree.join(output, entry.identity.btfRelativePath),
+                            source: .entry(entry))
+            }
+            warnings = tree.duplicates.map { duplicate in
+                SweepWarning(description: "\(duplicate.inputPath): \(duplicate.identity) is already taken from another file; skipped")
+            }
+            warnings += tree.skippedDirectoryLinks.map { SweepWarning(description: "\(BTFHubTree.join(input, $0)): directory symlink not followed") }
+            skippedFiles = tree.skippedFiles
+            filteredOutCount = tree.filteredOutCount
+        case .other:
+            mode = .singleFile
+            if options.arch != nil { throw SweepUsageError("--arch filters a btfhub tree; INPUT \(input) is a single kernel file") }
+            if outputKind == .directory {
+                throw SweepUsageError("\(output): is a directory; with a single kernel file as INPUT, OUT names the output file")
+            }
+            let name = input.split(separator: "/").last.map(String.init) ?? input
+            kernels = [SweepKernel(name: name, input: input, output: output, source: .file)]
+        }
+    }
+}
+
+/// One kernel to trim: where it comes from and where its trimmed BTF goes.
+struct SweepKernel: Sendable {
+    enum Source: Sendable {
+        /// A kernel of a btfhub tree.
+        case entry(KernelEntry)
+        /// A file named on the command line: raw BTF, ELF with `.BTF`, or `.btf.tar.xz`.
+        case file
+    }
+    var name: String
+    var input: String
+    var output: String
+    var source: Source
+
+    /// Reads, trims and writes this kernel. Never throws: a failure becomes the result's reason.
+    func trim(with trimmer: Trimmer, maxSize: Int) -> KernelSweepResult {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var result = KernelSweepResult(name: name, inputPath: input, outputPath: output)
+        result.compressedBytes = fileSize(input)
+        do {
+            let kernel = try readKernel(maxSize: maxSize, into: &result)
+            let trimmed = try trimmer.trim(kernel: kernel)
+            let bytes = trimmed.minimized.serialized()
+            if let slash = output.lastIndex(of: "/") { try makeDirectories(String(output[..<slash])) }
+            try FileIO.writeAtomically(bytes, to: output)
+            result.outputBytes = bytes.count
+            result.tally(trimmed.relocations, objects: trimmer.objects)
+            result.failure = nil
+        } catch {
+            result.failure = "\(error)"
+        }
+        result.elapsed = clock.now - start
+        return result
+    }
+
+    /// The kernel's BTF; the raw bytes are dropped as soon as they are parsed.
+    private func readKernel(maxSize: Int, into result: inout KernelSweepResult) throws -> BTF {
+        let bytes: [UInt8]
+        switch source {
+        case .entry(let entry):
+            bytes = try entry.readBTFBytes(maxSize: maxSize)
+        case .file:
+            if input.hasSuffix(".tar.xz") {
+                bytes = try KernelArchive.readBTF(fromArchive: input, maxDecompressedSize: maxSize).bytes
+            } else {
+                bytes = try FileIO.read(input, limit: maxSize)
+            }
+        }
+        result.inputBytes = bytes.count
+        if ELFFile.isELF(bytes) { return try BTF(elf: try ELFFile(parsing: bytes, file: input)) }
+        return try BTF(parsing: bytes, file: input)
+    }
+}
+
+/// What is at a path: a directory or something else (`nil`: nothing, or it cannot be reached).
+private enum FileKind {
+    case directory, other
+    init?(path: String) {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        self = (status.st_mode & S_IFMT) == S_IFDIR ? .directory : .other
+    }
+}
+
+private func fileSize(_ path: String) -> Int {
+    var status = stat()
+    return stat(path, &status) == 0 ? Int(status.st_size) : 0
+}
+
+private func realPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
+}
+
+/// `mkdir -p`: creates `path` and its missing parents. Safe when several workers create the same one.
+func makeDirectories(_ path: String) throws(SweepUsageError) {
+    var prefix = path.hasPrefix("/") ? "/" : ""
+    for component in path.split(separator: "/") {
+        prefix += component
+        if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+            throw SweepUsageError("\(prefix): cannot create directory: \(String(cString: strerror(errno)))")
+        }
+        prefix += "/"
+    }
+    guard FileKind(path: path) == .directory else { throw SweepUsageError("\(path): exists and is not a directory") }
+}
