@@ -38,9 +38,11 @@ public struct ELFFile: Sendable {
     /// The bytes of `section`; empty for `SHT_NOBITS`.
     public func contents(of section: ELFSection) throws(BTFError) -> ArraySlice<UInt8> {
         if section.hasNoBits { return [] }
-        guard let slice = ByteReader(bytes, byteOrder: byteOrder).slice(at: Int(section.offset), length: Int(section.size)) else {
+        // Clamped: a section header of type SHT_NULL is not range-checked when parsed and may hold any offset.
+        guard let slice = ByteReader(bytes, byteOrder: byteOrder).slice(at: Int(clamping: section.offset),
+                                                                        length: Int(clamping: section.size)) else {
             throw BTFError("section \(section.name) at \(section.offset)+\(section.size) lies outside the \(bytes.count)-byte file",
-                           offset: Int(section.offset), file: file)
+                           offset: Int(clamping: section.offset), file: file)
         }
         return slice
     }
@@ -112,9 +114,10 @@ extension ELFFile {
                 let names = sections[shstrndx]
                 let namesReader = ByteReader(bytes, byteOrder: order)
                 for i in sections.indices {
-                    let at = checkedAdd(Int(names.offset), Int(nameOffsets[i]))
+                    // Clamped and compared relative to the table: its header may be SHT_NULL or NOBITS, unchecked.
+                    let at = checkedAdd(Int(clamping: names.offset), Int(nameOffsets[i]))
                     guard nameOffsets[i] < names.size, let at, let name = namesReader.cString(at: at),
-                          at + name.count < Int(names.offset + names.size) else {
+                          Int(nameOffsets[i]) + name.count < Int(clamping: names.size) else {
                         throw fail("section \(i) has a name offset \(nameOffsets[i]) outside the name table", tableStart + i * 64)
                     }
                     sections[i].name = String(decoding: name, as: UTF8.self)
