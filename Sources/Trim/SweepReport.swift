@@ -78,7 +78,7 @@ public struct SweepReport: Sendable {
         var lines: [String] = []
         var kernelLine = "kernels: \(ok.count) trimmed, \(kernels.count - ok.count) failed"
         if mode == .tree {
-            kernelLine += ", \(skippedFiles.count) other files skipped"
+            kernelLine += ", \(skippedFiles.count) other \(skippedFiles.count == 1 ? "file" : "files") skipped"
             if filteredOutCount > 0 { kernelLine += ", \(filteredOutCount) of other architectures left out" }
         }
         lines.append(kernelLine)
