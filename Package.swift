@@ -13,6 +13,10 @@ let package = Package(
         .executable(name: "btf-dump", targets: ["btf-dump"]),
         .executable(name: "btf-trim", targets: ["btf-trim"]),
         .executable(name: "btfkit-bench", targets: ["btfkit-bench"]),
+        .library(name: "BTFRuntime", targets: ["BTFRuntime"]),
+        // libbtfkit.so: the C ABI (include/btfkit.h) for C programs built with libbpf; see docs/c-api.md.
+        .library(name: "btfkit", type: .dynamic, targets: ["CBTFKit"]),
+        .executable(name: "btf-pack", targets: ["btf-pack"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +30,10 @@ let package = Package(
         .target(name: "Archive", dependencies: ["BTF", "CLZMA", "CArchive"]),
         // Minimizer and the btfhub sweep.
         .target(name: "Trim", dependencies: ["BTF", "CORE", "Archive"]),
+        // Runtime selection of the running kernel's BTF from an embedded pack; memfd; libbpf glue.
+        .target(name: "BTFRuntime", dependencies: ["BTF", "Archive", "CLibBPF"]),
+        // The C ABI over BTFRuntime (@_cdecl); its header lives in include/, for C compilers only.
+        .target(name: "CBTFKit", dependencies: ["BTFRuntime", "CLibBPF"], exclude: ["include"]),
 
         // Debian's C libraries, reached through system-library targets.
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev"])]),
@@ -35,11 +43,12 @@ let package = Package(
 
         .executableTarget(name: "btf-dump", dependencies: ["BTF", argumentParser]),
         .executableTarget(name: "btf-trim", dependencies: ["BTF", "CORE", "Archive", "Trim", argumentParser]),
+        .executableTarget(name: "btf-pack", dependencies: ["BTF", "Archive", "BTFRuntime", argumentParser]),
         // Benchmarks print figures beside the reference tools; they are not tests.
         .executableTarget(name: "btfkit-bench", dependencies: ["BTF", "Trim", "Archive", argumentParser]),
 
         // Support/reloc_count.c is a libbpf helper the tests compile and run themselves, not part of the target.
-        .testTarget(name: "BTFKitTests", dependencies: ["BTF", "CORE", "Archive", "Trim"],
+        .testTarget(name: "BTFKitTests", dependencies: ["BTF", "CORE", "Archive", "Trim", "BTFRuntime"],
                     exclude: ["Support/reloc_count.c"]),
     ]
 )

@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Where a chosen BTF blob lives while libbpf reads it: an anonymous memory file reached through
+/// `/proc/self/fd/N`, or, where memfd is unavailable, a private (0600) temporary file.
+struct ExposedBTFFile: Sendable {
+    /// The descriptor holding the bytes (the memfd, or the open temporary file).
+    let fileDescriptor: Int32
+    /// The path to give libbpf.
+    let path: String
+    /// The temporary file to remove on release; `nil` for a memfd.
+    let temporaryPath: String?
+
+    /// `memfd_create(2)`, looked up at run time: Swift's Glibc module does not declare it, and
+    /// a libc without it is exactly the case the temporary-file fallback is for.
+    private typealias MemfdCreate = @convention(c) (UnsafePointer<CChar>, UInt32) -> Int32
+    private static let memfdCreate: MemfdCreate? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "memfd_create") else { return nil }  // RTLD_DEFAULT
+        return unsafeBitCast(symbol, to: MemfdCreate.self)
+    }()
+
+    // Linux's values for the memfd and sealing constants (uapi; Swift's Glibc does not import them).
+    private static let mfdCloexec: UInt32 = 0x0001
+    private static let mfdAllowSealing: UInt32 = 0x0002
+    private static let fAddSeals: Int32 = 1033
+    private static let allSeals: Int32 = 0x1 | 0x2 | 0x4 | 0x8  // F_SEAL_SEAL | SHRINK | GROW | WRITE
+
+    /// Writes `bytes` to a sealed memfd; falls back to `mkstemp` in `$TMPDIR` (else /tmp) when
+    /// memfd is unavailable, or when `forceTemporaryFile` (tests) asks for it.
+    static func expose(_ bytes: [UInt8], forceTemporaryFile: Bool = false) throws(BTFRuntimeError) -> ExposedBTFFile {
+        if !forceTemporaryFile, let memfdCreate {
+            let fd = memfdCreate("btfkit-core-btf", mfdCloexec | mfdAllowSealing)
+            if fd >= 0 {
+                do {
+                    try writeAll(bytes, to: fd)
+                } catch {
+                    close(fd)
+                    throw error
+                }
+                // Sealed, the BTF cannot be changed behind libbpf's back by anything holding the fd.
+                _ = fcntl(fd, fAddSeals, allSeals)
+                return ExposedBTFFile(fileDescriptor: fd, path: "/proc/self/fd/\(fd)", temporaryPath: nil)
+            }
+            // ENOSYS (kernel before 3.17), EPERM (seccomp) and the like: fall back to a file.
+        }
+        let directory = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array("\(directory)/btfkit-core-btf.XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw BTFRuntimeError(.cannotExpose, "no memfd, and no temporary file in \(directory): \(String(cString: strerror(errno)))", errnoCode: errno)
+        }
+        let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        do {
+            try writeAll(bytes, to: fd)
+        } catch {
+            close(fd)
+            unlink(path)
+            throw error
+        }
+        return ExposedBTFFile(fileDescriptor: fd, path: path, temporaryPath: path)
+    }
+
+    /// Closes the descriptor and removes the temporary file, if any.
+    func release() {
+        close(fileDescriptor)
+        if let temporaryPath { unlink(temporaryPath) }
+    }
+
+    private static func writeAll(_ bytes: [UInt8], to fd: Int32) throws(BTFRuntimeError) {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                throw BTFRuntimeError(.cannotExpose, "cannot write the chosen BTF: \(String(cString: strerror(errno)))", errnoCode: errno)
+            }
+            written += n
+        }
+    }
+}

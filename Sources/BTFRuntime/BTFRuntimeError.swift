@@ -1,0 +1,34 @@
+import Archive
+
+/// Why the runtime could not provide BTF for the running kernel.
+public struct BTFRuntimeError: Error, Sendable, CustomStringConvertible {
+    /// What kind of problem it is, so that callers (and the C ABI's error codes) can tell them apart.
+    public enum Kind: Sendable, Equatable {
+        /// Neither `/etc/os-release` nor `/usr/lib/os-release` gives an `ID` and `VERSION_ID`, or `uname` fails.
+        case unknownIdentity
+        /// No pack: the executable has no pack section and none was given.
+        case noPack
+        /// The pack cannot be read (corrupt, truncated, unreadable file).
+        case badPack
+        /// The pack has no BTF for the running kernel.
+        case noMatchingKernel
+        /// `BTFKIT_BTF` names a file that cannot be read.
+        case badOverride
+        /// Neither a memfd nor a temporary file could hold the chosen BTF.
+        case cannotExpose
+    }
+
+    public var kind: Kind
+    /// What is wrong, naming the file, the kernel and what the pack offers where that helps.
+    public var message: String
+    /// The `errno`-style code the C ABI returns (negated) for this error.
+    public var errnoCode: Int32
+
+    public init(_ kind: Kind, _ message: String, errnoCode: Int32) {
+        self.kind = kind
+        self.message = message
+        self.errnoCode = errnoCode
+    }
+
+    public var description: String { message }
+}

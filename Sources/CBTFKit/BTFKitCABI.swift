@@ -1,0 +1,85 @@
+import BTFRuntime
+import CLibBPF
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// The C ABI declared in include/btfkit.h: thin wrappers over BTFRuntime's CoreBTF.
+
+/// The CoreBTF values handed out to C, keyed by the address of the path string given to C, so
+/// that `btfkit_clean_core_btf` can find what to release from `opts->btf_custom_path` alone.
+private let handedOut = Mutex<[UInt: CoreBTF]>([:])
+/// The last failure's message as a C string (owned here; replaced on the next failure).
+private let lastError = Mutex<UInt?>(nil)
+
+private func recordError(_ message: String) {
+    let copy = strdup(message).map { UInt(bitPattern: $0) }
+    lastError.withLock { previous in
+        if let previous { free(UnsafeMutablePointer<CChar>(bitPattern: previous)) }
+        previous = copy
+    }
+}
+
+/// Whether `opts` is large enough (per its `sz`) to hold `btf_custom_path`.
+private func optsHoldCustomPath(_ opts: UnsafeMutablePointer<bpf_object_open_opts>) -> Bool {
+    guard let offset = MemoryLayout<bpf_object_open_opts>.offset(of: \.btf_custom_path) else { return false }
+    return opts.pointee.sz >= offset + MemoryLayout<UnsafePointer<CChar>?>.size
+}
+
+private func ensure(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?, pack: PackSource) -> Int32 {
+    guard let opts else { recordError("btfkit_ensure_core_btf: opts is NULL"); return -EINVAL }
+    guard optsHoldCustomPath(opts) else {
+        recordError("btfkit_ensure_core_btf: opts->sz (\(opts.pointee.sz)) is too small for btf_custom_path; declare opts with LIBBPF_OPTS")
+        return -EINVAL
+    }
+    var options = CoreBTFOptions()
+    options.pack = pack
+    do {
+        let chosen = try CoreBTF.ensure(options)
+        guard let path = chosen.customPath else { return 0 }  // the kernel's own BTF: nothing to set
+        guard let cPath = strdup(path) else { chosen.release(); recordError("out of memory"); return -ENOMEM }
+        handedOut.withLock { $0[UInt(bitPattern: cPath)] = chosen }
+        opts.pointee.btf_custom_path = UnsafePointer(cPath)
+        return 0
+    } catch {
+        recordError(error.message)
+        return -error.errnoCode
+    }
+}
+
+/// `int btfkit_ensure_core_btf(struct bpf_object_open_opts *opts)`: see btfkit.h.
+@_cdecl("btfkit_ensure_core_btf")
+public func btfkit_ensure_core_btf(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?) -> Int32 {
+    ensure(opts, pack: .embedded)
+}
+
+/// `int btfkit_ensure_core_btf_from_pack(opts, const void *pack, size_t size)`: see btfkit.h.
+@_cdecl("btfkit_ensure_core_btf_from_pack")
+public func btfkit_ensure_core_btf_from_pack(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?,
+                                             _ pack: UnsafeRawPointer?, _ size: Int) -> Int32 {
+    guard let pack, size > 0 else { recordError("btfkit_ensure_core_btf_from_pack: empty pack"); return -EINVAL }
+    let bytes = [UInt8](UnsafeRawBufferPointer(start: pack, count: size))
+    return ensure(opts, pack: .bytes(bytes, description: "the pack at \(pack) (\(size) bytes)"))
+}
+
+/// `void btfkit_clean_core_btf(struct bpf_object_open_opts *opts)`: see btfkit.h.
+@_cdecl("btfkit_clean_core_btf")
+public func btfkit_clean_core_btf(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?) {
+    guard let opts, optsHoldCustomPath(opts), let path = opts.pointee.btf_custom_path else { return }
+    let key = UInt(bitPattern: path)
+    guard let chosen = handedOut.withLock({ $0.removeValue(forKey: key) }) else { return }  // not ours
+    chosen.release()
+    free(UnsafeMutableRawPointer(mutating: path))
+    opts.pointee.btf_custom_path = nil
+}
+
+/// `const char *btfkit_last_error(void)`: see btfkit.h.
+@_cdecl("btfkit_last_error")
+public func btfkit_last_error() -> UnsafePointer<CChar> {
+    if let message = lastError.withLock({ $0 }), let pointer = UnsafePointer<CChar>(bitPattern: message) { return pointer }
+    let empty: StaticString = ""  // a NUL-terminated constant in the binary, valid forever
+    return UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self)
+}
