@@ -21,8 +21,8 @@ public struct CORERelocationResult: Sendable {
     /// The parsed local spec, `nil` if the access string itself is invalid.
     public var localSpec: CORESpec?
     /// One spec per target candidate that matched, in candidate order (several when libbpf had
-    /// to check that all candidates agree). Empty when poisoned. When the outcome is a decision
-    /// ambiguity, the last spec is the candidate that disagreed with the first.
+    /// to check that all candidates agree). Empty when poisoned. When the relocation failed on a
+    /// candidate (ambiguity with the first, a bitfield too big to load), the last spec is that one.
     public var targetSpecs: [CORESpec]
     public var outcome: CORERelocationOutcome
 
@@ -143,6 +143,9 @@ public struct CORERelocator: Sendable {
                 return fail("error matching candidate \(candidate): \(error)")
             }
             guard let candidateSpec else { continue }
+            // Recorded before the value is computed: a failure on this candidate (a bitfield too big
+            // to load) needs it kept to be reproduced.
+            result.targetSpecs.append(candidateSpec)
             let value: CORERelocationValue
             do {
                 value = try calcRelocation(relocation.kind, localSpec: localSpec, local: local,
@@ -150,7 +153,6 @@ public struct CORERelocator: Sendable {
             } catch {
                 return fail("\(error)")
             }
-            result.targetSpecs.append(candidateSpec)
             if let first = chosen {
                 if candidateSpec.bitOffset != firstBitOffset {
                     return fail("field offset ambiguity: \(candidateSpec.bitOffset) != \(firstBitOffset)")

@@ -1,0 +1,215 @@
+import BTF
+import CORE
+import Foundation
+import Testing
+
+/// The CO-RE engine against libbpf 1.1 itself: every relocation's outcome (patched value, poison,
+/// failure) and the matching candidates' target specs must be libbpf's.
+@Suite("CO-RE engine vs libbpf")
+struct COREEngineTests {
+    // MARK: - Unit cases (bpf/core-cases)
+
+    /// The case files: each compiled as the local program and, with -DTARGET, as the target BTF.
+    static let caseNames = ["fields", "bitfields", "types_enums", "candidates", "limits", "mixes"]
+
+    @Test("unit case matches libbpf", arguments: caseNames)
+    func unitCase(_ name: String) throws {
+        guard COREOracleGate.rootAvailable() else { return }
+        let fixture = try COREFixtures.caseFixture(name)
+        let object = try BPFObject(contentsOf: fixture.object)
+        let target = try BTF(contentsOf: fixture.targetBTF)
+        let results = CORERelocator(target: target).resolveAll(in: object)
+        #expect(!results.isEmpty, "\(name): no CO-RE relocations compiled")
+        let oracle = try LibbpfOracle.outcomes(object: fixture.object, btf: fixture.targetBTF)
+        let report = try COREComparison.compare(engine: results, object: fixture.object, oracle: oracle,
+                                                context: name, targetIDsComparable: true)
+        // Every relocation libbpf reached must have been compared, and libbpf must reach most.
+        #expect(report.compared == oracle.count)
+        #expect(report.compared > 0, "\(name): libbpf reached no relocation")
+        print("core-case \(name): \(results.count) relocations, \(report.compared) compared with libbpf, outcomes \(report.summary)")
+    }
+
+    /// Engine facts that hold whatever libbpf says, pinned on the unit cases.
+    @Test("essential names and flavors find every flavor as a candidate")
+    func flavorsAreCandidates() throws {
+        let fixture = try COREFixtures.caseFixture("fields")
+        let object = try BPFObject(contentsOf: fixture.object)
+        let target = try BTF(contentsOf: fixture.targetBTF)
+        let relocator = CORERelocator(target: target)
+        let flavored = try #require(object.btf.typeIDs.first { object.btf.name($0) == "flavored___v1" })
+        let candidates = try #require(relocator.candidates(for: flavored, in: object.btf))
+        #expect(candidates.map { target.name($0) } == ["flavored"])
+        let anonymous = try #require(object.btf.typeIDs.first {
+            object.btf.kind($0) == .union && object.btf.name($0).isEmpty
+        })
+        #expect(relocator.candidates(for: anonymous, in: object.btf) == nil)
+    }
+
+    // MARK: - Real kernels
+
+    /// Every project BPF object (and the unit cases' programs) against every kernel: the engine's
+    /// outcomes are libbpf's. Kernels run in parallel; the time is printed.
+    @Test("project objects on every kernel match libbpf")
+    func realKernels() async throws {
+        guard COREOracleGate.rootAvailable() else { return }
+        var objects = try TestSupport.compiledBPFObjects()
+        objects += try COREEngineTests.caseNames.map { try COREFixtures.caseFixture($0).object }
+        let kernels = try TestSupport.allKernels()
+        #expect(!kernels.isEmpty)
+        let parsedObjects = try objects.map { try BPFObject(contentsOf: $0) }
+        let started = Date()
+        let lanes = max(2, ProcessInfo.processInfo.activeProcessorCount)
+
+        let objectPaths = objects
+        let reports = try await withThrowingTaskGroup(of: KernelReport.self) { group in
+            var next = 0
+            var reports: [KernelReport] = []
+            while next < min(lanes, kernels.count) {
+                let kernel = kernels[next]
+                group.addTask { try COREEngineTests.check(kernel: kernel, objects: objectPaths, parsed: parsedObjects) }
+                next += 1
+            }
+            while let report = try await group.next() {
+                reports.append(report)
+                if next < kernels.count {
+                    let kernel = kernels[next]
+                    group.addTask { try COREEngineTests.check(kernel: kernel, objects: objectPaths, parsed: parsedObjects) }
+                    next += 1
+                }
+            }
+            return reports
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        let compared = reports.reduce(0) { $0 + $1.compared }
+        let slowest = reports.max { $0.engineSeconds < $1.engineSeconds }
+        print(String(format: "core real kernels: %d kernels x %d objects, %d relocations compared with libbpf in %.1f s",
+                     reports.count, objects.count, compared, elapsed))
+        if let slowest {
+            print(String(format: "core slowest engine kernel: %@ parse+index %.2f s, resolveAll %.3f s",
+                         (slowest.kernel as NSString).lastPathComponent, slowest.indexSeconds, slowest.engineSeconds))
+        }
+        #expect(compared > 0)
+    }
+
+    struct KernelReport: Sendable {
+        var kernel: String
+        var compared: Int
+        var indexSeconds: Double
+        var engineSeconds: Double
+    }
+
+    static func check(kernel: String, objects: [String], parsed: [BPFObject]) throws -> KernelReport {
+        let t0 = Date()
+        let target = try BTF(contentsOf: kernel)
+        let relocator = CORERelocator(target: target)
+        let t1 = Date()
+        var engineSeconds = 0.0
+        var compared = 0
+        for (path, object) in zip(objects, parsed) {
+            let s = Date()
+            let results = relocator.resolveAll(in: object)
+            engineSeconds += Date().timeIntervalSince(s)
+            let oracle = try LibbpfOracle.outcomes(object: path, btf: kernel)
+            let context = "\((path as NSString).lastPathComponent) on \((kernel as NSString).lastPathComponent)"
+            compared += try COREComparison.compare(engine: results, object: path, oracle: oracle, context: context,
+                                                   targetIDsComparable: true).compared
+        }
+        return KernelReport(kernel: kernel, compared: compared, indexSeconds: t1.timeIntervalSince(t0),
+                            engineSeconds: engineSeconds)
+    }
+}
+
+/// Root is needed for libbpf to create maps and reach relocation: skip with a message, or fail
+/// under CI=true.
+enum COREOracleGate {
+    static func rootAvailable() -> Bool {
+        if TestSupport.isRoot { return true }
+        if TestSupport.isCI { Issue.record("the libbpf CO-RE oracle needs root (CI=true)") }
+        else { print("SKIPPED: the libbpf CO-RE oracle needs root to load objects") }
+        return false
+    }
+}
+
+/// Compares the engine's results with libbpf's outcomes, recording an issue per difference.
+enum COREComparison {
+    struct Report {
+        var compared = 0
+        var patched = 0, poisoned = 0, failed = 0
+        var summary: String { "\(patched) patched, \(poisoned) poisoned, \(failed) failed" }
+    }
+
+    /// For each relocation libbpf reached: the engine's patch outcome (via the instruction bytes)
+    /// equals libbpf's, and the engine's matching candidates (root ids, raw specs) are libbpf's.
+    static func compare(engine: [CORERelocationResult], object: String, oracle: [LibbpfOracle.Outcome],
+                        context: String, targetIDsComparable: Bool) throws -> Report {
+        let elf = try ELFFile(contentsOf: object)
+        var byKey: [LibbpfOracle.Key: CORERelocationResult] = [:]
+        for r in engine { byKey[LibbpfOracle.Key(section: r.sectionName, relocationIndex: r.relocationIndex)] = r }
+        var report = Report()
+        for expected in oracle {
+            guard let result = byKey[expected.key] else {
+                Issue.record("\(context): libbpf relocated \(expected.key), the engine has no such relocation")
+                continue
+            }
+            report.compared += 1
+            let section = try #require(elf.section(named: result.sectionName), "\(context): no section \(result.sectionName)")
+            let code = try elf.contents(of: section)
+            let start = code.startIndex + Int(result.relocation.instructionOffset)
+            let instruction = code[start ..< min(start + 16, code.endIndex)]
+            let got = result.patch(instruction: instruction)
+            let where_ = "\(context) \(expected.key) (\(result.relocation.kind), prog \(expected.program))"
+            switch (expected.result, got) {
+            case let (.patched(v), .resolved(w)):
+                report.patched += 1
+                if v != w && (targetIDsComparable || result.relocation.kind != .typeIDTarget) {
+                    Issue.record("\(where_): libbpf patched \(v), engine \(w)")
+                }
+            case (.poisoned, .poisoned):
+                report.poisoned += 1
+            case (.failed, .failed):
+                report.failed += 1
+            default:
+                Issue.record("\(where_): libbpf \(expected.result), engine \(got) [\(result.outcome)]")
+            }
+            // The matching candidates libbpf printed are the engine's target specs.
+            let engineCandidates = result.targetSpecs.map(\.rootTypeID.rawValue)
+            let libbpfCandidates = expected.matchingCandidates.map(\.typeID)
+            if engineCandidates != libbpfCandidates {
+                Issue.record("\(where_): libbpf matched candidates \(libbpfCandidates), engine \(engineCandidates)")
+            } else if result.relocation.kind.isFieldBased {
+                for (spec, candidate) in zip(result.targetSpecs, expected.matchingCandidates) where spec.rawSpec != candidate.rawSpec {
+                    Issue.record("\(where_): target raw spec of [\(candidate.typeID)] libbpf \(candidate.rawSpec ?? []), engine \(spec.rawSpec)")
+                }
+            }
+        }
+        return report
+    }
+}
+
+/// Builds the local/target pairs of bpf/core-cases into the test cache.
+enum COREFixtures {
+    struct Fixture {
+        var object: String
+        var targetBTF: String
+    }
+
+    static func caseFixture(_ name: String) throws -> Fixture {
+        let dir = TestSupport.packageRoot + "/bpf/core-cases"
+        let out = TestSupport.cache + "/core-cases"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let source = dir + "/\(name).c"
+        // Unique names per process: test processes may run side by side.
+        let object = out + "/\(name).bpf.o"
+        let targetObject = out + "/\(name).target.o.\(getpid())"
+        let targetBTF = out + "/\(name).target.btf"
+        for (output, extra) in [(object + ".\(getpid())", [String]()), (targetObject, ["-DTARGET"])] {
+            let r = try TestSupport.run("clang", ["-g", "-O2", "-target", "bpf", "-I", dir] + extra + ["-c", source, "-o", output])
+            guard r.status == 0 else { throw TestSupportError("clang failed on core case \(name) \(extra): \(r.stderr)") }
+        }
+        _ = rename(object + ".\(getpid())", object)
+        let target = try BTF(contentsOf: targetObject)
+        try FileIO.writeAtomically(target.serialized(), to: targetBTF)
+        try? FileManager.default.removeItem(atPath: targetObject)
+        return Fixture(object: object, targetBTF: targetBTF)
+    }
+}
