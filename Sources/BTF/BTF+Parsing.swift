@@ -232,82 +232,100 @@ extension BTF {
     /// lengths. It also tracks the largest string offset and type id any record mentions, so that
     /// valid input (the common case) needs no second pass; `referencesInRange` is false when
     /// `validate` must find the offending record.
-    ///
-    /// Hot path (898 548 types in a CentOS 8 kernel): raw buffer, no closures, no per-type allocation.
-    /// The per-kind word layout here must agree with `BTFKind.extraWords` and `forEach*Word`.
     private static func indexTypes(_ words: [UInt32], sectionOffset: Int, stringCount: Int)
         throws(BTFError) -> (starts: [UInt32], referencesInRange: Bool) {
-        let n = words.count
-        // Every record has at least 3 words, so n / 3 + 1 entries always suffice.
-        let capacity = n / 3 + 1
-        var failure: BTFError?
-        var maxString: UInt32 = 0, maxReference: UInt32 = 0
-        let starts = [UInt32](unsafeUninitializedCapacity: capacity) { starts, initialized in
-            starts[0] = 0
-            var count = 1
-            words.withUnsafeBufferPointer { w in
-                var i = 0
-                while i < n {
-                    guard i + 3 <= n else {
-                        failure = BTFError("truncated type record: \(n - i) words left, 3 needed",
-                                           offset: sectionOffset + 4 * i, typeID: TypeID(UInt32(count)))
-                        return
-                    }
-                    let info = w[i + 1]
-                    let kind = info >> 24 & 0x1f
-                    let vlen = Int(info & 0xffff)
-                    maxString = max(maxString, w[i])
-                    let extra: Int
-                    switch kind {
-                    case 1: extra = 1                                       // INT
-                    case 2, 8, 9, 10, 11, 12, 18:                           // PTR, TYPEDEF, modifiers, FUNC, TYPE_TAG
-                        extra = 0; maxReference = max(maxReference, w[i + 2])
-                    case 3: extra = 3                                       // ARRAY
-                    case 4, 5, 15, 19: extra = 3 * vlen                     // STRUCT, UNION, DATASEC, ENUM64
-                    case 6: extra = 2 * vlen                                // ENUM
-                    case 7, 16: extra = 0                                   // FWD, FLOAT
-                    case 13: extra = 2 * vlen; maxReference = max(maxReference, w[i + 2])  // FUNC_PROTO
-                    case 14, 17: extra = 1; maxReference = max(maxReference, w[i + 2])     // VAR, DECL_TAG
-                    default:
-                        failure = BTFError("invalid kind \(kind)", offset: sectionOffset + 4 * i + 4,
-                                           typeID: TypeID(UInt32(count)))
-                        return
-                    }
-                    let end = i + 3 + extra
-                    guard end <= n else {
-                        failure = BTFError("\(BTFKind(rawValue: UInt8(kind))!) with vlen \(vlen) runs past the end of the type section",
-                                           offset: sectionOffset + 4 * i, typeID: TypeID(UInt32(count)))
-                        return
-                    }
-                    switch kind {
-                    case 3:                                                 // element and index type
-                        maxReference = max(maxReference, w[i + 3], w[i + 4])
-                    case 4, 5:                                              // name, type, offset
-                        for m in stride(from: i + 3, to: end, by: 3) {
-                            maxString = max(maxString, w[m]); maxReference = max(maxReference, w[m + 1])
-                        }
-                    case 6, 19:                                             // name, value(s)
-                        for m in stride(from: i + 3, to: end, by: kind == 6 ? 2 : 3) { maxString = max(maxString, w[m]) }
-                    case 13:                                                // name, type
-                        for m in stride(from: i + 3, to: end, by: 2) {
-                            maxString = max(maxString, w[m]); maxReference = max(maxReference, w[m + 1])
-                        }
-                    case 15:                                                // type, offset, size
-                        for m in stride(from: i + 3, to: end, by: 3) { maxReference = max(maxReference, w[m]) }
-                    default: break
-                    }
-                    // capacity bounds count, and maxTypeCount (2^31 - 1) cannot be reached with
-                    // fewer than 2^31 * 12 bytes, which UInt32 section lengths cannot describe.
-                    starts[count] = UInt32(i)
-                    count += 1
-                    i = end
+        // Kernels average 6-8 words per type, so n / 6 entries nearly always suffice; it is far less
+        // than the n / 3 upper bound, which costs memory and makes glibc trim and re-fault the heap
+        // between parses. If it fills up, the walk is redone with the upper bound.
+        var result = IndexWalk.full
+        for capacity in [words.count / 6 + 16, words.count / 3 + 1] {
+            let starts = [UInt32](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+                words.withUnsafeBufferPointer { w in
+                    result = walkTypes(w, into: buffer, sectionOffset: sectionOffset)
                 }
+                if case .complete(let count, _, _) = result { initialized = count }
             }
-            initialized = count
+            switch result {
+            case .full: continue
+            case .failed(let error): throw error
+            case .complete(let count, let maxString, let maxReference):
+                guard count <= maxTypeCount else { throw BTFError("too many types", offset: sectionOffset) }
+                return (starts, Int(maxString) < stringCount && Int(maxReference) < count)
+            }
         }
-        if let failure { throw failure }
-        guard starts.count <= maxTypeCount else { throw BTFError("too many types", offset: sectionOffset) }
-        return (starts, Int(maxString) < stringCount && Int(maxReference) < starts.count)
+        preconditionFailure("n / 3 + 1 entries hold every type of an n-word section")
+    }
+
+    /// The outcome of `walkTypes`.
+    private enum IndexWalk {
+        /// `count` starts written (including void's), with the largest string offset and type id seen.
+        case complete(count: Int, maxString: UInt32, maxReference: UInt32)
+        /// The starts buffer is too small.
+        case full
+        case failed(BTFError)
+    }
+
+    /// The loop of `indexTypes`, over raw buffers so that the running maxima stay in registers.
+    /// Hot path (898 548 types in a CentOS 8 kernel): no closures, no allocation, no String.
+    /// The per-kind word layout here must agree with `BTFKind.extraWords` and `forEach*Word`.
+    private static func walkTypes(_ w: UnsafeBufferPointer<UInt32>, into starts: UnsafeMutableBufferPointer<UInt32>,
+                                  sectionOffset: Int) -> IndexWalk {
+        let n = w.count
+        var maxString: UInt32 = 0, maxReference: UInt32 = 0
+        starts[0] = 0
+        var count = 1
+        var i = 0
+        while i < n {
+            guard i + 3 <= n else {
+                return .failed(BTFError("truncated type record: \(n - i) words left, 3 needed",
+                                        offset: sectionOffset + 4 * i, typeID: TypeID(UInt32(count))))
+            }
+            let info = w[i + 1]
+            let kind = info >> 24 & 0x1f
+            let vlen = Int(info & 0xffff)
+            maxString = max(maxString, w[i])
+            let extra: Int
+            switch kind {
+            case 1: extra = 1                                       // INT
+            case 2, 8, 9, 10, 11, 12, 18:                           // PTR, TYPEDEF, modifiers, FUNC, TYPE_TAG
+                extra = 0; maxReference = max(maxReference, w[i + 2])
+            case 3: extra = 3                                       // ARRAY
+            case 4, 5, 15, 19: extra = 3 * vlen                     // STRUCT, UNION, DATASEC, ENUM64
+            case 6: extra = 2 * vlen                                // ENUM
+            case 7, 16: extra = 0                                   // FWD, FLOAT
+            case 13: extra = 2 * vlen; maxReference = max(maxReference, w[i + 2])  // FUNC_PROTO
+            case 14, 17: extra = 1; maxReference = max(maxReference, w[i + 2])     // VAR, DECL_TAG
+            default:
+                return .failed(BTFError("invalid kind \(kind)", offset: sectionOffset + 4 * i + 4, typeID: TypeID(UInt32(count))))
+            }
+            let end = i + 3 + extra
+            guard end <= n else {
+                return .failed(BTFError("\(BTFKind(rawValue: UInt8(kind))!) with vlen \(vlen) runs past the end of the type section",
+                                        offset: sectionOffset + 4 * i, typeID: TypeID(UInt32(count))))
+            }
+            switch kind {
+            case 3:                                                 // element and index type
+                maxReference = max(maxReference, w[i + 3], w[i + 4])
+            case 4, 5:                                              // name, type, offset
+                for m in stride(from: i + 3, to: end, by: 3) {
+                    maxString = max(maxString, w[m]); maxReference = max(maxReference, w[m + 1])
+                }
+            case 6, 19:                                             // name, value(s)
+                for m in stride(from: i + 3, to: end, by: kind == 6 ? 2 : 3) { maxString = max(maxString, w[m]) }
+            case 13:                                                // name, type
+                for m in stride(from: i + 3, to: end, by: 2) {
+                    maxString = max(maxString, w[m]); maxReference = max(maxReference, w[m + 1])
+                }
+            case 15:                                                // type, offset, size
+                for m in stride(from: i + 3, to: end, by: 3) { maxReference = max(maxReference, w[m]) }
+            default: break
+            }
+            guard count < starts.count else { return .full }
+            starts[count] = UInt32(i)
+            count += 1
+            i = end
+        }
+        return .complete(count: count, maxString: maxString, maxReference: maxReference)
     }
 
     /// Checks every string offset and type-id reference, like libbpf's `btf_validate_type`.

@@ -64,6 +64,22 @@ struct LibbpfAcceptanceTests {
         #expect(result.stderr.contains("kernel log:"), "\(result.stderr)")
     }
 
+    @Test("a BTF of 20 000 three-word types (past the parser's n/6 index estimate) parses like libbpf says")
+    func manySmallTypes() throws {
+        var b = BTFBuilder()
+        let int = b.add(TypeRecord(kind: .int, name: b.addString("int"), sizeOrType: 4, extra: [AllKindsBTF.intEncoding(signed: true, bits: 32)]))
+        var previous = int
+        for _ in 0 ..< 20_000 { previous = b.add(TypeRecord(kind: .pointer, name: .empty, sizeOrType: previous.rawValue)) }
+        let btf = b.build()
+        let file = try BTFCheckTool.write(btf.serialized(), name: "pointers.btf")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let reread = try BTF(contentsOf: file)
+        #expect(reread.typeCount == 20_002)
+        #expect(reread.type(previous).referencedType == TypeID(previous.rawValue - 1))
+        let result = try TestSupport.run(try BTFCheckTool.path(), ["parse", file])
+        #expect(result.status == 0 && String(decoding: result.stdout, as: UTF8.self) == "types 20002\n", "\(result.stderr)")
+    }
+
     // MARK: - Real kernels
 
     @Test("real kernels read and written back are accepted by btf__parse with the same type count")
