@@ -41,9 +41,12 @@ public struct KernelEntry: Sendable, Hashable {
         case .compressedArchive:
             return try KernelArchive.readBTF(fromArchive: inputPath, maxDecompressedSize: maxSize).bytes
         case .rawBTF:
+            var status = stat()
+            if stat(inputPath, &status) == 0, Int(status.st_size) > maxSize {
+                throw ArchiveError(.tooLarge, "\(status.st_size) bytes, more than the limit of \(maxSize) bytes", file: inputPath)
+            }
             do { return try FileIO.read(inputPath, limit: maxSize) } catch {
-                let tooLarge = error.problem.hasPrefix("larger than")
-                throw ArchiveError(tooLarge ? .tooLarge : .unreadable, error.problem, file: inputPath)
+                throw ArchiveError(.unreadable, error.problem, file: inputPath)
             }
         }
     }

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Trimming a whole btfhub tree for the project's BPF objects, three ways, side by side:
+#   (a) btfhub's approach: a loop of `tar -xJf` + `bpftool gen min_core_btf` + cleanup per kernel
+#       (as btfhub's tools/btfgen.sh does), serially and with xargs -P JOBS;
+#   (b) BTFKit's `btf-trim` (release build), --jobs JOBS and --jobs 1;
+#   (c) the floor: `xz -dc` of every archive to /dev/null, serially and with xargs -P JOBS
+#       (no tool can trim faster than it can decompress).
+# Each line shows wall time and peak RSS from /usr/bin/time -v. Peak RSS is that of the largest single
+# process of the run (wait4 semantics), not the sum over parallel processes.
+#
+# Usage: benchmarks/trim.sh [BTFHUB_TREE]      (default: ../shared/btfhub-archive)
+# Environment: JOBS (default: nproc), SCRATCH (swift --scratch-path, default .build),
+#   BTFKIT_SHARED_ARCHIVE (default tree), OBJECTS (space-separated .bpf.o files to use instead of
+#   compiling bpf/*.bpf.c; e.g. to leave out an object bpftool refuses on some kernels).
+# Note: bpftool gen min_core_btf refuses a whole kernel when any relocation fails there (libbpf would
+# reject it); such kernels are counted as failures of (a) and cost it less time than a real trim.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TREE=${1:-${BTFKIT_SHARED_ARCHIVE:-../shared/btfhub-archive}}
+TREE=$(cd "$TREE" && pwd)
+JOBS=${JOBS:-$(nproc)}
+SCRATCH=${SCRATCH:-.build}
+BPFTOOL=$(command -v bpftool || echo /usr/sbin/bpftool)
+
+if [ ! -x /usr/bin/time ]; then
+    echo "GNU time is missing: installing it (apt-get install -y time); CI must install it too" >&2
+    apt-get install -y time >&2
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "compiling bpf/*.bpf.c and building btf-trim (release) ..." >&2
+mkdir -p "$work/obj"
+objects=()
+if [ -n "${OBJECTS:-}" ]; then
+    read -r -a objects <<< "$OBJECTS"
+else
+    for source in bpf/*.bpf.c; do
+        object="$work/obj/$(basename "${source%.c}").o"
+        clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I bpf/include -c "$source" -o "$object"
+        objects+=("$object")
+    done
+fi
+swift build -c release --product btf-trim --scratch-path "$SCRATCH" >&2
+btf_trim="$SCRATCH/release/btf-trim"
+
+find "$TREE" -name '*.btf.tar.xz' | sort > "$work/archives"
+kernels=$(wc -l < "$work/archives")
+
+# btfhub's per-kernel step, run by the loops below: extract, trim, clean up.
+cat > "$work/btfhub-one.sh" <<SCRIPT
+#!/usr/bin/env bash
+archive=\$1; out=\$2
+relative=\${archive#$TREE/}
+tmp=\$(mktemp -d -p "$work/tmp")
+tar -xJf "\$archive" -C "\$tmp"
+target="\$out/\${relative%.tar.xz}"
+mkdir -p "\$(dirname "\$target")"
+if ! "$BPFTOOL" gen min_core_btf "\$tmp"/*.btf "\$target" ${objects[*]} >/dev/null 2>"\$tmp/err"; then
+    echo "\$relative: \$(tail -n 1 "\$tmp/err")" >> "\$out.failures"
+fi
+rm -rf "\$tmp"
+SCRIPT
+chmod +x "$work/btfhub-one.sh"
+mkdir -p "$work/tmp"
+
+echo "objects: ${objects[*]##*/}; jobs: $JOBS; cores: $(nproc); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# measure NAME COMMAND...: runs COMMAND under /usr/bin/time -v, prints one table row.
+# OUT (if set) is the output tree, for counting files and bytes.
+printf '%-46s %9s %13s %9s %12s\n' "approach ($kernels kernels, ${#objects[@]} objects)" "wall_s" "peak_rss_MB" "outputs" "bytes_out"
+measure() {
+    local name=$1; shift
+    /usr/bin/time -v -o "$work/time" "$@" > "$work/stdout" 2> "$work/stderr" || true
+    local wall rss files=- bytes=-
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$work/time")
+    rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$work/time")
+    if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
+        files=$(find "$OUT" -type f -name '*.btf' | wc -l)
+        bytes=$(find "$OUT" -type f -name '*.btf' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+    fi
+    printf '%-46s %9.2f %13s %9s %12s\n' "$name" "$wall" "$rss" "$files" "$bytes"
+    if [ -n "${OUT:-}" ] && [ -s "$OUT.failures" ]; then
+        echo "    failed on $(wc -l < "$OUT.failures") kernels, e.g. $(head -n 1 "$OUT.failures")"
+    fi
+}
+
+OUT="$work/a1" measure "(a) tar -xJf + bpftool min_core_btf, serial" \
+    bash -c "while read -r a; do '$work/btfhub-one.sh' \"\$a\" '$work/a1'; done < '$work/archives'"
+OUT="$work/a2" measure "(a) same, xargs -P $JOBS" \
+    bash -c "xargs -P '$JOBS' -I{} '$work/btfhub-one.sh' {} '$work/a2' < '$work/archives'"
+OUT="$work/b1" measure "(b) btf-trim --jobs $JOBS (release)" "$btf_trim" "${objects[@]}" "$TREE" -o "$work/b1" --jobs "$JOBS"
+grep -E '^(kernels|relocations|bytes|time):' "$work/stderr" | sed 's/^/    /' || true
+grep -E '^error:' "$work/stderr" | head -n 3 | sed 's/^/    /' || true
+OUT="$work/b2" measure "(b) btf-trim --jobs 1 (release)" "$btf_trim" "${objects[@]}" "$TREE" -o "$work/b2" --jobs 1
+OUT="" measure "(c) floor: xz -dc > /dev/null, serial" \
+    bash -c "while read -r a; do xz -dc \"\$a\" > /dev/null; done < '$work/archives'"
+OUT="" measure "(c) floor: xz -dc > /dev/null, xargs -P $JOBS" \
+    bash -c "xargs -P '$JOBS' -I{} sh -c 'xz -dc \"\$1\" > /dev/null' _ {} < '$work/archives'"
