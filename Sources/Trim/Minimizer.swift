@@ -7,11 +7,12 @@ public enum CandidateRetention: Sendable, Equatable {
     /// candidates that matched on the full BTF, so every relocation sees the same candidate list.
     case allMatching
     /// Per object and local root type, keep one candidate that matched every relocation of that type
-    /// that matched anything, and fall back to all candidates for a type with a failed relocation (or
-    /// when no such common candidate exists). libbpf narrows a local type's cached candidate list to
-    /// the candidates that matched (`bpf_core_calc_relo_insn`), so the matched sets form a chain and
-    /// the common candidate keeps every relocation's outcome while dropping identical duplicates (the
-    /// hundreds of `task_struct` copies of a non-deduplicated kernel). Never larger than `allMatching`.
+    /// that matched anything. libbpf narrows a local type's cached candidate list to the candidates
+    /// that matched (`bpf_core_calc_relo_insn`), so the matched sets form a chain and the common
+    /// candidate keeps every relocation's outcome while dropping identical duplicates (the hundreds
+    /// of `task_struct` copies of a non-deduplicated kernel). When the type's last relocation fails on
+    /// an ambiguity, its first and disagreeing candidates are kept instead; after any other failure,
+    /// or without a common candidate, all candidates. Never larger than `allMatching`.
     case minimal
 }
 
@@ -67,17 +68,34 @@ public struct Minimizer: Sendable {
     /// Failed relocations are recorded like the others, so libbpf meets the same failure on the
     /// trimmed BTF.
     public mutating func record(_ results: [CORERelocationResult], retention: CandidateRetention = .minimal) throws(BTFError) {
+        for result in results { try keepUnreportedFailingCandidates(of: result) }
         switch retention {
         case .allMatching:
             for result in results { for spec in result.targetSpecs { try record(spec) } }
         case .minimal:
             for (_, group) in Minimizer.groupByLocalRoot(results) {
-                if let common = Minimizer.commonCandidate(of: group) {
-                    for result in group { for spec in result.targetSpecs where spec.rootTypeID == common { try record(spec) } }
-                } else {
-                    for result in group { for spec in result.targetSpecs { try record(spec) } }
+                let needed = Minimizer.neededCandidates(of: group)
+                for result in group {
+                    for spec in result.targetSpecs where needed?.contains(spec.rootTypeID) ?? true { try record(spec) }
                 }
             }
+        }
+    }
+
+    /// When libbpf fails a relocation while matching a candidate or computing its value (a bitfield
+    /// too big to load ...), the failing candidate has no target spec. Its full member closure (what
+    /// any relocation kind can look at) is kept for every candidate tried after the last one that
+    /// matched, so that the trimmed BTF still contains the candidate that fails. Ambiguities need
+    /// nothing extra: the disagreeing candidate is the last target spec.
+    private mutating func keepUnreportedFailingCandidates(of result: CORERelocationResult) throws(BTFError) {
+        guard case .failed(let reason) = result.outcome, result.localSpec != nil, !reason.contains("ambiguity") else { return }
+        var remaining = result.candidateIDs[...]
+        if let lastMatched = result.targetSpecs.last?.rootTypeID, let position = remaining.firstIndex(of: lastMatched) {
+            remaining = remaining[(position + 1)...]
+        }
+        for candidate in remaining {
+            try checkID(candidate, "candidate")
+            try keepTypeMatchClosure(candidate)
         }
     }
 
@@ -94,16 +112,28 @@ public struct Minimizer: Sendable {
         return order.map { ($0, groups[$0]!) }
     }
 
-    /// The lowest candidate id that matched every relocation of `group`, or `nil` if a relocation
-    /// failed (its failure may depend on several candidates) or no candidate matched them all.
-    private static func commonCandidate(of group: [CORERelocationResult]) -> TypeID? {
+    /// The candidates whose specs a group of relocations sharing one candidate list needs, or `nil`
+    /// for all of them.
+    ///
+    /// libbpf prunes the list to the candidates that matched, so the matched sets of successive
+    /// relocations form a chain; a candidate in all of them keeps every relocation's outcome (the
+    /// matched sets on the trimmed BTF are non-empty subsets of the agreeing full ones). When the last
+    /// relocation fails on an ambiguity, its first and its disagreeing candidate are in every earlier
+    /// matched set and reproduce the same failure (libbpf stops at the first disagreement). Any other
+    /// failure keeps everything.
+    private static func neededCandidates(of group: [CORERelocationResult]) -> Set<TypeID>? {
         var common: Set<TypeID>?
-        for result in group {
-            if case .failed = result.outcome { return nil }
+        for (position, result) in group.enumerated() {
+            if case .failed(let reason) = result.outcome {
+                guard position == group.count - 1, reason.contains("ambiguity"),
+                      let first = result.targetSpecs.first?.rootTypeID, let last = result.targetSpecs.last?.rootTypeID,
+                      common?.isSuperset(of: [first, last]) ?? true else { return nil }
+                return [first, last]
+            }
             let matched = Set(result.targetSpecs.map(\.rootTypeID))
             common = common.map { $0.intersection(matched) } ?? matched
         }
-        return common?.min()
+        return common?.min().map { [$0] }
     }
 
     /// Records one target spec according to its relocation kind (`btfgen_record_reloc`).

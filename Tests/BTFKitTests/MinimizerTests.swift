@@ -244,6 +244,17 @@ import Testing
         let outFailed = failed.build()
         #expect(outFailed.typeIDs.filter { outFailed.name($0) == "task" }.count == 2)
 
+        // Agreeing relocations, then an ambiguity between the first and the third copy as the type's
+        // last relocation: those two reproduce it. A relocation after the failure keeps everything.
+        var lastFails = Minimizer(source: full)
+        try lastFails.record([result(copies, .resolved(0)), result([copies[0], copies[2]], .failed(reason: "relocation decision ambiguity"))])
+        let outLastFails = lastFails.build()
+        #expect(outLastFails.typeIDs.filter { outLastFails.name($0) == "task" }.count == 2)
+        var failsThenMore = Minimizer(source: full)
+        try failsThenMore.record([result([copies[0], copies[2]], .failed(reason: "relocation decision ambiguity")), result(copies, .resolved(0))])
+        let outFailsThenMore = failsThenMore.build()
+        #expect(outFailsThenMore.typeIDs.filter { outFailsThenMore.name($0) == "task" }.count == 3)
+
         // Disjoint matched sets (no common candidate): every candidate is kept.
         var disjoint = Minimizer(source: full)
         try disjoint.record([result([copies[0]], .resolved(0)), result([copies[1]], .resolved(0))])
