@@ -185,7 +185,9 @@ extension BTF {
         }
         return SectionLayout(order: order, header: BTFHeader(version: version, flags: flags, headerLength: UInt32(hdrLen)),
                              typeStart: hdrLen + typeOff, typeLength: typeLen, stringStart: hdrLen + strOff,
-                             stringLength: strLen, kindLayoutStart: hdrLen + layoutOff, kindLayoutLength: layoutLen)
+                             stringLength: strLen,
+                             // An empty kind-layout section's offset is not checked, so it is not used either.
+                             kindLayoutStart: layoutLen > 0 ? hdrLen + layoutOff : hdrLen, kindLayoutLength: layoutLen)
     }
 
     /// Checks the string table and every type record, given the sections' contents.

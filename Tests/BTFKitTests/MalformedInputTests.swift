@@ -89,6 +89,12 @@ struct MalformedInputTests {
             #expect(error?.offset == offset, "\(what): \(error?.description ?? "parsed")")
             #expect(error?.file == "all-kinds.btf")
         }
+
+        // An empty kind-layout section's offset is not used, however wild (found by fuzzing:
+        // it used to trap slicing an empty range past the end).
+        var wildLayoutOffset = Array(Self.withLongHeader(good, extra: [0, 0, 0, 0, 0, 0, 0, 0]))
+        Self.store(0x0002_0040, at: 24, in: &wildLayoutOffset)
+        #expect(Self.parseError(wildLayoutOffset[...], file: "all-kinds.btf") == nil)
     }
 
     // MARK: - BTF: type records and strings
