@@ -1,0 +1,418 @@
+@testable import Archive
+import BTF
+import Foundation
+import Testing
+
+/// btf-pack: deterministic packs, hard-linked duplicates, bpf-compatible's tar.gz, ELF embedding
+/// into Swift- and C-built executables, strip survival, and clear errors for broken packs.
+@Suite("Pack: btf-pack archives and ELF embedding")
+struct PackTests {
+    // MARK: - Packing
+
+    @Test("packing twice, in any input order, gives identical bytes; btf-pack prints the figures")
+    func deterministic() throws {
+        let inputs = try PackFixtures.trimmedInputs()
+        let first = try PackWriter.pack(inputs)
+        let second = try PackWriter.pack(inputs.reversed())
+        #expect(first.bytes == second.bytes)
+        #expect(first.summary.entries == inputs.count)
+        #expect(first.summary.rawBytes == inputs.reduce(0) { $0 + $1.btf.count })
+
+        let tree = try PackFixtures.writeTree(inputs)
+        let out1 = PackFixtures.temporaryPath("a.tar.xz"), out2 = PackFixtures.temporaryPath("b.tar.xz")
+        let run1 = try TestSupport.run(try PackFixtures.product("btf-pack"), [tree, "-o", out1])
+        sleep(1)  // a timestamp leaking into the archive would now differ
+        let run2 = try TestSupport.run(try PackFixtures.product("btf-pack"), ["pack", tree, "-o", out2])
+        #expect(run1.status == 0 && run2.status == 0, "\(run1.stderr) \(run2.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out1)) == Data(contentsOf: URL(fileURLWithPath: out2)))
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: out1))) == first.bytes)
+        let printed = String(decoding: run1.stdout, as: UTF8.self)
+        #expect(printed.contains("entries: \(inputs.count)\n"))
+        #expect(printed.contains("unique contents: \(first.summary.uniqueContents)\n"))
+        #expect(printed.contains("raw bytes: \(first.summary.rawBytes)\n"))
+        #expect(printed.contains("packed bytes: \(first.bytes.count) "))
+    }
+
+    @Test("identical files are stored once, later ones as tar hard links; tar and BTFPack both resolve them")
+    func hardLinkedDuplicates() throws {
+        let inputs = try PackFixtures.trimmedInputs()
+        let packed = try PackWriter.pack(inputs)
+        let distinct = Set(inputs.map(\.btf)).count
+        #expect(distinct < inputs.count, "the fixtures must contain duplicates for this test to mean anything")
+        #expect(packed.summary.uniqueContents == distinct)
+
+        let file = PackFixtures.temporaryPath("dups.tar.xz")
+        try FileIO.writeAtomically(packed.bytes, to: file)
+        let listing = try TestSupport.run("tar", ["-tvJf", file])
+        #expect(listing.status == 0, "\(listing.stderr)")
+        let lines = String(decoding: listing.stdout, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == inputs.count)
+        #expect(lines.filter { $0.hasPrefix("h") }.count == inputs.count - distinct)
+        #expect(lines.allSatisfy { $0.contains("root/root") && $0.contains("1970-01-01") })
+        let names = try TestSupport.run("tar", ["-tJf", file]).stdout
+        #expect(String(decoding: names, as: UTF8.self).split(separator: "\n").map(String.init) == inputs.map(\.identity.btfRelativePath).sorted())
+
+        // tar -xJf gives back every file byte for byte.
+        let dir = PackFixtures.temporaryPath("extract")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let extraction = try TestSupport.run("tar", ["-xJf", file, "-C", dir])
+        #expect(extraction.status == 0, "\(extraction.stderr)")
+        for input in inputs {
+            let extracted = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/" + input.identity.btfRelativePath)))
+            #expect(extracted == input.btf, "\(input.identity)")
+        }
+
+        // BTFPack resolves the links to the first copy's bytes.
+        let pack = try BTFPack(bytes: packed.bytes, source: file)
+        #expect(pack.entries.count == inputs.count)
+        #expect(pack.contents.count == distinct)
+        for input in inputs { #expect(pack.btf(for: input.identity) == input.btf, "\(input.identity)") }
+        // The early-stopping lookup agrees with the full read.
+        for input in inputs {
+            #expect(try BTFPack.btf(for: input.identity, inPack: packed.bytes, source: file) == input.btf)
+        }
+    }
+
+    @Test("--format tar.gz: bpf-compatible's ./btfhub-archive/<id>/<version_id>/<machine>/ layout, no links, aarch64")
+    func bpfCompatibleLayout() throws {
+        var inputs = try PackFixtures.trimmedInputs()
+        #expect(inputs.contains { $0.identity.arch == "arm64" })
+        let packed = try PackWriter.pack(inputs, format: .tarGz)
+        #expect(packed.bytes.starts(with: [0x1f, 0x8b]))
+        let file = PackFixtures.temporaryPath("compat.tar.gz")
+        try FileIO.writeAtomically(packed.bytes, to: file)
+        let listing = try TestSupport.run("tar", ["-tvzf", file])
+        #expect(listing.status == 0, "\(listing.stderr)")
+        let lines = String(decoding: listing.stdout, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == inputs.count)
+        #expect(lines.allSatisfy { $0.hasPrefix("-") }, "bpf-compatible's runtime reads a hard link as an empty file")
+        #expect(lines.allSatisfy { $0.contains(" ./btfhub-archive/") })
+        #expect(lines.contains { $0.contains("/aarch64/") } && !lines.contains { $0.contains("/arm64/") })
+        // Deterministic too (gzip's header carries no time).
+        #expect(try PackWriter.pack(inputs.reversed(), format: .tarGz).bytes == packed.bytes)
+        // BTFPack reads it back under btfhub's names.
+        let pack = try BTFPack(bytes: packed.bytes, source: file)
+        inputs.sort { $0.identity < $1.identity }
+        #expect(pack.identities == inputs.map(\.identity))
+        for input in inputs { #expect(pack.btf(for: input.identity) == input.btf) }
+    }
+
+    // MARK: - Lookups
+
+    @Test("a lookup hits exact entries and misses with the identity and the nearest releases named")
+    func lookupHitAndMiss() throws {
+        let content: [UInt8] = Array("not BTF, but packs do not care".utf8)
+        let releases = ["5.4.0-26-generic", "5.4.0-37-generic", "5.4.0-91-generic", "5.8.0-63-generic", "5.11.0-1028-gcp"]
+        let inputs = releases.map { PackInput(identity: KernelIdentity(distro: "ubuntu", version: "20.04", arch: "x86_64", release: $0), btf: content) }
+            + [PackInput(identity: KernelIdentity(distro: "centos", version: "8", arch: "x86_64", release: "4.18.0-80.el8.x86_64"), btf: content)]
+        let bytes = try PackWriter.pack(inputs).bytes
+        let hit = KernelIdentity(distro: "ubuntu", version: "20.04", arch: "x86_64", release: "5.4.0-37-generic")
+        #expect(try BTFPack.btf(for: hit, inPack: bytes, source: "test.tar.xz") == content)
+
+        let miss = KernelIdentity(distro: "ubuntu", version: "20.04", arch: "x86_64", release: "5.4.0-40-generic")
+        let error = #expect(throws: PackError.self) { try BTFPack.btf(for: miss, inPack: bytes, source: "test.tar.xz") }
+        #expect(error?.kind == .noEntry)
+        let message = error?.description ?? ""
+        #expect(message.hasPrefix("test.tar.xz: no BTF for kernel ubuntu/20.04/x86_64/5.4.0-40-generic"))
+        #expect(message.contains("closest entries: ubuntu/20.04/x86_64/5.4.0-37-generic, ubuntu/20.04/x86_64/5.4.0-26-generic, ubuntu/20.04/x86_64/5.4.0-91-generic"))
+
+        let otherDistro = KernelIdentity(distro: "debian", version: "12", arch: "x86_64", release: "6.1.0-50-amd64")
+        let other = #expect(throws: PackError.self) { try BTFPack.btf(for: otherDistro, inPack: bytes, source: "test.tar.xz") }
+        #expect(other?.description.contains("it has no debian/12/x86_64 kernel, only centos/8/x86_64, ubuntu/20.04/x86_64") == true)
+    }
+
+    // MARK: - Broken packs
+
+    @Test("absent, empty, garbage, truncated and hostile packs give clear errors naming the file")
+    func brokenPacks() throws {
+        let missing = #expect(throws: PackError.self) { try BTFPack(contentsOf: "/nonexistent/pack.tar.xz") }
+        #expect(missing?.kind == .unreadable)
+        #expect(missing?.description.hasPrefix("/nonexistent/pack.tar.xz: ") == true)
+
+        let empty = #expect(throws: PackError.self) { try BTFPack(bytes: [UInt8](), source: "empty.tar.xz") }
+        #expect(empty?.kind == .corrupt)
+        #expect(empty?.description == "empty.tar.xz: empty pack (0 bytes)")
+
+        let garbage = #expect(throws: PackError.self) { try BTFPack(bytes: Array("hello, this is not a pack".utf8), source: "garbage") }
+        #expect(garbage?.kind == .corrupt)
+        #expect(garbage?.description.hasPrefix("garbage: corrupt pack") == true)
+
+        let good = try PackWriter.pack(try PackFixtures.trimmedInputs()).bytes
+        for cut in [good.count / 4, good.count / 2, good.count - 20] {
+            let truncated = #expect(throws: PackError.self) { try BTFPack(bytes: good.prefix(cut), source: "cut.tar.xz") }
+            #expect(truncated?.kind == .corrupt, "cut at \(cut)")
+            #expect(truncated?.description.hasPrefix("cut.tar.xz: ") == true)
+        }
+        var flipped = good
+        flipped[flipped.count / 2] ^= 0xff
+        #expect(throws: PackError.self) { try BTFPack(bytes: flipped, source: "flipped.tar.xz") }
+
+        // A hard link to a member that does not come first, and an absolute path.
+        let linkWriter = try TarArchiveWriter(compression: .none)
+        try linkWriter.addHardLink(path: "debian/12/x86_64/6.1.0-1-amd64.btf", target: "debian/12/x86_64/6.1.0-9-amd64.btf")
+        let dangling = #expect(throws: PackError.self) { try BTFPack(bytes: try PackXZ.compress(linkWriter.finish()), source: "link.tar.xz") }
+        #expect(dangling?.kind == .badMember)
+        #expect(dangling?.member == "debian/12/x86_64/6.1.0-1-amd64.btf")
+
+        let absoluteWriter = try TarArchiveWriter(compression: .gzip(level: 1))
+        try absoluteWriter.addFile(path: "/etc/debian/12/x86_64/6.1.0-1-amd64.btf", contents: [1, 2, 3])
+        let absolute = #expect(throws: PackError.self) { try BTFPack(bytes: try absoluteWriter.finish(), source: "abs.tar.gz") }
+        #expect(absolute?.kind == .badMember)
+
+        // A pack that expands past the cap.
+        let big = try PackWriter.pack([PackInput(identity: KernelIdentity(distro: "d", version: "1", arch: "x86_64", release: "r"),
+                                                 btf: [UInt8](repeating: 7, count: 1 << 20))])
+        let bomb = #expect(throws: PackError.self) { try BTFPack(bytes: big.bytes, source: "bomb.tar.xz", maxExpandedSize: 1 << 16) }
+        #expect(bomb?.kind == .tooLarge)
+
+        // The CLI reports a tree without kernels and exits 1.
+        let emptyTree = PackFixtures.temporaryPath("empty-tree")
+        try FileManager.default.createDirectory(atPath: emptyTree, withIntermediateDirectories: true)
+        let run = try TestSupport.run(try PackFixtures.product("btf-pack"), [emptyTree, "-o", PackFixtures.temporaryPath("x.tar.xz")])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("\(emptyTree): no <distro>/<version>/<arch>/<release>.btf file"))
+    }
+
+    // MARK: - ELF embedding
+
+    @Test("embedding into a Swift-built executable: it still runs, finds its pack, and survives strip")
+    func embedIntoSwiftExecutable() throws {
+        let (tree, identity, btf) = try PackFixtures.treeWithRunningKernel()
+        let pack = PackFixtures.temporaryPath("self.tar.xz")
+        let btfPack = try PackFixtures.product("btf-pack")
+        #expect(try TestSupport.run(btfPack, [tree, "-o", pack]).status == 0)
+
+        let before = try Data(contentsOf: URL(fileURLWithPath: btfPack))
+        let embedded = PackFixtures.temporaryPath("btf-pack-embedded")
+        let embedRun = try TestSupport.run(btfPack, ["embed", pack, "--into", btfPack, "-o", embedded])
+        #expect(embedRun.status == 0, "\(embedRun.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: btfPack)) == before, "the input must not change")
+        #expect(FileManager.default.isExecutableFile(atPath: embedded))
+
+        // Readable by readelf as a non-allocated PROGBITS section holding exactly the pack.
+        let sections = try TestSupport.run("readelf", ["-S", "-W", embedded])
+        let line = String(decoding: sections.stdout, as: UTF8.self).split(separator: "\n").first { $0.contains(".btfkit.pack") }
+        #expect(line?.contains("PROGBITS") == true)
+        #expect(try ELFSectionReader.contents(inFile: embedded) == [UInt8](Data(contentsOf: URL(fileURLWithPath: pack))))
+
+        for binary in [embedded, try PackFixtures.stripped(embedded)] {
+            // The kernel has BTF: nothing to do, unless forced.
+            let plain = try PackFixtures.runWithEnvironment(binary, ["locate"], [:])
+            #expect(plain.status == 0, "\(plain.stderr)")
+            let forced = try PackFixtures.runWithEnvironment(binary, ["locate"], ["BTFKIT_FORCE_EMBEDDED": "1"])
+            #expect(forced.status == 0, "\(binary): \(forced.stderr)")
+            let out = forced.stdout
+            #expect(out.contains("packed: \(identity) from section .btfkit.pack of \(binary)"), "\(out)")
+            #expect(out.contains("btf_custom_path: /proc/self/fd/"))
+            #expect(out.contains("(\(btf.count) bytes)"))
+        }
+
+        // Embedding twice is refused; so are files that are not ELF64.
+        let again = try TestSupport.run(btfPack, ["embed", pack, "--into", embedded, "-o", PackFixtures.temporaryPath("twice")])
+        #expect(again.status == 1 && again.stderr.contains("already has a section .btfkit.pack"))
+        let notELF = #expect(throws: PackError.self) {
+            try ELFSectionEmbedder.embed([1], into: pack, output: PackFixtures.temporaryPath("nope"))
+        }
+        #expect(notELF?.kind == .notELF)
+        let sameFile = try TestSupport.run(btfPack, ["embed", pack, "--into", embedded, "-o", embedded])
+        #expect(sameFile.status == 1 && sameFile.stderr.contains("the output would replace the input"))
+    }
+
+    @Test("embedding into a C-built libbpf program, and linking emit-asm's output: btfkit_ensure_core_btf finds the pack")
+    func embedIntoCProgram() throws {
+        let (tree, _, _) = try PackFixtures.treeWithRunningKernel()
+        let pack = PackFixtures.temporaryPath("c.tar.xz")
+        let btfPack = try PackFixtures.product("btf-pack")
+        #expect(try TestSupport.run(btfPack, [tree, "-o", pack]).status == 0)
+        let object = try PackFixtures.execsnoopObject()
+
+        // Post-link embedding.
+        let program = try CProgram.build(name: "c-loader")
+        let embedded = PackFixtures.temporaryPath("c-loader-embedded")
+        #expect(try TestSupport.run(btfPack, ["embed", pack, "--into", program, "-o", embedded]).status == 0)
+        try CProgram.expectLoads(embedded, object: object)
+        try CProgram.expectLoads(try PackFixtures.stripped(embedded), object: object)
+        // Without a pack the error says so.
+        let bare = try PackFixtures.runWithEnvironment(program, [object], ["BTFKIT_FORCE_EMBEDDED": "1"])
+        #expect(bare.status == 2)
+        #expect(bare.stderr.contains("-95") && bare.stderr.contains("has no section .btfkit.pack"), "\(bare.stderr)")
+
+        // Build-time linking of emit-asm's source; the symbols work too.
+        let assembly = PackFixtures.temporaryPath("pack.S")
+        let emit = try TestSupport.run(btfPack, ["emit-asm", pack, "-o", assembly])
+        #expect(emit.status == 0, "\(emit.stderr)")
+        let linked = try CProgram.build(name: "c-loader-linked", extraSources: [assembly])
+        try CProgram.expectLoads(linked, object: object)
+        let viaSymbols = try CProgram.build(name: "c-loader-symbols", extraSources: [assembly], defines: ["-DUSE_PACK_SYMBOLS"])
+        try CProgram.expectLoads(viaSymbols, object: object)
+    }
+}
+
+/// Test data for packs: real trimmed kernels (btf-trim over btfhub-fixtures), copied under extra
+/// identities so that there are duplicates and an arm64 kernel.
+enum PackFixtures {
+    static func temporaryPath(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("btfkit-pack-\(getpid())-\(UInt32.random(in: 0 ... .max))-\(name)").path
+    }
+
+    /// A product of this package from the build directory the tests run from.
+    static func product(_ name: String) throws -> String {
+        var directory = Bundle.main.executableURL?.deletingLastPathComponent() ?? URL(fileURLWithPath: "/")
+        for bundle in Bundle.allBundles + [Bundle.main] {
+            var candidate = bundle.bundleURL
+            for _ in 0 ..< 4 {
+                let path = candidate.appendingPathComponent(name).path
+                if FileManager.default.fileExists(atPath: path) { return path }
+                candidate = candidate.deletingLastPathComponent()
+            }
+        }
+        for _ in 0 ..< 4 {
+            let path = directory.appendingPathComponent(name).path
+            if FileManager.default.fileExists(atPath: path) { return path }
+            directory = directory.deletingLastPathComponent()
+        }
+        throw TestSupportError("\(name) not found in the build directory; build it (swift build --product \(name)) before the tests")
+    }
+
+    /// btfhub-fixtures trimmed for bpf/*.bpf.c by the built btf-trim (once per run, cached).
+    static func trimmedInputs() throws -> [PackInput] { try trimmed.get() }
+
+    private static let trimmed = Result<[PackInput], Error> {
+        let objects = try TestSupport.compiledBPFObjects()
+        let out = TestSupport.cache + "/pack-trimmed-\(getpid())"
+        let run = try TestSupport.run(try product("btf-trim"), objects + [TestSupport.fixtures + "/debian", "-o", out])
+        guard run.status == 0 else { throw TestSupportError("btf-trim failed on btfhub-fixtures: \(run.stderr)") }
+        let tree = try BTFHubTree(scanning: out)
+        var inputs = try tree.kernels.map { PackInput(identity: $0.identity, btf: try $0.readBTFBytes()) }
+        guard inputs.count >= 3 else { throw TestSupportError("expected 3 trimmed fixtures, got \(inputs.count)") }
+        // Duplicates, as btfhub has them (flavours of one release trimming to the same bytes).
+        for (index, input) in inputs.enumerated() {
+            for flavour in ["rt", "cloud"] {
+                var copy = input
+                copy.identity.release = input.identity.release + "-\(flavour)\(index)"
+                inputs.append(copy)
+            }
+        }
+        return inputs
+    }
+
+    /// Writes `inputs` as a btfhub tree and returns its root.
+    static func writeTree(_ inputs: [PackInput]) throws -> String {
+        let root = temporaryPath("tree")
+        for input in inputs {
+            let path = root + "/" + input.identity.btfRelativePath
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileIO.writeAtomically(input.btf, to: path)
+        }
+        return root
+    }
+
+    /// A tree with the trimmed fixtures plus this machine's kernel, trimmed from
+    /// /sys/kernel/btf/vmlinux for execsnoop, under this machine's identity.
+    static func treeWithRunningKernel() throws -> (tree: String, identity: KernelIdentity, btf: [UInt8]) {
+        let identity = try RuntimeTestSupport.runningIdentity()
+        let trimmedFile = temporaryPath("vmlinux.min.btf")
+        let run = try TestSupport.run(try product("btf-trim"), [try execsnoopObject(), "/sys/kernel/btf/vmlinux", "-o", trimmedFile])
+        guard run.status == 0 else { throw TestSupportError("btf-trim on /sys/kernel/btf/vmlinux failed: \(run.stderr)") }
+        let btf = try FileIO.read(trimmedFile)
+        var inputs = try trimmedInputs()
+        inputs.removeAll { $0.identity == identity }
+        inputs.append(PackInput(identity: identity, btf: btf))
+        return (try writeTree(inputs), identity, btf)
+    }
+
+    static func execsnoopObject() throws -> String {
+        guard let object = try TestSupport.compiledBPFObjects().first(where: { $0.hasSuffix("/execsnoop.bpf.o") }) else {
+            throw TestSupportError("bpf/execsnoop.bpf.c is missing")
+        }
+        return object
+    }
+
+    /// `strip -o` copy of `binary`.
+    static func stripped(_ binary: String) throws -> String {
+        let out = binary + ".stripped"
+        let run = try TestSupport.run("strip", ["-o", out, binary])
+        guard run.status == 0 else { throw TestSupportError("strip failed: \(run.stderr)") }
+        return out
+    }
+
+    /// Runs `executable` with `extra` added to this process's environment.
+    static func runWithEnvironment(_ executable: String, _ arguments: [String], _ extra: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "BTFKIT_BTF")
+        environment.removeValue(forKey: "BTFKIT_FORCE_EMBEDDED")
+        environment.merge(extra) { $1 }
+        process.environment = environment
+        let out = temporaryPath("stdout"), err = temporaryPath("stderr")
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: out)
+        process.standardError = FileHandle(forWritingAtPath: err)
+        try process.run()
+        process.waitUntilExit()
+        return (process.terminationStatus, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "", (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+}
+
+/// A C program built with cc against libbpf and libbtfkit.so, as docs/c-api.md describes.
+enum CProgram {
+    static let source = #"""
+    #include <bpf/libbpf.h>
+    #include <stdio.h>
+    #include <string.h>
+    #include "btfkit.h"
+
+    #ifdef USE_PACK_SYMBOLS
+    extern const unsigned char btfkit_pack_start[], btfkit_pack_end[];
+    #endif
+
+    /* argv[1]: a CO-RE BPF object. Exit 2: ensure failed; 3: open failed; 4: load failed. */
+    int main(int argc, char **argv) {
+        LIBBPF_OPTS(bpf_object_open_opts, opts);
+    #ifdef USE_PACK_SYMBOLS
+        int err = btfkit_ensure_core_btf_from_pack(&opts, btfkit_pack_start, btfkit_pack_end - btfkit_pack_start);
+    #else
+        int err = btfkit_ensure_core_btf(&opts);
+    #endif
+        if (err) { fprintf(stderr, "btfkit_ensure_core_btf: %d: %s\n", err, btfkit_last_error()); return 2; }
+        printf("btf_custom_path=%s\n", opts.btf_custom_path ? opts.btf_custom_path : "(null)");
+        struct bpf_object *obj = bpf_object__open_file(argv[1], &opts);
+        if (!obj) { fprintf(stderr, "bpf_object__open_file failed\n"); return 3; }
+        err = bpf_object__load(obj);
+        printf("load=%d\n", err);
+        bpf_object__close(obj);
+        btfkit_clean_core_btf(&opts);
+        printf("after clean=%s\n", opts.btf_custom_path ? opts.btf_custom_path : "(null)");
+        return err ? 4 : 0;
+    }
+    """#
+
+    /// Compiles the program (plus `extraSources`) and returns the executable's path.
+    static func build(name: String, extraSources: [String] = [], defines: [String] = []) throws -> String {
+        let library = try PackFixtures.product("libbtfkit.so")
+        let libraryDirectory = (library as NSString).deletingLastPathComponent
+        let sourcePath = PackFixtures.temporaryPath("\(name).c")
+        try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
+        let output = PackFixtures.temporaryPath(name)
+        let run = try TestSupport.run("cc", defines + [sourcePath] + extraSources + [
+            "-I", TestSupport.packageRoot + "/Sources/CBTFKit/include",
+            "-L", libraryDirectory, "-lbtfkit", "-lbpf", "-Wl,-rpath," + libraryDirectory, "-o", output])
+        guard run.status == 0 else { throw TestSupportError("cc failed: \(run.stderr)") }
+        return output
+    }
+
+    /// Runs `program` with BTFKIT_FORCE_EMBEDDED=1: it must hand libbpf a memfd path, load
+    /// `object` (when root) and clean up.
+    static func expectLoads(_ program: String, object: String) throws {
+        let run = try PackFixtures.runWithEnvironment(program, [object], ["BTFKIT_FORCE_EMBEDDED": "1"])
+        #expect(run.stdout.contains("btf_custom_path=/proc/self/fd/"), "\(program): \(run.stdout) \(run.stderr)")
+        #expect(run.stdout.contains("after clean=(null)"), "\(program): \(run.stdout)")
+        if TestSupport.isRoot {
+            // libbpf relocated execsnoop against the embedded BTF and the kernel verified the result.
+            #expect(run.status == 0 && run.stdout.contains("load=0"), "\(program): \(run.stdout) \(run.stderr)")
+        }
+    }
+}
