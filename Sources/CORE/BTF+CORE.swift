@@ -99,14 +99,19 @@ extension BTF {
 
 /// libbpf's `bpf_core_essential_name_len`: the length of a name without its `___flavor` suffix,
 /// i.e. up to the last `X___Y` where neither X nor Y is an underscore.
-func essentialNameLength<C: RandomAccessCollection>(_ name: C) -> Int where C.Element == UInt8, C.Index == Int {
-    let n = name.count
+func essentialNameLength(_ name: ArraySlice<UInt8>) -> Int {
+    name.withUnsafeBufferPointer { essentialNameLength($0, start: 0, end: $0.count) }
+}
+
+/// `essentialNameLength` of the bytes `start ..< end` of `buffer` (no copy; used on string tables).
+func essentialNameLength(_ buffer: UnsafeBufferPointer<UInt8>, start: Int, end: Int) -> Int {
+    let n = end - start
     let underscore = UInt8(ascii: "_")
-    let base = name.startIndex
     var i = n - 5
     while i >= 0 {
-        if name[base + i] != underscore, name[base + i + 1] == underscore, name[base + i + 2] == underscore,
-           name[base + i + 3] == underscore, name[base + i + 4] != underscore {
+        let at = start + i
+        if buffer[at] != underscore, buffer[at + 1] == underscore, buffer[at + 2] == underscore,
+           buffer[at + 3] == underscore, buffer[at + 4] != underscore {
             return i + 1
         }
         i -= 1

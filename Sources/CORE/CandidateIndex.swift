@@ -4,34 +4,39 @@ import BTF
 /// suffix), so that libbpf's candidate search (`bpf_core_add_cands`, a linear scan over all target
 /// types) becomes a binary search. Built once per kernel.
 ///
-/// Entries are `(hash of essential name, type id)` sorted by hash then id, so the ids found for a
-/// name come out in increasing id order, the order libbpf's scan visits them in.
+/// Each entry packs a 32-bit hash of the essential name (high half) and the type id (low half) in
+/// one integer; sorted, the ids found for a name come out in increasing id order, the order
+/// libbpf's scan visits them in. The hash only narrows the search: names are compared byte by byte.
 struct CandidateIndex: Sendable {
-    private let hashes: [UInt64]
-    private let ids: [UInt32]
+    private let entries: [UInt64]
 
     init(_ btf: BTF) {
-        var entries: [(hash: UInt64, id: UInt32)] = []
+        var entries: [UInt64] = []
         entries.reserveCapacity(btf.typeCount)
+        let words = btf.words, typeStarts = btf.typeStarts
         btf.strings.withUnsafeBufferPointer { strings in
             for raw in 1 ..< UInt32(btf.typeCount) {
-                let nameOffset = Int(btf.type(TypeID(raw)).nameOffset.rawValue)
+                // The first word of a type record is its name offset.
+                let nameOffset = Int(words[Int(typeStarts[Int(raw)])])
                 guard nameOffset > 0, nameOffset < strings.count, strings[nameOffset] != 0 else { continue }
                 var end = nameOffset
                 while end < strings.count, strings[end] != 0 { end += 1 }
-                let name = UnsafeBufferPointer(rebasing: strings[nameOffset ..< end])
-                entries.append((CandidateIndex.hash(name.prefix(essentialNameLength(name))), raw))
+                let length = essentialNameLength(strings, start: nameOffset, end: end)
+                entries.append(UInt64(CandidateIndex.hash(strings, start: nameOffset, count: length)) << 32 | UInt64(raw))
             }
         }
-        entries.sort { $0.hash != $1.hash ? $0.hash < $1.hash : $0.id < $1.id }
-        hashes = entries.map(\.hash)
-        ids = entries.map(\.id)
+        entries.sort()
+        self.entries = entries
     }
 
-    /// FNV-1a over the essential name bytes.
-    static func hash<C: Collection>(_ bytes: C) -> UInt64 where C.Element == UInt8 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    /// FNV-1a (32-bit) over the essential name bytes.
+    static func hash(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+        bytes.withUnsafeBufferPointer { hash($0, start: 0, count: $0.count) }
+    }
+
+    static func hash(_ bytes: UnsafeBufferPointer<UInt8>, start: Int, count: Int) -> UInt32 {
+        var h: UInt32 = 0x811c_9dc5
+        for i in start ..< start + count { h = (h ^ UInt32(bytes[i])) &* 0x0100_0193 }
         return h
     }
 
@@ -39,16 +44,16 @@ struct CandidateIndex: Sendable {
     /// types whose kind is CO-RE compatible with `localKind` (same kind, or ENUM/ENUM64 mixed),
     /// whose name is non-empty and whose essential name equals `essentialName`.
     func candidates(essentialName: ArraySlice<UInt8>, localKind: BTFKind?, in target: BTF) -> [TypeID] {
-        let h = CandidateIndex.hash(essentialName)
-        var low = 0, high = hashes.count
+        let first = UInt64(CandidateIndex.hash(essentialName)) << 32
+        var low = 0, high = entries.count
         while low < high {
             let mid = (low + high) / 2
-            if hashes[mid] < h { low = mid + 1 } else { high = mid }
+            if entries[mid] < first { low = mid + 1 } else { high = mid }
         }
         var found: [TypeID] = []
         var i = low
-        while i < hashes.count, hashes[i] == h {
-            let id = TypeID(ids[i])
+        while i < entries.count, entries[i] >> 32 == first >> 32 {
+            let id = TypeID(UInt32(truncatingIfNeeded: entries[i]))
             i += 1
             guard kindsAreCoreCompatible(target.coreKind(id), localKind) else { continue }
             let name = target.typeName(id)

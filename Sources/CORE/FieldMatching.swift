@@ -49,6 +49,9 @@ func matchMember(local: BTF, _ localAccessor: COREAccessor, target: BTF, _ targe
     let localMember = local.member(of: local.type(localAccessor.typeID), at: localAccessor.index)
     let localName = local.nameBytes(localMember.nameOffset)
     let composite = target.type(compositeID)
+    // Hot loop (hundreds of members times hundreds of candidates on some kernels): names are
+    // compared in place in the string table instead of being sliced out.
+    let strings = target.strings
 
     for i in 0 ..< composite.vlen {
         let member = target.member(of: composite, at: i)
@@ -58,15 +61,15 @@ func matchMember(local: BTF, _ localAccessor: COREAccessor, target: BTF, _ targe
         // Speculate that this member is the one; undo below if not.
         bitOffset &+= member.bitOffset
         spec.rawSpec.append(i)
-        let targetName = target.nameBytes(member.nameOffset)
-        if targetName.isEmpty {
+        let nameStart = Int(member.nameOffset.rawValue)
+        if nameStart >= strings.count || strings[nameStart] == 0 {
             // An embedded anonymous struct/union: look inside.
             if let found = try matchMember(local: local, localAccessor, target: target, member.type,
                                            spec: &spec, bitOffset: &bitOffset) {
                 return found
             }
-        } else if targetName.elementsEqual(localName) {
-            spec.accessors.append(COREAccessor(typeID: compositeID, index: i, name: Array(targetName)))
+        } else if cString(in: strings, at: nameStart, equals: localName) {
+            spec.accessors.append(COREAccessor(typeID: compositeID, index: i, name: Array(localName)))
             guard try fieldsAreCompatible(local: local, localMember.type, target: target, member.type) else {
                 spec.accessors.removeLast()
                 return nil
@@ -77,6 +80,17 @@ func matchMember(local: BTF, _ localAccessor: COREAccessor, target: BTF, _ targe
         spec.rawSpec.removeLast()
     }
     return nil
+}
+
+/// Whether the NUL-terminated string at `start` of `strings` is exactly `name` (libbpf's strcmp).
+@inline(__always)
+func cString(in strings: [UInt8], at start: Int, equals name: ArraySlice<UInt8>) -> Bool {
+    var i = start
+    for byte in name {
+        guard i < strings.count, strings[i] == byte else { return false }
+        i += 1
+    }
+    return i == strings.count || strings[i] == 0
 }
 
 extension CORESpec {

@@ -198,15 +198,17 @@ enum COREFixtures {
         let out = TestSupport.cache + "/core-cases"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let source = dir + "/\(name).c"
-        // Unique names per process: test processes may run side by side.
+        // Unique temporary names: tests in this and other processes may build the same case at once.
+        let unique = "\(getpid())-\(UUID().uuidString)"
         let object = out + "/\(name).bpf.o"
-        let targetObject = out + "/\(name).target.o.\(getpid())"
+        let localObject = object + ".\(unique)"
+        let targetObject = out + "/\(name).target.o.\(unique)"
         let targetBTF = out + "/\(name).target.btf"
-        for (output, extra) in [(object + ".\(getpid())", [String]()), (targetObject, ["-DTARGET"])] {
+        for (output, extra) in [(localObject, [String]()), (targetObject, ["-DTARGET"])] {
             let r = try TestSupport.run("clang", ["-g", "-O2", "-target", "bpf", "-I", dir] + extra + ["-c", source, "-o", output])
             guard r.status == 0 else { throw TestSupportError("clang failed on core case \(name) \(extra): \(r.stderr)") }
         }
-        _ = rename(object + ".\(getpid())", object)
+        _ = rename(localObject, object)
         let target = try BTF(contentsOf: targetObject)
         try FileIO.writeAtomically(target.serialized(), to: targetBTF)
         try? FileManager.default.removeItem(atPath: targetObject)
