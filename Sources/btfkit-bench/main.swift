@@ -30,8 +30,8 @@ struct ParseBenchmark: ParsableCommand {
     @Option(help: "Timed runs per file (after one untimed warm-up run).")
     var runs: Int = 10
 
-    @Option(help: "The btfhub archive used when no FILES are given.")
-    var sharedArchive: String = "../shared/btfhub-archive"
+    @Option(help: "The btfhub archive used when no FILES are given (default: $BTFKIT_SHARED_ARCHIVE or ../shared/btfhub-archive).")
+    var sharedArchive: String = ProcessInfo.processInfo.environment["BTFKIT_SHARED_ARCHIVE"] ?? "../shared/btfhub-archive"
 
     @Option(help: "The fixture tree used when no FILES are given.")
     var fixtures: String = "btfhub-fixtures"
