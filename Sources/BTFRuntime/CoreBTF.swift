@@ -128,12 +128,19 @@ public final class CoreBTF: Sendable {
 
     /// The pack's bytes and a name for it.
     static func readPack(_ source: PackSource) throws(BTFRuntimeError) -> ([UInt8], String) {
-        do {
+        do throws(PackError) {
             switch source {
             case .embedded:
                 let executable = "/proc/self/exe"
-                let name = "section \(ELFSectionEmbedder.packSectionName) of \(ELFSectionEmbedder.realPath(executable) ?? executable)"
-                return (try ELFSectionReader.contents(ofSection: ELFSectionEmbedder.packSectionName, inFile: executable), name)
+                let realExecutable = ELFSectionEmbedder.realPath(executable) ?? executable
+                do throws(PackError) {
+                    let bytes = try ELFSectionReader.contents(ofSection: ELFSectionEmbedder.packSectionName, inFile: executable)
+                    return (bytes, "section \(ELFSectionEmbedder.packSectionName) of \(realExecutable)")
+                } catch {
+                    var named = error
+                    named.file = realExecutable  // the program's own name says more than /proc/self/exe
+                    throw named
+                }
             case .elfSection(let file, let section):
                 return (try ELFSectionReader.contents(ofSection: section, inFile: file), "section \(section) of \(file)")
             case .file(let path):
