@@ -47,7 +47,7 @@ struct ParseBenchmark: ParsableCommand {
         for input in inputs {
             let path = input.hasSuffix(".tar.xz") ? try extract(input, into: scratch) : input
             let timing = try time(path)
-            print("\(path) types \(timing.types) bytes \(timing.bytes) runs \(runs) "
+            print("\(input) types \(timing.types) bytes \(timing.bytes) runs \(runs) "
                   + "best_ms \(format(timing.best)) median_ms \(format(timing.median))")
         }
     }

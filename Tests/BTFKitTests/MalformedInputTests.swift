@@ -172,7 +172,7 @@ struct MalformedInputTests {
 
     /// Flips 1-3 random bits and parses. With `deepCheck`, a BTF that parses is walked type by type
     /// (validation must make every view safe to read) and written and read back.
-    static func flipAndParse(_ original: [UInt8], rng: inout SeededGenerator, outcomes: inout (parsed: Int, rejected: Int),
+    fileprivate static func flipAndParse(_ original: [UInt8], rng: inout SeededGenerator, outcomes: inout (parsed: Int, rejected: Int),
                              deepCheck: Bool = true) {
         var bytes = original
         for _ in 0 ..< Int.random(in: 1 ... 3, using: &rng) {
@@ -499,7 +499,7 @@ struct MalformedInputTests {
 }
 
 /// A small deterministic generator (SplitMix64), so that random mutations reproduce run to run.
-struct SeededGenerator: RandomNumberGenerator {
+fileprivate struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
