@@ -94,6 +94,18 @@ OUT="$work/a2" measure "(a) same, xargs -P $JOBS" \
 OUT="$work/b1" measure "(b) btf-trim --jobs $JOBS (release)" "$btf_trim" "${objects[@]}" "$TREE" -o "$work/b1" --jobs "$JOBS"
 grep -E '^(kernels|relocations|bytes|time):' "$work/stderr" | sed 's/^/    /' || true
 grep -E '^error:' "$work/stderr" | head -n 3 | sed 's/^/    /' || true
+# Cross-check against bpftool for the kernels it trimmed: byte-identical files, and identical
+# `bpftool btf dump` text (same types, ids and names; the string table may be ordered differently).
+same_bytes=0; same_dump=0; compared=0
+while read -r file; do
+    relative=${file#$work/a1/}
+    compared=$((compared + 1))
+    if cmp -s "$file" "$work/b1/$relative"; then same_bytes=$((same_bytes + 1)); fi
+    if cmp -s <("$BPFTOOL" btf dump file "$file") <("$BPFTOOL" btf dump file "$work/b1/$relative" 2>&1); then
+        same_dump=$((same_dump + 1))
+    fi
+done < <(find "$work/a1" -type f -name '*.btf')
+echo "    against bpftool's $compared outputs: $same_dump with identical btf dump, $same_bytes byte-identical"
 OUT="$work/b2" measure "(b) btf-trim --jobs 1 (release)" "$btf_trim" "${objects[@]}" "$TREE" -o "$work/b2" --jobs 1
 OUT="" measure "(c) floor: xz -dc > /dev/null, serial" \
     bash -c "while read -r a; do xz -dc \"\$a\" > /dev/null; done < '$work/archives'"
