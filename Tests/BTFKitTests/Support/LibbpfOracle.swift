@@ -15,6 +15,10 @@ import Testing
 /// - libbpf stops at the first failure: the oracle reruns with that program not autoloaded, so a
 ///   relocation of a failing program that comes after its failure has no outcome, and relocations
 ///   of programs that do not autoload (`SEC("?...")`) have none either.
+///
+/// Comparing libbpf on a full BTF with libbpf on a trimmed one: key both runs' outcomes by `Key`
+/// (`outcomesByKey`) and compare `result`s; `type_id_target` values and candidate type ids are ids
+/// of the respective BTF and differ after trimming (compare them through the id mapping, or skip).
 enum LibbpfOracle {
     /// What libbpf did with one relocation.
     enum Result: Sendable, Equatable, CustomStringConvertible {
@@ -84,6 +88,11 @@ enum LibbpfOracle {
         return try parse(String(decoding: r.stdout, as: UTF8.self))
     }
 
+    /// `outcomes(object:btf:)` keyed by section and relocation index.
+    static func outcomesByKey(object: String, btf: String) throws -> [Key: Outcome] {
+        Dictionary(try outcomes(object: object, btf: btf).map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
     /// Parses the oracle's tab-separated output.
     static func parse(_ text: String) throws -> [Outcome] {
         var outcomes: [Outcome] = []
@@ -121,3 +130,6 @@ enum LibbpfOracle {
         return outcomes
     }
 }
+
+/// libbpf's outcome for one relocation (the name other tests use).
+typealias OracleOutcome = LibbpfOracle.Outcome
