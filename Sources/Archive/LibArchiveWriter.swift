@@ -37,8 +37,10 @@ final class TarArchiveWriter {
         case .none:
             break
         case .gzip(let level):
+            // libarchive stamps the gzip header with the current time unless told "!timestamp" (a NULL value).
             guard archive_write_add_filter_gzip(archive) == ARCHIVE_OK,
-                  archive_write_set_filter_option(archive, "gzip", "compression-level", String(level)) == ARCHIVE_OK else {
+                  archive_write_set_filter_option(archive, "gzip", "compression-level", String(level)) == ARCHIVE_OK,
+                  archive_write_set_filter_option(archive, "gzip", "timestamp", nil) == ARCHIVE_OK else {
                 throw failure(fallback: "libarchive lacks gzip support")
             }
         }

@@ -35,6 +35,8 @@ private func ensure(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?, pack: P
         recordError("btfkit_ensure_core_btf: opts->sz (\(opts.pointee.sz)) is too small for btf_custom_path; declare opts with LIBBPF_OPTS")
         return -EINVAL
     }
+    // A second ensure on the same opts first releases what the first one set up.
+    btfkit_clean_core_btf(opts)
     var options = CoreBTFOptions()
     options.pack = pack
     do {

@@ -88,7 +88,9 @@ struct PackTests {
         #expect(lines.allSatisfy { $0.hasPrefix("-") }, "bpf-compatible's runtime reads a hard link as an empty file")
         #expect(lines.allSatisfy { $0.contains(" ./btfhub-archive/") })
         #expect(lines.contains { $0.contains("/aarch64/") } && !lines.contains { $0.contains("/arm64/") })
-        // Deterministic too (gzip's header carries no time).
+        // Deterministic too: gzip's header carries no time (bytes 4-7 are zero).
+        #expect(packed.bytes[4 ..< 8] == [0, 0, 0, 0])
+        sleep(1)
         #expect(try PackWriter.pack(inputs.reversed(), format: .tarGz).bytes == packed.bytes)
         // BTFPack reads it back under btfhub's names.
         let pack = try BTFPack(bytes: packed.bytes, source: file)
@@ -218,6 +220,36 @@ struct PackTests {
         #expect(sameFile.status == 1 && sameFile.stderr.contains("the output would replace the input"))
     }
 
+    @Test("the section appender on minimal ELF64 files of both byte orders: BTF's ELF parser and readelf see the new section", arguments: [ByteOrder.little, .big])
+    func appenderBothByteOrders(order: ByteOrder) throws {
+        let elf = MinimalELF.build(order)
+        let data: [UInt8] = Array("pack bytes".utf8)
+        let output = try ELFSectionEmbedder.appendingSection(named: ".btfkit.pack", data: data, to: elf, file: "minimal")
+        // Everything but e_shoff/e_shnum in the ELF header stays where and what it was; the rest is appended.
+        #expect(output[0 ..< 40] == elf[0 ..< 40])
+        #expect(output[64 ..< elf.count] == elf[64...])
+        // The project's independent ELF reader agrees.
+        let parsed = try ELFFile(parsing: output, file: "minimal")
+        #expect(parsed.sections.map(\.name) == ["", ".shstrtab", ".text", ".btfkit.pack"])
+        let section = try #require(parsed.section(named: ".btfkit.pack"))
+        #expect(Array(try parsed.contents(of: section)) == data)
+        #expect(section.flags == 0 && section.type == 1)
+        #expect(Array(try parsed.contents(of: try #require(parsed.section(named: ".text")))) == [0xc3, 0xc3, 0xc3, 0xc3])
+        // So does the pread-based reader and binutils.
+        let file = PackFixtures.temporaryPath("minimal.elf")
+        try FileIO.writeAtomically(output, to: file)
+        #expect(try ELFSectionReader.contents(inFile: file) == data)
+        let readelf = try TestSupport.run("readelf", ["-S", "-W", file])
+        #expect(readelf.status == 0 && readelf.stderr.isEmpty, "\(readelf.stderr)")
+        #expect(String(decoding: readelf.stdout, as: UTF8.self).contains(".btfkit.pack"))
+        // Damaged inputs are refused with the file named.
+        var cut = elf
+        cut.removeLast(100)
+        let error = #expect(throws: PackError.self) { try ELFSectionEmbedder.appendingSection(named: ".x", data: [], to: cut, file: "cut.elf") }
+        #expect(error?.kind == .notELF)
+        #expect(error?.description.hasPrefix("cut.elf: ") == true)
+    }
+
     @Test("embedding into a C-built libbpf program, and linking emit-asm's output: btfkit_ensure_core_btf finds the pack")
     func embedIntoCProgram() throws {
         let (tree, _, _) = try PackFixtures.treeWithRunningKernel()
@@ -245,6 +277,43 @@ struct PackTests {
         try CProgram.expectLoads(linked, object: object)
         let viaSymbols = try CProgram.build(name: "c-loader-symbols", extraSources: [assembly], defines: ["-DUSE_PACK_SYMBOLS"])
         try CProgram.expectLoads(viaSymbols, object: object)
+    }
+}
+
+/// A minimal ELF64 relocatable file: a null section, .shstrtab and a 4-byte .text, in either byte order.
+enum MinimalELF {
+    static func build(_ order: ByteOrder) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 64)
+        func put(_ value: UInt64, at offset: Int, width: Int, in buffer: inout [UInt8]) {
+            for i in 0 ..< width { buffer[offset + (order == .little ? i : width - 1 - i)] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
+        }
+        bytes[0 ..< 4] = [0x7f, 0x45, 0x4c, 0x46]
+        bytes[4] = 2
+        bytes[5] = order == .little ? 1 : 2
+        bytes[6] = 1
+        put(1, at: 16, width: 2, in: &bytes)        // e_type = ET_REL
+        put(0xf7, at: 18, width: 2, in: &bytes)     // e_machine = EM_BPF
+        put(1, at: 20, width: 4, in: &bytes)        // e_version
+        put(64, at: 52, width: 2, in: &bytes)       // e_ehsize
+        put(64, at: 58, width: 2, in: &bytes)       // e_shentsize
+        put(3, at: 60, width: 2, in: &bytes)        // e_shnum
+        put(1, at: 62, width: 2, in: &bytes)        // e_shstrndx
+        let names = Array("\0.shstrtab\0.text\0".utf8)
+        let namesOffset = bytes.count
+        bytes += names
+        let textOffset = bytes.count
+        bytes += [0xc3, 0xc3, 0xc3, 0xc3]
+        while bytes.count % 8 != 0 { bytes.append(0) }
+        put(UInt64(bytes.count), at: 40, width: 8, in: &bytes)  // e_shoff
+        var table = [UInt8](repeating: 0, count: 3 * 64)
+        put(1, at: 64 + 0, width: 4, in: &table); put(3, at: 64 + 4, width: 4, in: &table)       // .shstrtab, SHT_STRTAB
+        put(UInt64(namesOffset), at: 64 + 0x18, width: 8, in: &table); put(UInt64(names.count), at: 64 + 0x20, width: 8, in: &table)
+        put(1, at: 64 + 0x30, width: 8, in: &table)
+        put(11, at: 128 + 0, width: 4, in: &table); put(1, at: 128 + 4, width: 4, in: &table)    // .text, SHT_PROGBITS
+        put(6, at: 128 + 8, width: 8, in: &table)                                                  // SHF_ALLOC | SHF_EXECINSTR
+        put(UInt64(textOffset), at: 128 + 0x18, width: 8, in: &table); put(4, at: 128 + 0x20, width: 8, in: &table)
+        put(4, at: 128 + 0x30, width: 8, in: &table)
+        return bytes + table
     }
 }
 

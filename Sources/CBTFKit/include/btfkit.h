@@ -31,7 +31,8 @@ struct bpf_object_open_opts;
  *    where memfd is unavailable).
  * Returns 0 on success, or a negative errno: -ENOENT no entry for this kernel (or no os-release),
  * -EOPNOTSUPP no pack embedded, -EINVAL corrupt pack or bad opts, -EIO unreadable pack.
- * btfkit_last_error() then says what went wrong. */
+ * btfkit_last_error() then says what went wrong. Calling it again on the same opts first releases
+ * what the earlier call set up. */
 int btfkit_ensure_core_btf(struct bpf_object_open_opts *opts);
 
 /* As btfkit_ensure_core_btf, with the pack given in memory (e.g. between the btfkit_pack_start
