@@ -85,7 +85,13 @@ private struct BTFMemberExtractor {
     mutating func run(_ reader: XZTarReader) throws {
         while let header = try reader.nextMember() {
             currentMember = header.path
-            memberPaths.append(header.path)
+            // Only a few names are kept for messages, so that an archive of millions of members stays cheap.
+            if memberPaths.count < 6 { memberPaths.append(header.path) }
+            // Headers count too: a tar of countless empty members must not run forever.
+            if reader.decompressedBytes > Int64(maxDecompressedSize) {
+                throw refusal(.tooLarge, "the archive expands to more than the limit of \(maxDecompressedSize) bytes "
+                              + "(\(reader.decompressedBytes) bytes of tar before this member); refusing a possible decompression bomb", header.path)
+            }
             try check(header)
             let isBTF = header.path.split(separator: "/").last.map { $0.hasSuffix(".btf") } ?? false
             if let size = header.declaredSize { try charge(Int(clamping: size), member: header.path) }

@@ -115,6 +115,12 @@ struct ArchiveTests {
             info = tarfile.TarInfo("padding"); info.size = 64 << 20
             with tarfile.open(out, "w:xz") as tar: tar.addfile(info, io.BytesIO(bytes(64 << 20))); add(tar, "k.btf", data)
             """, cap: 1 << 20),
+        // Empty members cost no data, only 512-byte headers: 4096 of them are 2 MiB of tar.
+        Hostile(name: "thousands of empty members over a 1 MiB cap", expected: .tooLarge, python: """
+            with tarfile.open(out, "w:xz") as tar:
+                for i in range(4096): add(tar, "empty-%d" % i, b"")
+                add(tar, "k.btf", data)
+            """, cap: 1 << 20),
     ]
 
     @Test("a hostile archive gives the intended error, naming the file", arguments: hostileArchives)
