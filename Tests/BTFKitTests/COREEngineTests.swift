@@ -45,6 +45,35 @@ struct COREEngineTests {
         #expect(relocator.candidates(for: anonymous, in: object.btf) == nil)
     }
 
+    /// Access strings clang never emits (out-of-range indices, malformed numbers, a root index other
+    /// than 0, blanks and signs that libbpf's sscanf accepts, a type-based string other than "0"):
+    /// written over the object's string table, they give the engine and libbpf the same outcomes.
+    @Test("rewritten access strings match libbpf", arguments: [
+        ("fields", "0:5:2:3", "0:5:7:3"),     // array index past the end: parse error
+        ("fields", "0:12:3:1", "0:12:9:1"),   // flexible array: any index is fine
+        ("fields", "0:4:1:1", "0:4:1:7"),     // member index past the end
+        ("fields", "0:10:5", "0:10:x"),       // not a number
+        ("fields", "0:1:0", "1:1:0"),         // root index 1: one whole struct further
+        ("fields", "0:11", ":011"),           // leading ':'
+        ("fields", "0:10", "0 10"),           // sscanf skips the blank: same as 0:10
+        ("fields", "0:12", "0:+2"),           // sscanf takes a sign
+        ("types_enums", "0", "1"),            // type-based relocations must say "0"
+    ])
+    func rewrittenAccessStrings(_ name: String, _ original: String, _ replacement: String) throws {
+        guard COREOracleGate.rootAvailable() else { return }
+        let fixture = try COREFixtures.caseFixture(name)
+        let mutated = try COREFixtures.replacingBTFString(in: fixture.object, original, with: replacement)
+        defer { try? FileManager.default.removeItem(atPath: mutated) }
+        let object = try BPFObject(contentsOf: mutated)
+        let results = CORERelocator(target: try BTF(contentsOf: fixture.targetBTF)).resolveAll(in: object)
+        let oracle = try LibbpfOracle.outcomes(object: mutated, btf: fixture.targetBTF)
+        let report = try COREComparison.compare(engine: results, object: mutated, oracle: oracle,
+                                                context: "\(name) with \"\(original)\" -> \"\(replacement)\"",
+                                                targetIDsComparable: true)
+        #expect(report.compared > 0)
+        print("core rewritten \(name) \"\(original)\" -> \"\(replacement)\": \(report.summary)")
+    }
+
     // MARK: - Real kernels
 
     /// Every project BPF object (and the unit cases' programs) against every kernel: the engine's
@@ -191,6 +220,27 @@ enum COREFixtures {
     struct Fixture {
         var object: String
         var targetBTF: String
+    }
+
+    /// A copy of `object` whose `.BTF` string `original` (a whole NUL-terminated string) is
+    /// overwritten with `replacement` of the same length.
+    static func replacingBTFString(in object: String, _ original: String, with replacement: String) throws -> String {
+        precondition(original.utf8.count == replacement.utf8.count)
+        let elf = try ELFFile(contentsOf: object)
+        let section = try #require(elf.section(named: ".BTF"))
+        var bytes = elf.bytes
+        let start = Int(section.offset), end = start + Int(section.size)
+        // The string table is the tail of .BTF: header length, then str_off/str_len at 16/20.
+        func u32(_ at: Int) -> Int { Int(UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24) }
+        let stringsStart = start + u32(start + 4) + u32(start + 16)
+        let needle = [0] + Array(original.utf8) + [0]
+        var at = stringsStart
+        while at + needle.count <= end, !bytes[at ..< at + needle.count].elementsEqual(needle) { at += 1 }
+        guard at + needle.count <= end else { throw TestSupportError("\(object): no string \"\(original)\" in .BTF") }
+        bytes.replaceSubrange(at + 1 ..< at + 1 + original.utf8.count, with: Array(replacement.utf8))
+        let output = object + ".rewritten-\(getpid())-\(UUID().uuidString).o"
+        try FileIO.writeAtomically(bytes, to: output)
+        return output
     }
 
     static func caseFixture(_ name: String) throws -> Fixture {
