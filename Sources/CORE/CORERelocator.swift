@@ -50,6 +50,19 @@ public struct CORERelocationResult: Sendable {
 /// relocations of the same local type see pruned to the candidates that matched
 /// (`bpf_core_calc_relo_insn`), spec parsing and matching, and value computation. Unlike libbpf,
 /// which stops the load at the first failed relocation, every relocation gets an outcome.
+///
+/// `outcome` is libbpf's decision from the BTF alone. What libbpf then does to the instruction
+/// (check that it holds the compiler's value, poison a load whose size cannot be adjusted) is
+/// `patch(instruction:)`.
+///
+/// Known differences from libbpf, all outside what a compiled object and a sane BTF produce:
+/// - relocations of programs libbpf does not load (`SEC("?...")`, autoload turned off, weak
+///   subprograms replaced at link time) are resolved here; libbpf skips them, so they do not prune
+///   its candidate cache;
+/// - after a failed relocation libbpf stops; here later relocations see the candidate cache as if
+///   libbpf had carried on (a failure never prunes it);
+/// - a negative index in an access string (undefined behaviour in libbpf) and a bitfield whose
+///   type has size 0 (a division by zero in libbpf) are failures here.
 public struct CORERelocator: Sendable {
     public let target: BTF
     private let targetView: COREBTF
