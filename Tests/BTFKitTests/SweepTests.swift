@@ -108,7 +108,8 @@ struct SweepTests {
         let dir = try TemporaryDirectory()
         let archive = TestSupport.sharedArchive + "/" + Self.goodArchives[2]
         let raw = try TestSupport.extractedKernel(archive)
-        var inputs = [(raw, raw), (archive, raw)]
+        // An ELF file with a .BTF section stands in for an ELF vmlinux: one of the objects themselves.
+        var inputs = [(raw, raw), (archive, raw), (objects[0], objects[0])]
         if FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux") {
             inputs.append(("/sys/kernel/btf/vmlinux", "/sys/kernel/btf/vmlinux"))
         }
@@ -214,6 +215,21 @@ struct SweepTests {
             let three = try Data(contentsOf: URL(fileURLWithPath: tree.output + "-3/" + relative))
             #expect(one == three, "\(relative) depends on --jobs")
         }
+    }
+
+    @Test("an output tree inside the input tree is not read back as input on the next run")
+    func outputInsideInput() async throws {
+        guard TestSupport.sharedArchiveAvailable() else { return }
+        let objects = try Sweep.loadObjects(try TestSupport.compiledBPFObjects())
+        let tree = try TestTree()
+        let nested = tree.input + "/trimmed"
+        for _ in 0 ..< 2 {
+            let report = try await Sweep(objects: objects, options: SweepOptions(jobs: 2)).run(input: tree.input, output: nested)
+            #expect(report.kernels.count == 5)
+            #expect(report.warnings.isEmpty, "\(report.warnings)")
+            #expect(report.skippedFiles == ["README.md"])
+        }
+        #expect(try Self.files(under: nested) == tree.expectedOutputs)
     }
 
     // MARK: - Helpers
