@@ -13,6 +13,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "btf-trim",
         abstract: "Trim kernel BTF to what BPF objects' CO-RE relocations need (bpftool gen min_core_btf, for a whole btfhub tree).",
+        usage: "btf-trim OBJ... INPUT -o OUT [--jobs N] [--arch ARCH] [--max-kernel-size MiB] [--verbose]",
         discussion: """
         INPUT is either a btfhub tree, or a single kernel file.
 
@@ -43,7 +44,8 @@ struct BTFTrimCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("Output directory (tree INPUT) or file (single kernel INPUT).", valueName: "OUT"))
     var output: String
 
-    @Option(name: .shortAndLong, help: "Kernels processed in parallel (default: the number of cores).")
+    @Option(name: .shortAndLong, help: ArgumentHelp("Kernels processed in parallel, and the most held in memory at once "
+                                                    + "(default: the number of cores; more than that only queues work).", valueName: "N"))
     var jobs: Int = SweepOptions.defaultJobs
 
     @Option(help: ArgumentHelp("Only kernels of this btfhub architecture (x86_64, arm64; aarch64 means arm64).", valueName: "ARCH"))
