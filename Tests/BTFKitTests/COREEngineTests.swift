@@ -83,8 +83,11 @@ struct COREEngineTests {
         guard COREOracleGate.rootAvailable() else { return }
         var objects = try TestSupport.compiledBPFObjects()
         objects += try COREEngineTests.caseNames.map { try COREFixtures.caseFixture($0).object }
-        let kernels = try TestSupport.allKernels()
+        var kernels = try TestSupport.allKernels()
         #expect(!kernels.isEmpty)
+        // The running kernel's own BTF, when it has one: a current layout beside btfhub's.
+        let running = "/sys/kernel/btf/vmlinux"
+        if FileManager.default.isReadableFile(atPath: running) { kernels.append(running) }
         let parsedObjects = try objects.map { try BPFObject(contentsOf: $0) }
         let started = Date()
         let lanes = max(2, ProcessInfo.processInfo.activeProcessorCount)
