@@ -16,11 +16,22 @@ struct dec___a { long f; };
 struct dec___b { int f; };
 struct prune___a { int a; };
 struct prune___b { int b; };
+/* Odd flavor separators: only the last X___Y (X, Y not '_') counts. */
+struct two___flavors { int f; };
+struct two { int pad; int f; };
+struct quad { int f; };
+struct quad____x { int pad; int f; };
+struct ___lead { int pad; int f; };
+struct trail___ { int pad; int pad2; int f; };
 #else
 struct dup { int f; };
 struct amb { int f; };
 struct dec { int f; };
 struct prune { int a; int b; };
+struct two___flavors___x { int f; };
+struct quad____x___y { int f; };
+struct ___lead { int f; };
+struct trail___ { int f; };
 #endif
 
 #ifdef TARGET
@@ -32,6 +43,12 @@ struct dec___a g_dec_a;
 struct dec___b g_dec_b;
 struct prune___a g_prune_a;
 struct prune___b g_prune_b;
+struct two___flavors g_two_flavors;
+struct two g_two;
+struct quad g_quad;
+struct quad____x g_quad_x;
+struct ___lead g_lead;
+struct trail___ g_trail;
 #else
 #pragma clang attribute pop
 __u64 sink;
@@ -80,6 +97,21 @@ int prune_second(void *ctx)
 	struct prune *p = (void *)bpf_get_current_task();
 
 	SINK(bpf_core_field_exists(p->b));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_gettid")
+int odd_names(void *ctx)
+{
+	struct two___flavors___x *t = (void *)bpf_get_current_task();
+	struct quad____x___y *q = (void *)t;
+	struct ___lead *l = (void *)t;
+	struct trail___ *r = (void *)t;
+
+	SINK(bpf_core_field_exists(t->f));
+	SINK(BPF_CORE_READ(q, f));
+	SINK(BPF_CORE_READ(l, f));
+	SINK(BPF_CORE_READ(r, f));
 	return 0;
 }
 
