@@ -5,8 +5,9 @@
 #   (b) BTFKit's `btf-trim` (release build), --jobs JOBS and --jobs 1;
 #   (c) the floor: `xz -dc` of every archive to /dev/null, serially and with xargs -P JOBS
 #       (no tool can trim faster than it can decompress).
-# Each line shows wall time and peak RSS from /usr/bin/time -v. Peak RSS is that of the largest single
-# process of the run (wait4 semantics), not the sum over parallel processes.
+# Each line shows wall time, CPU time (user + system, all processes of the run) and peak RSS from
+# /usr/bin/time -v. Peak RSS is that of the largest single process of the run (wait4 semantics), not
+# the sum over parallel processes. On a shared, busy machine wall times drift; CPU time is steadier.
 #
 # Usage: benchmarks/trim.sh [BTFHUB_TREE]      (default: ../shared/btfhub-archive)
 # Environment: JOBS (default: nproc), SCRATCH (swift --scratch-path, default .build),
@@ -70,18 +71,19 @@ echo "objects: ${objects[*]##*/}; jobs: $JOBS; cores: $(nproc); load average bef
 
 # measure NAME COMMAND...: runs COMMAND under /usr/bin/time -v, prints one table row.
 # OUT (if set) is the output tree, for counting files and bytes.
-printf '%-46s %9s %13s %9s %12s\n' "approach ($kernels kernels, ${#objects[@]} objects)" "wall_s" "peak_rss_MB" "outputs" "bytes_out"
+printf '%-46s %9s %8s %13s %9s %12s\n' "approach ($kernels kernels, ${#objects[@]} objects)" "wall_s" "cpu_s" "peak_rss_MB" "outputs" "bytes_out"
 measure() {
     local name=$1; shift
     /usr/bin/time -v -o "$work/time" "$@" > "$work/stdout" 2> "$work/stderr" || true
-    local wall rss files=- bytes=-
+    local wall cpu rss files=- bytes=-
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$work/time")
+    cpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$work/time")
     rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$work/time")
     if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
         files=$(find "$OUT" -type f -name '*.btf' | wc -l)
         bytes=$(find "$OUT" -type f -name '*.btf' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
     fi
-    printf '%-46s %9.2f %13s %9s %12s\n' "$name" "$wall" "$rss" "$files" "$bytes"
+    printf '%-46s %9.2f %8s %13s %9s %12s\n' "$name" "$wall" "$cpu" "$rss" "$files" "$bytes"
     if [ -n "${OUT:-}" ] && [ -s "$OUT.failures" ]; then
         echo "    failed on $(wc -l < "$OUT.failures") kernels, e.g. $(head -n 1 "$OUT.failures")"
     fi
