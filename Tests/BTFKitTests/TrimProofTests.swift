@@ -77,6 +77,50 @@ import Trim
     }
 }
 
+extension TrimProofTests {
+    /// The CO-RE unit cases of bpf/core-cases (flavors that agree or disagree, pruned candidates,
+    /// bitfields, access limits, type and enum relocations) against their own target BTF: libbpf
+    /// decides the same on the trimmed target, with both candidate retentions, failures included.
+    @Test func coreCasesDecideTheSameOnTrimmedTargets() throws {
+        guard TestSupport.isRoot else {
+            if TestSupport.isCI { Issue.record("TrimProofTests needs root (libbpf creates maps before relocating); CI must run as root") }
+            else { print("SKIPPED: TrimProofTests needs root (libbpf creates maps before relocating)") }
+            return
+        }
+        let dir = TestSupport.packageRoot + "/bpf/core-cases"
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".c") }
+            .map { String($0.dropLast(2)) }.sorted()
+        #expect(!names.isEmpty)
+        var compared = 0, failures = 0
+        for name in names {
+            let fixture = try COREFixtures.caseFixture(name)
+            let object = try BPFObject(contentsOf: fixture.object)
+            let target = try BTF(contentsOf: fixture.targetBTF)
+            let kinds = ProofTools.relocationKinds(object)
+            let onFull = try ProofTools.decisions(object: fixture.object, btf: fixture.targetBTF, kinds: kinds)
+            compared += onFull.outcomes.count
+            failures += onFull.outcomes.values.filter { $0.contains(": failed") }.count
+            let relocations = [CORERelocator(target: target).resolveAll(in: object)]
+            // The targets are clang objects' .BTF, which the kernel refuses (a .bss DATASEC of size 0
+            // before libbpf fixes it up); the trimmed BTF must load whenever it has nothing the kernel
+            // refuses in the full one, i.e. unless the case is about nesting deeper than the kernel's 32.
+            let kernelAcceptsTrimmed = name != "limits"
+            for retention in [CandidateRetention.minimal, .allMatching] {
+                let trimmed = try Trimmer(objects: [object], retention: retention).minimize(kernel: target, relocations: relocations)
+                let path = TestSupport.cache + "/core-cases/\(name).trimmed-\(retention == .minimal ? "minimal" : "all").btf"
+                try FileIO.writeAtomically(trimmed.minimized.serialized(), to: path)
+                let decisions = try ProofTools.decisions(object: fixture.object, btf: path, kinds: kinds)
+                for difference in ProofTools.differences(onFull, decisions) {
+                    Issue.record("core case \(name), \(retention) retention: \(difference)")
+                }
+                let load = try TestSupport.run(try MinimizerTests.btfCheck(), ["load", path])
+                if kernelAcceptsTrimmed { #expect(load.status == 0, "the kernel rejects \(path): \(load.stderr)") }
+            }
+        }
+        print("TrimProof core cases: \(names.count) cases, \(compared) relocation outcomes compared (\(failures) libbpf failures reproduced)")
+    }
+}
+
 /// What one kernel's proof found.
 struct KernelProof: Sendable {
     var kernel: String
