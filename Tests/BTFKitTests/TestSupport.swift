@@ -98,17 +98,27 @@ enum TestSupport {
     }
 
     /// Compiles every `bpf/*.bpf.c` with the toolchain's clang (`-g -O2 -target bpf`) and returns
-    /// the object paths. Objects are rebuilt when the source is newer.
-    static func compiledBPFObjects() throws -> [String] {
+    /// the object paths. Compiled once per test process (tests call this concurrently); each
+    /// object is written under a temporary name and renamed, so no reader sees a half-written one.
+    static func compiledBPFObjects() throws -> [String] { try compiledObjects.get() }
+
+    private static let compiledObjects = Result<[String], any Error> { try compileBPFObjects() }
+
+    private static func compileBPFObjects() throws -> [String] {
         let dir = packageRoot + "/bpf"
         let sources = (try FileManager.default.contentsOfDirectory(atPath: dir)).filter { $0.hasSuffix(".bpf.c") }.sorted()
         let outDir = cache + "/bpf"
         try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
         return try sources.map { source in
             let object = outDir + "/" + source.replacingOccurrences(of: ".c", with: ".o")
+            let temporary = object + ".tmp-\(getpid())"
             let r = try run("clang", ["-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-I", dir + "/include",
-                                       "-c", dir + "/" + source, "-o", object])
-            guard r.status == 0 else { throw TestSupportError("clang failed on \(source): \(r.stderr)") }
+                                       "-c", dir + "/" + source, "-o", temporary])
+            guard r.status == 0 else {
+                try? FileManager.default.removeItem(atPath: temporary)
+                throw TestSupportError("clang failed on \(source): \(r.stderr)")
+            }
+            guard rename(temporary, object) == 0 else { throw TestSupportError("cannot rename \(temporary) to \(object)") }
             return object
         }
     }
