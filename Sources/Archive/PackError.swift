@@ -29,10 +29,12 @@ public struct PackError: Error, Sendable, Equatable, CustomStringConvertible {
     public var file: String
     /// The pack member concerned, when there is one.
     public var member: String?
+    /// What kind of problem it is.
     public var kind: Kind
     /// What is wrong, in words a user can act on.
     public var problem: String
 
+    /// A problem of `kind` in `file` (and `member`), described by `problem`.
     public init(_ kind: Kind, _ problem: String, file: String, member: String? = nil) {
         self.kind = kind
         self.problem = problem
@@ -40,6 +42,7 @@ public struct PackError: Error, Sendable, Equatable, CustomStringConvertible {
         self.member = member
     }
 
+    /// `file: member M: problem`, or `file: problem`.
     public var description: String {
         if let member { return "\(file): member \(member): \(problem)" }
         return "\(file): \(problem)"

@@ -11,9 +11,12 @@ public enum PackFormat: String, Sendable, CaseIterable {
 
 /// One kernel's BTF going into a pack.
 public struct PackInput: Sendable {
+    /// The kernel, which gives the member's path.
     public var identity: KernelIdentity
+    /// Its (trimmed) raw BTF, stored as is.
     public var btf: [UInt8]
 
+    /// One kernel's BTF.
     public init(identity: KernelIdentity, btf: [UInt8]) {
         self.identity = identity
         self.btf = btf
@@ -34,7 +37,9 @@ public struct PackSummary: Sendable, Equatable {
 
 /// A pack in memory: the archive's bytes and its summary.
 public struct PackedArchive: Sendable {
+    /// The archive, ready to write or embed.
     public var bytes: [UInt8]
+    /// Counts and sizes.
     public var summary: PackSummary
 }
 

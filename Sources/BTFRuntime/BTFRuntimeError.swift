@@ -18,17 +18,20 @@ public struct BTFRuntimeError: Error, Sendable, CustomStringConvertible {
         case cannotExpose
     }
 
+    /// What kind of problem it is.
     public var kind: Kind
     /// What is wrong, naming the file, the kernel and what the pack offers where that helps.
     public var message: String
     /// The `errno`-style code the C ABI returns (negated) for this error.
     public var errnoCode: Int32
 
+    /// An error of `kind`, with its message and the errno the C ABI reports for it.
     public init(_ kind: Kind, _ message: String, errnoCode: Int32) {
         self.kind = kind
         self.message = message
         self.errnoCode = errnoCode
     }
 
+    /// The message.
     public var description: String { message }
 }

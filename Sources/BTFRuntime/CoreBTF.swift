@@ -22,9 +22,11 @@ public enum PackSource: Sendable {
 
 /// How `CoreBTF.ensure` decides; the defaults are those of a real run.
 public struct CoreBTFOptions: Sendable {
+    /// Where the pack is; by default the running executable's own `.btfkit.pack` section.
     public var pack: PackSource = .embedded
     /// The kernel's own BTF; when this file exists nothing else is done.
     public var kernelBTFPath = "/sys/kernel/btf/vmlinux"
+    /// The os-release files to read `ID` and `VERSION_ID` from, first readable one wins.
     public var osReleasePaths = RunningKernel.osReleasePaths
     /// The kernel to look for instead of the running one (tests, tools).
     public var identity: KernelIdentity?
@@ -33,6 +35,7 @@ public struct CoreBTFOptions: Sendable {
     /// Use a temporary file even where memfd works (tests of the fallback).
     public var forceTemporaryFile = false
 
+    /// The defaults of a real run.
     public init() {}
 
     /// `BTFKIT_BTF`: the path of a BTF file to use instead of anything else.
@@ -64,6 +67,7 @@ public final class CoreBTF: Sendable {
         case packed(KernelIdentity, pack: String)
     }
 
+    /// What was chosen, and from where.
     public let choice: Choice
     /// The value for `bpf_object_open_opts.btf_custom_path`, or `nil` when libbpf needs none.
     public let customPath: String?
@@ -104,7 +108,8 @@ public final class CoreBTF: Sendable {
             return CoreBTF(choice: .override(path: path), customPath: path, exposedFile: nil)
         }
         let forced = options.environmentValue(CoreBTFOptions.forceEmbeddedVariable).map { !$0.isEmpty && $0 != "0" } ?? false
-        if !forced && access(options.kernelBTFPath, F_OK) == 0 {
+        // The test libbpf itself makes before loading the kernel's BTF (and bcc's vmlinux_btf_exists).
+        if !forced && access(options.kernelBTFPath, R_OK) == 0 {
             return CoreBTF(choice: .kernel, customPath: nil, exposedFile: nil)
         }
         let identity: KernelIdentity
