@@ -262,6 +262,30 @@ import Testing
         #expect(outDisjoint.typeIDs.filter { outDisjoint.name($0) == "task" }.count == 2)
     }
 
+    /// libbpf failed while matching or computing a candidate (no spec reported for it): the candidates
+    /// tried after the last matched one keep their whole member closure, so the failure stays.
+    @Test func failingCandidateWithoutSpecKeepsItsClosure() throws {
+        let (full, copies) = try duplicatedStructs(3)
+        let relocation = CORERelocation(instructionOffset: 0, typeID: TypeID(2), accessStringOffset: .empty, kind: .fieldByteOffset)
+        var failed = CORERelocationResult(relocation: relocation, sectionName: "s",
+                                          localSpec: CORESpec(rootTypeID: TypeID(2), relocationKind: .fieldByteOffset, rawSpec: [0, 0]),
+                                          targetSpecs: [CORESpec(rootTypeID: copies[0], relocationKind: .fieldByteOffset, rawSpec: [0, 0])],
+                                          outcome: .failed(reason: "bitfield too big to load"))
+        failed.candidateIDs = copies
+        var m = Minimizer(source: full)
+        try m.record([failed])
+        let out = m.build()
+        let tasks = out.typeIDs.filter { out.name($0) == "task" }
+        #expect(tasks.map { memberSummary($0, in: out).map(\.name) } == [["pid"], ["pid", "tgid"], ["pid", "tgid"]])
+
+        // A local spec that does not parse involves no target type.
+        failed.localSpec = nil
+        failed.targetSpecs = []
+        var unparsed = Minimizer(source: full)
+        try unparsed.record([failed])
+        #expect(unparsed.build().typeCount == 1)
+    }
+
     // MARK: - Output format and validity
 
     @Test func outputKeepsTheSourceByteOrder() throws {
