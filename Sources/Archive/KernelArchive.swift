@@ -15,8 +15,8 @@ public struct ExtractedBTF: Sendable {
 /// Reading btfhub's per-kernel archives (`<release>.btf.tar.xz`: one `.btf` member in a tar in xz)
 /// in memory, as a stream, without temporary files.
 public enum KernelArchive {
-    /// The default cap on how much an archive may expand to: 512 MiB, ten times the largest btfhub
-    /// kernel BTF, small enough that a decompression bomb cannot exhaust memory.
+    /// The default cap on how much an archive may expand to: 512 MiB, over ten times the largest
+    /// btfhub kernel BTF, yet small enough that a decompression bomb cannot exhaust memory.
     public static let defaultMaxDecompressedSize = 512 << 20
 
     /// Reads the single `.btf` member of the `.btf.tar.xz` at `path`.

@@ -269,7 +269,7 @@ private func realPath(_ path: String) -> String? {
 }
 
 /// `mkdir -p`: creates `path` and its missing parents. Safe when several workers create the same one.
-func makeDirectories(_ path: String) throws(SweepUsageError) {
+private func makeDirectories(_ path: String) throws(SweepUsageError) {
     var prefix = path.hasPrefix("/") ? "/" : ""
     for component in path.split(separator: "/") {
         prefix += component
