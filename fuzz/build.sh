@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (fuzz/targets/Fuzz*.swift) with swiftc: each library module is
+# compiled once into a static library with -sanitize=fuzzer,address (SwiftPM's -sanitize=fuzzer
+# fails to link executables), then each target links against them.
+#
+#   fuzz/build.sh            -> $FUZZ_BUILD/fuzz-{btf,btfext,elf,core,pack}
+# FUZZ_BUILD defaults to .build-fuzz/libfuzzer in the package root.
+set -euo pipefail
+# ld.gold warns once per ASan helper symbol; those lines are noise.
+exec 2> >(grep -v "Cannot export local symbol" >&2)
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${FUZZ_BUILD:-$root/.build-fuzz/libfuzzer}
+mkdir -p "$out"
+swiftc=${SWIFTC:-swiftc}
+# -O keeps Swift's bounds and overflow checks (unlike -Ounchecked): a trap is a finding.
+flags=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -I "$out"
+       -I "$root/Sources/CLZMA" -I "$root/Sources/CArchive")
+
+# module name, then the modules it needs (already built, found through -I "$out").
+build_module() {
+    local module=$1
+    echo "build: module $module" >&2
+    "$swiftc" "${flags[@]}" -module-name "$module" -emit-module -emit-module-path "$out/$module.swiftmodule" \
+        -emit-library -static -o "$out/lib$module.a" "$root/Sources/$module"/*.swift
+}
+build_module BTF
+build_module CORE
+build_module Archive
+build_module Trim
+
+link=(-L "$out" -lTrim -lArchive -lCORE -lBTF -llzma -larchive)
+for target in btf:FuzzBTF btfext:FuzzBTFExt elf:FuzzELF core:FuzzCORE pack:FuzzPack; do
+    name=${target%%:*} file=${target#*:}
+    echo "build: fuzz-$name" >&2
+    "$swiftc" "${flags[@]}" -module-name "Fuzz_$name" "$root/fuzz/targets/$file.swift" "${link[@]}" -o "$out/fuzz-$name"
+done
+echo "built: $(ls "$out"/fuzz-* | tr '\n' ' ')" >&2
