@@ -264,6 +264,16 @@ struct PackTests {
         #expect(try TestSupport.run(btfPack, ["embed", pack, "--into", program, "-o", embedded]).status == 0)
         try CProgram.expectLoads(embedded, object: object)
         try CProgram.expectLoads(try PackFixtures.stripped(embedded), object: object)
+        // The real case: a kernel without /sys/kernel/btf/vmlinux (a tmpfs hides it in a private mount
+        // namespace), no forcing. libbpf then has only the embedded BTF to relocate against.
+        if TestSupport.isRoot, let unshare = try? TestSupport.which("unshare") {
+            let script = "mount -t tmpfs none /sys/kernel/btf && test ! -e /sys/kernel/btf/vmlinux && exec \"$0\" \"$1\""
+            let hidden = try PackFixtures.runWithEnvironment(unshare, ["-m", "sh", "-c", script, embedded, object], [:])
+            #expect(hidden.status == 0, "\(hidden.stdout) \(hidden.stderr)")
+            #expect(hidden.stdout.contains("btf_custom_path=/proc/self/fd/") && hidden.stdout.contains("load=0"), "\(hidden.stdout)")
+        } else {
+            print("SKIPPED: the BTF-less kernel case needs root and unshare")
+        }
         // Without a pack the error says so.
         let bare = try PackFixtures.runWithEnvironment(program, [object], ["BTFKIT_FORCE_EMBEDDED": "1"])
         #expect(bare.status == 2)
@@ -320,9 +330,25 @@ enum MinimalELF {
 /// Test data for packs: real trimmed kernels (btf-trim over btfhub-fixtures), copied under extra
 /// identities so that there are duplicates and an arm64 kernel.
 enum PackFixtures {
+    /// A fresh path for `name` inside this test process's scratch directory.
     static func temporaryPath(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("btfkit-pack-\(getpid())-\(UInt32.random(in: 0 ... .max))-\(name)").path
+        processDirectory + "/\(UInt32.random(in: 0 ... .max))-\(name)"
     }
+
+    /// `$TMPDIR/btfkit-packtests-<pid>`, created on first use. Directories left by earlier test
+    /// processes that are no longer running are removed then, so runs do not pile up files.
+    static let processDirectory: String = {
+        let parent = FileManager.default.temporaryDirectory.path
+        let prefix = "btfkit-packtests-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(prefix) {
+            if let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: parent + "/" + name)
+            }
+        }
+        let directory = parent + "/" + prefix + "\(getpid())"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return directory
+    }()
 
     /// A product of this package from the build directory the tests run from.
     static func product(_ name: String) throws -> String {
@@ -348,7 +374,7 @@ enum PackFixtures {
 
     private static let trimmed = Result<[PackInput], Error> {
         let objects = try TestSupport.compiledBPFObjects()
-        let out = TestSupport.cache + "/pack-trimmed-\(getpid())"
+        let out = temporaryPath("trimmed")
         let run = try TestSupport.run(try product("btf-trim"), objects + [TestSupport.fixtures + "/debian", "-o", out])
         guard run.status == 0 else { throw TestSupportError("btf-trim failed on btfhub-fixtures: \(run.stderr)") }
         let tree = try BTFHubTree(scanning: out)

@@ -212,7 +212,7 @@ struct RuntimeTests {
 
 enum RuntimeTestSupport {
     static func temporaryDirectory() -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("btfkit-runtime-\(getpid())-\(UInt32.random(in: 0 ... .max))").path
+        let path = PackFixtures.temporaryPath("runtime")
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
