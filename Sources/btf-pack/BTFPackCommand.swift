@@ -89,7 +89,8 @@ extension BTFPackCommand {
             abstract: "Add a pack to an existing ELF64 executable as a non-allocated section, without relinking.",
             discussion: """
             The input is not modified; the output is written atomically with the input's permissions. \
-            The program runs as before, and the section survives strip.
+            The program runs as before. GNU strip keeps the section; llvm-strip removes it unless given \
+            --keep-section=.btfkit.pack (or strip before embedding, or link the pack in with emit-asm).
             """)
 
         @Argument(help: ArgumentHelp("The pack (btf-pack's output).", valueName: "PACK"))

@@ -209,6 +209,17 @@ struct PackTests {
             #expect(out.contains("(\(btf.count) bytes)"))
         }
 
+        // llvm-strip drops non-allocated sections unless told to keep this one (as docs/c-api.md says).
+        if let llvmStrip = try? TestSupport.which("llvm-strip") {
+            let dropped = PackFixtures.temporaryPath("llvm-stripped"), kept = PackFixtures.temporaryPath("llvm-kept")
+            #expect(try TestSupport.run(llvmStrip, ["-o", dropped, embedded]).status == 0)
+            #expect(try TestSupport.run(llvmStrip, ["--keep-section=.btfkit.pack", "-o", kept, embedded]).status == 0)
+            #expect(throws: PackError.self) { try ELFSectionReader.contents(inFile: dropped) }
+            #expect(try ELFSectionReader.contents(inFile: kept) == [UInt8](Data(contentsOf: URL(fileURLWithPath: pack))))
+            let run = try PackFixtures.runWithEnvironment(kept, ["locate"], ["BTFKIT_FORCE_EMBEDDED": "1"])
+            #expect(run.status == 0 && run.stdout.contains("packed: \(identity)"), "\(run.stderr)")
+        }
+
         // Embedding twice is refused; so are files that are not ELF64.
         let again = try TestSupport.run(btfPack, ["embed", pack, "--into", embedded, "-o", PackFixtures.temporaryPath("twice")])
         #expect(again.status == 1 && again.stderr.contains("already has a section .btfkit.pack"))
@@ -285,6 +296,12 @@ struct PackTests {
         #expect(emit.status == 0, "\(emit.stderr)")
         let linked = try CProgram.build(name: "c-loader-linked", extraSources: [assembly])
         try CProgram.expectLoads(linked, object: object)
+        // Its section is allocated, so even llvm-strip keeps it.
+        if let llvmStrip = try? TestSupport.which("llvm-strip") {
+            let stripped = PackFixtures.temporaryPath("c-loader-linked-llvm-stripped")
+            #expect(try TestSupport.run(llvmStrip, ["-o", stripped, linked]).status == 0)
+            try CProgram.expectLoads(stripped, object: object)
+        }
         let viaSymbols = try CProgram.build(name: "c-loader-symbols", extraSources: [assembly], defines: ["-DUSE_PACK_SYMBOLS"])
         try CProgram.expectLoads(viaSymbols, object: object)
     }
