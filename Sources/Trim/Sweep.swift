@@ -103,14 +103,20 @@ public struct Sweep: Sendable {
         let start = clock.now
         let plan = try SweepPlan(input: input, output: output, options: options)
         let trimmer = Trimmer(objects: objects.map(\.object))
-        let results = await Sweep.process(plan.kernels, trimmer: trimmer, options: options, progress: progress)
-        return SweepReport(input: input, output: output, mode: plan.mode, objects: objects, kernels: results,
-                           warnings: objectWarnings + plan.warnings, skippedFiles: plan.skippedFiles,
-                           filteredOutCount: plan.filteredOutCount, elapsed: clock.now - start)
+        let table: CoverageRelocationTable
+        do { table = try CoverageRelocationTable(objects: trimmer.objects) } catch {
+            throw SweepUsageError("cannot use BPF object: \(error)")
+        }
+        let results = await Sweep.process(plan.kernels, trimmer: trimmer, table: table, options: options, progress: progress)
+        var report = SweepReport(input: input, output: output, mode: plan.mode, objects: objects, kernels: results,
+                                 warnings: objectWarnings + plan.warnings, skippedFiles: plan.skippedFiles,
+                                 filteredOutCount: plan.filteredOutCount, elapsed: clock.now - start)
+        report.relocationTable = table
+        return report
     }
 
     /// Runs `kernels` on at most `options.jobs` child tasks; results come back in input order.
-    static func process(_ kernels: [SweepKernel], trimmer: Trimmer, options: SweepOptions,
+    static func process(_ kernels: [SweepKernel], trimmer: Trimmer, table: CoverageRelocationTable? = nil, options: SweepOptions,
                         progress: (SweepProgress) -> Void) async -> [KernelSweepResult] {
         let maxSize = options.maxKernelSize
         return await withTaskGroup(of: (Int, KernelSweepResult).self) { group in
@@ -122,7 +128,7 @@ public struct Sweep: Sendable {
                 guard next < kernels.count else { return }
                 let index = next
                 let kernel = kernels[index]
-                group.addTask { (index, kernel.trim(with: trimmer, maxSize: maxSize)) }
+                group.addTask { (index, kernel.trim(with: trimmer, table: table, maxSize: maxSize)) }
                 next += 1
             }
             for _ in 0 ..< max(1, options.jobs) { startNext(&group) }
@@ -207,10 +213,12 @@ struct SweepKernel: Sendable {
     var source: Source
 
     /// Reads, trims and writes this kernel. Never throws: a failure becomes the result's reason.
-    func trim(with trimmer: Trimmer, maxSize: Int) -> KernelSweepResult {
+    /// With a `table`, the result also holds the kernel's coverage (one outcome per relocation).
+    func trim(with trimmer: Trimmer, table: CoverageRelocationTable? = nil, maxSize: Int) -> KernelSweepResult {
         let clock = ContinuousClock()
         let start = clock.now
         var result = KernelSweepResult(name: name, inputPath: input, outputPath: output)
+        if case .entry(let entry) = source { result.identity = entry.identity }
         result.compressedBytes = fileSize(input)
         do {
             let kernel = try readKernel(maxSize: maxSize, into: &result)
@@ -220,6 +228,7 @@ struct SweepKernel: Sendable {
             try FileIO.writeAtomically(bytes, to: output)
             result.outputBytes = bytes.count
             result.tally(trimmed.relocations, objects: trimmer.objects)
+            if let table { result.coverage = table.classify(trimmed.relocations) }
             result.failure = nil
         } catch {
             result.failure = "\(error)"

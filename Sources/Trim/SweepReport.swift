@@ -1,3 +1,4 @@
+import Archive
 import BTF
 import CORE
 
@@ -23,6 +24,11 @@ public struct KernelSweepResult: Sendable {
     /// one line each: object, section, relocation, reason.
     public var rejectedRelocations: [String] = []
     public var elapsed: Duration = .zero
+    /// The btfhub identity of a tree kernel (`nil` for a single kernel file).
+    public var identity: KernelIdentity?
+    /// One outcome per relocation of the sweep's `relocationTable`, in its order (empty when the
+    /// kernel failed).
+    public var coverage: [CoverageOutcome] = []
 
     public init(name: String, inputPath: String, outputPath: String) {
         self.name = name
@@ -66,6 +72,8 @@ public struct SweepReport: Sendable {
     /// Kernels left out by `--arch`.
     public var filteredOutCount: Int
     public var elapsed: Duration
+    /// The objects' relocations, named; kernels' `coverage` follows its order.
+    public var relocationTable: CoverageRelocationTable?
 
     public var failures: [KernelSweepResult] { kernels.filter { !$0.succeeded } }
     public var trimmed: [KernelSweepResult] { kernels.filter(\.succeeded) }

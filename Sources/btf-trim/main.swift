@@ -13,7 +13,8 @@ struct BTFTrimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "btf-trim",
         abstract: "Trim kernel BTF to what BPF objects' CO-RE relocations need (bpftool gen min_core_btf, for a whole btfhub tree).",
-        usage: "btf-trim OBJ... INPUT -o OUT [--jobs N] [--arch ARCH] [--max-kernel-size MiB] [--verbose]",
+        usage: "btf-trim OBJ... INPUT -o OUT [--jobs N] [--arch ARCH] [--max-kernel-size MiB] [--verbose]\n"
+            + "                [--report FILE.json] [--report-html FILE] [--report-summary] [--require-all]",
         discussion: """
         INPUT is either a btfhub tree, or a single kernel file.
 
@@ -27,12 +28,18 @@ struct BTFTrimCommand: AsyncParsableCommand {
         then the output file, as with bpftool gen min_core_btf.
 
         A kernel that cannot be trimmed (corrupt archive, bad BTF) is reported with the reason while \
-        the others complete. Exit status: 0 all kernels trimmed, 1 some kernel failed, 2 usage error \
-        (bad flags, missing or unreadable objects or INPUT, no kernels found).
+        the others complete. Exit status: 0 all kernels trimmed, 1 some kernel failed (or, with \
+        --require-all, some relocation does not resolve on some kernel), 2 usage error (bad flags, \
+        missing or unreadable objects or INPUT, no kernels found).
+
+        Coverage: --report, --report-html and --report-summary tell, before shipping, on which kernels \
+        a relocation is poisoned (field, type or enumerator not found), ambiguous or failed, and where \
+        an existence check is 0. See docs/report.md.
 
         Examples:
           btf-trim prog.bpf.o btfhub-archive -o trimmed
           btf-trim a.bpf.o b.bpf.o btfhub-archive/ubuntu --arch x86_64 -o trimmed --jobs 4
+          btf-trim prog.bpf.o btfhub-archive -o trimmed --report coverage.json --report-html coverage.html --report-summary --require-all
           btf-trim prog.bpf.o /sys/kernel/btf/vmlinux -o vmlinux.min.btf
           btf-trim prog.bpf.o centos/8/x86_64/4.18.0-147.el8.x86_64.btf.tar.xz -o 4.18.0-147.btf
         """)
@@ -57,6 +64,24 @@ struct BTFTrimCommand: AsyncParsableCommand {
 
     @Flag(name: .shortAndLong, help: "Print one line per kernel and the relocations libbpf would reject.")
     var verbose = false
+
+    @Option(name: .customLong("report"),
+            help: ArgumentHelp("Write the coverage report as JSON: every relocation's outcome on every kernel, "
+                               + "with summaries per relocation, kernel and distro version (docs/report.md).", valueName: "FILE.json"))
+    var reportJSON: String?
+
+    @Option(name: .customLong("report-html"),
+            help: ArgumentHelp("Write the coverage report as one self-contained HTML page (heat map and tables).", valueName: "FILE"))
+    var reportHTML: String?
+
+    @Flag(name: .customLong("report-summary"),
+          help: "Print which relocations do not resolve on which kernels, worst first, at the end of the run.")
+    var reportSummary = false
+
+    @Flag(name: .customLong("require-all"),
+          help: ArgumentHelp("Exit with status 1 when any relocation is poisoned, ambiguous or failed on some kernel "
+                             + "(existence checks that are 0 are fine)."))
+    var requireAll = false
 
     func validate() throws {
         guard paths.count >= 2 else {
@@ -110,12 +135,28 @@ struct BTFTrimCommand: AsyncParsableCommand {
             }
         }
         console.print(report.summary)
+        var status: Int32 = 0
+        if reportJSON != nil || reportHTML != nil || reportSummary || requireAll {
+            let coverage = CoverageReport(sweep: report)
+            if reportSummary { console.print(coverage.terminalSummary()) }
+            do {
+                if let path = reportJSON { try coverage.writeJSON(to: path) }
+                if let path = reportHTML { try coverage.writeHTML(to: path) }
+            } catch {
+                console.print("error: cannot write the report: \(error)")
+                status = 1
+            }
+            if requireAll, let message = coverage.requireAllFailure() {
+                console.print("error: " + message)
+                status = 1
+            }
+        }
         let failures = report.failures
         if !failures.isEmpty {
             console.print("failed kernels (\(failures.count)):")
             for failure in failures { console.print("  \(failure.inputPath): \(failure.failure ?? "")") }
             return 1
         }
-        return 0
+        return status
     }
 }
