@@ -289,6 +289,7 @@ extension CoverageReport {
       var data = JSON.parse(document.getElementById('coverage-data').textContent);
       var names = { R: 'resolved', A: 'absent (existence check is 0)', P: 'poisoned (not found)', M: 'ambiguous', F: 'failed', X: 'kernel not readable' };
       var tip = document.getElementById('tip'), table = document.getElementById('heatmap'), lit = [];
+      table.dataset.ready = String(data.kernels.length); // lets a headless render test see the script ran
       function esc(s) { return String(s).replace(/[&<>"]/g, function (c) { return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]; }); }
       function clear() { lit.forEach(function (e) { e.classList.remove('hl'); }); lit = []; }
       table.addEventListener('mouseover', function (ev) {
