@@ -51,7 +51,7 @@ public struct RelocationCoverage: Sendable {
     /// Per group with at least one such kernel: how many of the group's kernels do not resolve it
     /// (problems, or absent for an existence check), of how many.
     public var byGroup: [(group: Int, count: Int, of: Int)]
-    /// Up to three kernels where it does not resolve, by name.
+    /// Up to three kernels where it does not resolve, by name: the first of each distro version.
     public var examples: [String]
 
     /// Kernels where it is poisoned, ambiguous or failed.
@@ -107,8 +107,9 @@ public struct CoverageReport: Sendable {
                     counts[outcome.code, default: 0] += 1
                     of += 1
                     if outcome.isProblem || outcome == .absent {
+                        // One example per distro version first, so the examples show the spread.
+                        if unresolved == 0 && examples.count < 3 { examples.append(sorted[k].name) }
                         unresolved += 1
-                        if examples.count < 3 { examples.append(sorted[k].name) }
                     }
                 }
                 kernelCount += of
