@@ -12,6 +12,9 @@ public struct BTFRuntimeError: Error, Sendable, CustomStringConvertible {
         case badPack
         /// The pack has no BTF for the running kernel.
         case noMatchingKernel
+        /// The kernel's release is in the pack under several entries with different BTF, and
+        /// neither its pattern nor os-release says which one this machine is.
+        case ambiguousKernel
         /// `BTFKIT_BTF` names a file that cannot be read.
         case badOverride
         /// Neither a memfd nor a temporary file could hold the chosen BTF.
@@ -24,6 +27,9 @@ public struct BTFRuntimeError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The `errno`-style code the C ABI returns (negated) for this error.
     public var errnoCode: Int32
+    /// For selection failures: every step tried and why it did not decide, one line each
+    /// (what `-v` and `which` print); empty for other errors.
+    public var explanation: [String] = []
 
     /// An error of `kind`, with its message and the errno the C ABI reports for it.
     public init(_ kind: Kind, _ message: String, errnoCode: Int32) {

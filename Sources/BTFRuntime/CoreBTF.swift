@@ -20,7 +20,9 @@ public enum PackSource: Sendable {
     case bytes([UInt8], description: String)
 }
 
-/// How `CoreBTF.ensure` decides; the defaults are those of a real run.
+/// How `CoreBTF.ensure` (and `CoreBTF.which`) decide; the defaults are those of a real run.
+/// Each setting that has an environment variable is also read from it when left unset here;
+/// a value set here wins over the environment.
 public struct CoreBTFOptions: Sendable {
     /// Where the pack is; by default the running executable's own `.btfkit.pack` section.
     public var pack: PackSource = .embedded
@@ -28,9 +30,23 @@ public struct CoreBTFOptions: Sendable {
     public var kernelBTFPath = "/sys/kernel/btf/vmlinux"
     /// The os-release files to read `ID` and `VERSION_ID` from, first readable one wins.
     public var osReleasePaths = RunningKernel.osReleasePaths
+    /// A directory holding the host's root (a container's bind mount of `/`): os-release is read
+    /// as `hostRoot` + each of `osReleasePaths`. `nil`: `BTFKIT_HOST_ROOT`, else `/`.
+    /// `uname` still gives the release and machine: in a container they are the host's.
+    public var hostRoot: String?
+    /// The os-release file to read, instead of `osReleasePaths`. `nil`: `BTFKIT_OS_RELEASE`.
+    public var osReleaseFile: String?
+    /// Use the nearest packed release of the machine's distribution version when its own release
+    /// is not packed (a warning says so). `false`: `BTFKIT_ALLOW_NEAREST=1` can still allow it.
+    public var allowNearest = false
+    /// Use this pack entry, whatever the machine says. `nil`: `BTFKIT_ENTRY=distro/version/arch/release`.
+    public var entry: KernelIdentity?
     /// The kernel to look for instead of the running one (tests, tools).
     public var identity: KernelIdentity?
-    /// Overrides the process environment for `BTFKIT_BTF` and `BTFKIT_FORCE_EMBEDDED` (tests).
+    /// A possibly partial machine identity to look for instead of the running one (`btf-pack which`
+    /// with some of `--id`, `--version-id`); `identity`, when set, wins.
+    public var machine: MachineIdentity?
+    /// Overrides the process environment for every `BTFKIT_*` variable (tests).
     public var environment: [String: String]?
     /// Use a temporary file even where memfd works (tests of the fallback).
     public var forceTemporaryFile = false
@@ -47,15 +63,27 @@ public struct CoreBTFOptions: Sendable {
         if let environment { return environment[name] }
         return getenv(name).map { String(cString: $0) }
     }
+
+    /// Whether the variable is set to something other than empty or `0`.
+    func environmentFlag(_ name: String) -> Bool {
+        environmentValue(name).map { !$0.isEmpty && $0 != "0" } ?? false
+    }
+
+    /// A non-empty environment value.
+    func nonEmptyEnvironmentValue(_ name: String) -> String? {
+        environmentValue(name).flatMap { $0.isEmpty ? nil : $0 }
+    }
 }
 
 /// The BTF libbpf should relocate against, chosen for the running kernel, and kept available
 /// until `release()` (or until the value is gone).
 ///
-/// The policy: `BTFKIT_BTF=/path` wins; otherwise a kernel with `/sys/kernel/btf/vmlinux` needs
-/// nothing (unless `BTFKIT_FORCE_EMBEDDED=1`); otherwise the pack's entry for exactly this
-/// kernel (os-release `ID`, `VERSION_ID`, `uname -m`, `uname -r`) is written to a memfd and
-/// offered as `/proc/self/fd/N`. A kernel the pack lacks is an error naming the nearest entries.
+/// The policy (docs/selection.md): `BTFKIT_BTF=/path` wins; then `BTFKIT_ENTRY` naming a pack
+/// entry; otherwise a kernel with `/sys/kernel/btf/vmlinux` needs nothing (unless
+/// `BTFKIT_FORCE_EMBEDDED=1`); otherwise the pack entry the selection chain picks (exact
+/// os-release/uname identity, else a unique release, else the release's pattern with os-release,
+/// else, only if allowed, the nearest release) is written to a memfd and offered as
+/// `/proc/self/fd/N`. `selection` says which step decided and why.
 public final class CoreBTF: Sendable {
     /// What was chosen.
     public enum Choice: Sendable, Equatable {
@@ -63,12 +91,14 @@ public final class CoreBTF: Sendable {
         case kernel
         /// `BTFKIT_BTF` named this file.
         case override(path: String)
-        /// The pack's entry for this kernel.
+        /// This entry of the pack (see `selection` for the step that chose it).
         case packed(KernelIdentity, pack: String)
     }
 
     /// What was chosen, and from where.
     public let choice: Choice
+    /// How it was chosen: the step, the reason, warnings, and the whole trail for `-v`.
+    public let selection: BTFSelection
     /// The value for `bpf_object_open_opts.btf_custom_path`, or `nil` when libbpf needs none.
     public let customPath: String?
     private let exposedFile: ExposedBTFFile?
@@ -77,8 +107,9 @@ public final class CoreBTF: Sendable {
     /// Written once in `init`, freed in `deinit`, never mutated in between.
     nonisolated(unsafe) private let customPathCString: UnsafeMutablePointer<CChar>?
 
-    private init(choice: Choice, customPath: String?, exposedFile: ExposedBTFFile?) {
+    private init(choice: Choice, selection: BTFSelection, customPath: String?, exposedFile: ExposedBTFFile?) {
         self.choice = choice
+        self.selection = selection
         self.customPath = customPath
         self.exposedFile = exposedFile
         customPathCString = customPath.flatMap { strdup($0) }
@@ -99,30 +130,122 @@ public final class CoreBTF: Sendable {
         if first { exposedFile?.release() }
     }
 
-    /// Chooses the BTF for the running kernel (see the type's description).
+    /// Chooses the BTF for the running kernel (see the type's description) and exposes it.
     public static func ensure(_ options: CoreBTFOptions = CoreBTFOptions()) throws(BTFRuntimeError) -> CoreBTF {
-        if let path = options.environmentValue(CoreBTFOptions.btfOverrideVariable), !path.isEmpty {
-            guard access(path, R_OK) == 0 else {
-                throw BTFRuntimeError(.badOverride, "\(CoreBTFOptions.btfOverrideVariable)=\(path): cannot read it: \(String(cString: strerror(errno)))", errnoCode: errno)
+        let (selection, btf) = try decide(options)
+        switch selection.step {
+        case .override:
+            let path = selection.path ?? ""
+            return CoreBTF(choice: .override(path: path), selection: selection, customPath: path, exposedFile: nil)
+        case .kernelBTF:
+            return CoreBTF(choice: .kernel, selection: selection, customPath: nil, exposedFile: nil)
+        case .namedEntry, .exact, .uniqueRelease, .releasePattern, .nearestRelease:
+            guard let entry = selection.entry, let btf else {
+                throw BTFRuntimeError(.badPack, "internal error: step \(selection.step.rawValue) chose no entry", errnoCode: EINVAL)
             }
-            return CoreBTF(choice: .override(path: path), customPath: path, exposedFile: nil)
+            let file = try ExposedBTFFile.expose(btf, forceTemporaryFile: options.forceTemporaryFile)
+            return CoreBTF(choice: .packed(entry, pack: selection.pack ?? ""), selection: selection, customPath: file.path, exposedFile: file)
         }
-        let forced = options.environmentValue(CoreBTFOptions.forceEmbeddedVariable).map { !$0.isEmpty && $0 != "0" } ?? false
-        // The test libbpf itself makes before loading the kernel's BTF (and bcc's vmlinux_btf_exists).
-        if !forced && access(options.kernelBTFPath, R_OK) == 0 {
-            return CoreBTF(choice: .kernel, customPath: nil, exposedFile: nil)
+    }
+
+    /// The dry run: which BTF `ensure` would choose with these options and why, without exposing
+    /// anything. Failures are thrown as by `ensure`; their `explanation` holds the trail.
+    public static func which(_ options: CoreBTFOptions = CoreBTFOptions()) throws(BTFRuntimeError) -> BTFSelection {
+        try decide(options).selection
+    }
+
+    /// The selection chain with its inputs gathered (environment, kernel BTF, os-release, uname,
+    /// pack), and the chosen entry's BTF.
+    static func decide(_ options: CoreBTFOptions) throws(BTFRuntimeError) -> (selection: BTFSelection, btf: [UInt8]?) {
+        var trail: [String] = []
+        func failing(_ error: BTFRuntimeError) -> BTFRuntimeError {
+            var error = error
+            error.explanation = trail + (error.explanation.isEmpty ? ["no choice: \(error.message)"] : error.explanation)
+            return error
         }
-        let identity: KernelIdentity
-        if let given = options.identity { identity = given } else { identity = try RunningKernel.identity(osReleasePaths: options.osReleasePaths) }
-        let (packBytes, packName) = try readPack(options.pack)
-        let btf: [UInt8]
+        if let path = options.nonEmptyEnvironmentValue(CoreBTFOptions.btfOverrideVariable) {
+            guard access(path, R_OK) == 0 else {
+                throw failing(BTFRuntimeError(.badOverride, "\(CoreBTFOptions.btfOverrideVariable)=\(path): cannot read it: \(String(cString: strerror(errno)))", errnoCode: errno))
+            }
+            trail.append("override: \(CoreBTFOptions.btfOverrideVariable)=\(path)")
+            return (BTFSelection(step: .override, path: path, reason: "\(CoreBTFOptions.btfOverrideVariable) names it", trail: trail), nil)
+        }
+        var named = options.entry
+        if named == nil, let text = options.nonEmptyEnvironmentValue(BTFSelector.entryVariable) {
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 4, !parts.contains(where: \.isEmpty) else {
+                throw failing(BTFRuntimeError(.badOverride, "\(BTFSelector.entryVariable)=\(text): not DISTRO/VERSION/ARCH/RELEASE", errnoCode: EINVAL))
+            }
+            named = KernelIdentity(distro: parts[0], version: parts[1], arch: KernelIdentity.btfhubArch(forMachine: parts[2]), release: parts[3])
+        }
+        if named == nil {
+            let forced = options.environmentFlag(CoreBTFOptions.forceEmbeddedVariable)
+            // The test libbpf itself makes before loading the kernel's BTF (and bcc's vmlinux_btf_exists).
+            if !forced && access(options.kernelBTFPath, R_OK) == 0 {
+                trail.append("kernel BTF: \(options.kernelBTFPath) is readable; libbpf uses it")
+                return (BTFSelection(step: .kernelBTF, path: options.kernelBTFPath, reason: "the kernel has its own BTF", trail: trail), nil)
+            }
+            trail.append(forced ? "kernel BTF: not used (\(CoreBTFOptions.forceEmbeddedVariable)=1)"
+                                : "kernel BTF: \(options.kernelBTFPath): \(String(cString: strerror(errno)))")
+        }
+
+        let machine: MachineIdentity
+        if let identity = options.identity {
+            machine = MachineIdentity(identity)
+            trail.append("identity given: \(identity)")
+        } else if let given = options.machine {
+            machine = given
+            trail.append("identity given: \(given)")
+        } else {
+            do {
+                machine = try RunningKernel.machineIdentity(
+                    osReleasePaths: options.osReleasePaths,
+                    hostRoot: options.hostRoot ?? options.nonEmptyEnvironmentValue(RunningKernel.hostRootVariable),
+                    osReleaseFile: options.osReleaseFile ?? options.nonEmptyEnvironmentValue(RunningKernel.osReleaseFileVariable),
+                    notes: &trail)
+            } catch {
+                throw failing(error)
+            }
+            trail.append("uname: machine \(machine.machine) (btfhub arch \(machine.arch)), release \(machine.release)")
+        }
+
+        let packBytes: [UInt8], packName: String
+        do { (packBytes, packName) = try readPack(options.pack) } catch { throw failing(error) }
+        trail.append("pack: \(packName) (\(packBytes.count) bytes)")
+
+        let allowNearest = options.allowNearest || options.environmentFlag(BTFSelector.allowNearestVariable)
+        if named == nil, let exact = machine.exactIdentity {
+            // The common case reads the pack only up to this kernel's member.
+            do throws(PackError) {
+                let btf = try BTFPack.btf(for: exact, inPack: packBytes, source: packName)
+                trail.append("1 exact: \(exact): in the pack")
+                var selection = BTFSelection(step: .exact, entry: exact, pack: packName,
+                                             reason: "os-release and uname name this entry exactly", trail: trail)
+                selection.btfSize = btf.count
+                return (selection, btf)
+            } catch where error.kind == .noEntry {
+                // Not there: the chain below needs every entry.
+            } catch {
+                throw failing(runtimeError(error))
+            }
+        }
+        let pack: BTFPack
+        do { pack = try BTFPack(bytes: packBytes, source: packName) } catch { throw failing(runtimeError(error)) }
+        trail.append("pack entries: \(pack.entries.count) kernels, \(pack.contents.count) distinct BTF files")
+        var selection: BTFSelection
         do {
-            btf = try BTFPack.btf(for: identity, inPack: packBytes, source: packName)
+            if let named {
+                selection = try BTFSelector.select(named: named, in: pack)
+            } else {
+                selection = try BTFSelector.select(for: machine, in: pack, allowNearest: allowNearest)
+            }
         } catch {
-            throw runtimeError(error)
+            throw failing(error)
         }
-        let file = try ExposedBTFFile.expose(btf, forceTemporaryFile: options.forceTemporaryFile)
-        return CoreBTF(choice: .packed(identity, pack: packName), customPath: file.path, exposedFile: file)
+        selection.trail = trail + selection.trail
+        let btf = selection.entry.flatMap { pack.btf(for: $0) }
+        selection.btfSize = btf?.count
+        return (selection, btf)
     }
 
     /// Sets `opts.btf_custom_path` to `customPath` (or to `NULL` when the kernel's own BTF is
