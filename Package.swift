@@ -49,6 +49,6 @@ let package = Package(
 
         // Support/reloc_count.c is a libbpf helper the tests compile and run themselves, not part of the target.
         .testTarget(name: "BTFKitTests", dependencies: ["BTF", "CORE", "Archive", "Trim", "BTFRuntime"],
-                    exclude: ["Support/reloc_count.c"]),
+                    exclude: ["Support/reloc_count.c", "Fixtures"]),
     ]
 )

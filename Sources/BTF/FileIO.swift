@@ -69,11 +69,14 @@ public enum FileIO {
         let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
         var template = Array("\(dir.isEmpty ? "/" : dir)/.\(base).tmp-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw BTFError("cannot create a temporary file beside it: \(errnoText())", file: path) }
-        let tmpPath = String(cString: template)
+        // Registered with InterruptCleanup, which removes it should the process be interrupted.
+        let created = InterruptCleanup.creating { () -> (fd: Int32, path: String)? in
+            let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            return fd >= 0 ? (fd, template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }) : nil
+        }
+        guard let (fd, tmpPath) = created else { throw BTFError("cannot create a temporary file beside it: \(errnoText())", file: path) }
         var ok = false
-        defer { if !ok { unlink(tmpPath) } }
+        defer { if !ok { InterruptCleanup.finishing(tmpPath) { _ = unlink(tmpPath) } } }
         var written = 0
         while written < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
@@ -87,7 +90,9 @@ public enum FileIO {
         fchmod(fd, mode)
         if fsync(fd) != 0 { let text = errnoText(); close(fd); throw BTFError("fsync failed: \(text)", file: path) }
         close(fd)
-        guard rename(tmpPath, path) == 0 else { throw BTFError("cannot rename into place: \(errnoText())", file: path) }
+        guard InterruptCleanup.finishing(tmpPath, { rename(tmpPath, path) == 0 }) else {
+            throw BTFError("cannot rename into place: \(errnoText())", file: path)
+        }
         ok = true
     }
 

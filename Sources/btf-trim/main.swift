@@ -93,6 +93,8 @@ struct BTFTrimCommand: AsyncParsableCommand {
 
     /// Like ArgumentParser's `main`, except that every usage error exits with status 2.
     static func main() async {
+        // ^C during a sweep removes the temporary files being written: only complete outputs remain.
+        InterruptCleanup.install()
         let command: BTFTrimCommand
         do {
             command = try parse()
