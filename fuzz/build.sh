@@ -4,6 +4,7 @@
 # fails to link executables), then each target links against them.
 #
 #   fuzz/build.sh            -> $FUZZ_BUILD/fuzz-{btf,btfext,elf,core,pack}
+#   fuzz/build.sh pack:FuzzPack   one target (name:file), modules rebuilt all the same
 # FUZZ_BUILD defaults to .build-fuzz/libfuzzer in the package root.
 set -euo pipefail
 # ld.gold warns once per ASan helper symbol; those lines are noise.
@@ -14,7 +15,7 @@ mkdir -p "$out"
 swiftc=${SWIFTC:-swiftc}
 # -O keeps Swift's bounds and overflow checks (unlike -Ounchecked): a trap is a finding.
 flags=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -I "$out"
-       -I "$root/Sources/CLZMA" -I "$root/Sources/CArchive")
+       -I "$root/Sources/CLZMA" -I "$root/Sources/CArchive" -I "$root/Sources/CZlib")
 
 # module name, then the modules it needs (already built, found through -I "$out").
 build_module() {
@@ -28,8 +29,10 @@ build_module CORE
 build_module Archive
 build_module Trim
 
-link=(-L "$out" -lTrim -lArchive -lCORE -lBTF -llzma -larchive)
-for target in btf:FuzzBTF btfext:FuzzBTFExt elf:FuzzELF core:FuzzCORE pack:FuzzPack; do
+link=(-L "$out" -lTrim -lArchive -lCORE -lBTF -llzma -larchive -lz)
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=(btf:FuzzBTF btfext:FuzzBTFExt elf:FuzzELF core:FuzzCORE pack:FuzzPack)
+for target in "${targets[@]}"; do
     name=${target%%:*} file=${target#*:}
     echo "build: fuzz-$name" >&2
     "$swiftc" "${flags[@]}" -module-name "Fuzz_$name" "$root/fuzz/targets/$file.swift" "${link[@]}" -o "$out/fuzz-$name"

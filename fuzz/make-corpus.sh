@@ -78,13 +78,25 @@ for kernel in "$corpus"/btf/trimmed-*.btf "$corpus"/btf/big-endian-*; do
     i=$((i + 1))
 done
 
-"$BTF_PACK" pack "$corpus/work/trimmed" -o "$corpus/pack/trimmed.tar.xz" >&2
-"$BTF_PACK" pack "$corpus/work/trimmed" -o "$corpus/pack/trimmed.tar.gz" --format tar.gz >&2
-# A one-kernel pack: small enough for the fuzzer to mutate usefully.
+"$BTF_PACK" pack "$corpus/work/trimmed" -o "$corpus/work/trimmed.tar.xz" >&2
+"$BTF_PACK" pack "$corpus/work/trimmed" -o "$corpus/work/trimmed.tar.gz" --format tar.gz >&2
+# A one-kernel pack, and one with a second kernel identical to the first (a hard link): small
+# enough for the fuzzer to mutate usefully.
 one=$corpus/work/one && rm -rf "$one" && mkdir -p "$one/ubuntu/20.04/x86_64"
 cp "$first_trimmed" "$one/ubuntu/20.04/x86_64/5.4.0-1-generic.btf"
-"$BTF_PACK" pack "$one" -o "$corpus/pack/one.tar.xz" >&2
-"$BTF_PACK" pack "$one" -o "$corpus/pack/one.tar.gz" --format tar.gz >&2
+"$BTF_PACK" pack "$one" -o "$corpus/work/one.tar.xz" >&2
+"$BTF_PACK" pack "$one" -o "$corpus/work/one.tar.gz" --format tar.gz >&2
+cp "$first_trimmed" "$one/ubuntu/20.04/x86_64/5.4.0-2-generic.btf"
+"$BTF_PACK" pack "$one" -o "$corpus/work/linked.tar.xz" >&2
+# Pack seeds: mode byte 0 + the pack as stored; mode byte 1 + the bare tar (the target gzips it).
+for pack in "$corpus"/work/{trimmed,one,linked}.tar.xz "$corpus"/work/{trimmed,one}.tar.gz; do
+    name=$(basename "$pack")
+    { printf '\x00'; cat "$pack"; } > "$corpus/pack/stored-$name"
+    case $pack in
+        *.xz) { printf '\x01'; xz -dc "$pack"; } > "$corpus/pack/tar-${name%.xz}" ;;
+        *.gz) { printf '\x01'; gzip -dc "$pack"; } > "$corpus/pack/tar-${name%.gz}" ;;
+    esac
+done
 
 for dir in btf btfext elf core pack; do
     echo "corpus $dir: $(ls "$corpus/$dir" | wc -l) files, $(du -sh "$corpus/$dir" | cut -f1)" >&2
