@@ -17,6 +17,9 @@ let package = Package(
         // libbtfkit.so: the C ABI (include/btfkit.h) for C programs built with libbpf; see docs/c-api.md.
         .library(name: "btfkit", type: .dynamic, targets: ["CBTFKit"]),
         .executable(name: "btf-pack", targets: ["btf-pack"]),
+        // btf-run: loads a BPF object, attaches its programs, prints its events; `btf-pack runner` embeds it.
+        .executable(name: "btf-run", targets: ["btf-run"]),
+        .library(name: "BPFLoader", targets: ["BPFLoader"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,6 +37,8 @@ let package = Package(
         .target(name: "BTFRuntime", dependencies: ["BTF", "Archive", "CLibBPF"]),
         // The C ABI over BTFRuntime (@_cdecl); its header lives in include/, for C compilers only.
         .target(name: "CBTFKit", dependencies: ["BTFRuntime", "CLibBPF"], exclude: ["include"]),
+        // libbpf glue for btf-run: open, load, attach, ring/perf buffers, events decoded from the object's BTF.
+        .target(name: "BPFLoader", dependencies: ["BTF", "Archive", "BTFRuntime", "CLibBPF"]),
 
         // Debian's C libraries, reached through system-library targets.
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev"])]),
@@ -43,12 +48,13 @@ let package = Package(
 
         .executableTarget(name: "btf-dump", dependencies: ["BTF", argumentParser]),
         .executableTarget(name: "btf-trim", dependencies: ["BTF", "CORE", "Archive", "Trim", argumentParser]),
-        .executableTarget(name: "btf-pack", dependencies: ["BTF", "Archive", "BTFRuntime", argumentParser]),
+        .executableTarget(name: "btf-pack", dependencies: ["BTF", "Archive", "BTFRuntime", "Trim", argumentParser]),
+        .executableTarget(name: "btf-run", dependencies: ["BTF", "Archive", "BTFRuntime", "BPFLoader", argumentParser]),
         // Benchmarks print figures beside the reference tools; they are not tests.
         .executableTarget(name: "btfkit-bench", dependencies: ["BTF", "Trim", "Archive", argumentParser]),
 
         // Support/reloc_count.c is a libbpf helper the tests compile and run themselves, not part of the target.
-        .testTarget(name: "BTFKitTests", dependencies: ["BTF", "CORE", "Archive", "Trim", "BTFRuntime"],
+        .testTarget(name: "BTFKitTests", dependencies: ["BTF", "CORE", "Archive", "Trim", "BTFRuntime", "BPFLoader"],
                     exclude: ["Support/reloc_count.c", "Fixtures"]),
     ]
 )

@@ -17,6 +17,11 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
+/* Puts struct execsnoop_event into the object's BTF (a type used only through a local pointer is
+ * not emitted), so that user space can decode records from the object itself:
+ * btf-run execsnoop.bpf.o --event-type execsnoop_event. */
+struct execsnoop_event *execsnoop_event_type __attribute__((unused));
+
 SEC("tracepoint/syscalls/sys_enter_execve")
 int execsnoop_enter_execve(void *ctx)
 {

@@ -1,0 +1,151 @@
+import Archive
+import BTF
+import BTFRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The BTF a run relocates against, why it was chosen, and what keeps it available (a memfd or
+/// temporary file) until `release()`.
+public final class ChosenBTF {
+    /// Where the BTF comes from.
+    public enum Source: Sendable, Equatable {
+        /// The kernel's own `/sys/kernel/btf/vmlinux` (libbpf finds it; no custom path).
+        case kernel
+        /// A file named on the command line (`--btf`) or by `BTFKIT_BTF`.
+        case file(String)
+        /// An entry of the pack embedded in the executable (or of another pack).
+        case packEntry(KernelIdentity, pack: String)
+        /// A kernel of an unpacked btfhub tree (`--btfhub`).
+        case treeEntry(KernelIdentity, path: String)
+    }
+
+    /// Where the BTF comes from.
+    public let source: Source
+    /// Why it was chosen, for `-v`.
+    public let reason: String
+    /// `bpf_object_open_opts.btf_custom_path`, or `nil` for the kernel's own BTF.
+    public let customPath: String?
+    private let coreBTF: CoreBTF?
+    private var temporaryFile: String?
+
+    init(source: Source, reason: String, customPath: String?, coreBTF: CoreBTF? = nil, temporaryFile: String? = nil) {
+        self.source = source
+        self.reason = reason
+        self.customPath = customPath
+        self.coreBTF = coreBTF
+        self.temporaryFile = temporaryFile
+    }
+
+    deinit { release() }
+
+    /// Closes the memfd or removes the temporary file. Call it after the object is closed.
+    public func release() {
+        coreBTF?.release()
+        if let temporaryFile { unlink(temporaryFile) }
+        temporaryFile = nil
+    }
+
+    /// One line for `-v`: which BTF and why.
+    public var summary: String {
+        let what: String
+        switch source {
+        case .kernel: what = "the kernel's own (/sys/kernel/btf/vmlinux)"
+        case .file(let path): what = "file \(path)"
+        case .packEntry(let identity, let pack): what = "embedded entry \(identity.btfRelativePath) from \(pack)"
+        case .treeEntry(let identity, let path): what = "btfhub tree entry \(identity.btfRelativePath) (\(path))"
+        }
+        return "BTF: \(what)" + (customPath.map { ", given to libbpf as \($0)" } ?? "") + "; \(reason)"
+    }
+
+    /// Chooses the BTF for a run.
+    ///
+    /// - `btfFile` (`--btf`): that file, always.
+    /// - `btfhubTree` (`--btfhub`): BTFRuntime's policy with the tree in place of a pack:
+    ///   `BTFKIT_BTF`, then the kernel's own BTF (unless `BTFKIT_FORCE_EMBEDDED=1`), then the tree's
+    ///   entry for this kernel.
+    /// - otherwise `CoreBTF.ensure` with `pack` (by default the executable's own `.btfkit.pack`).
+    public static func choose(btfFile: String?, btfhubTree: String?, pack: PackSource = .embedded,
+                              options: CoreBTFOptions = CoreBTFOptions()) throws(BPFLoaderError) -> ChosenBTF {
+        if let btfFile {
+            guard access(btfFile, R_OK) == 0 else { throw BPFLoaderError("--btf \(btfFile): cannot read it: \(errnoText(errno))", errnoCode: errno) }
+            return ChosenBTF(source: .file(btfFile), reason: "named by --btf", customPath: btfFile)
+        }
+        let environment = { (name: String) -> String? in
+            if let given = options.environment { return given[name] }
+            return getenv(name).map { String(cString: $0) }
+        }
+        let forced = environment(CoreBTFOptions.forceEmbeddedVariable).map { !$0.isEmpty && $0 != "0" } ?? false
+        let kernelHasBTF = access(options.kernelBTFPath, R_OK) == 0
+        let noKernelBTF = forced ? "\(CoreBTFOptions.forceEmbeddedVariable)=1 asks not to use the kernel's own BTF"
+                                 : "\(options.kernelBTFPath) is absent, so the kernel has no BTF of its own"
+        if let btfhubTree {
+            if let path = environment(CoreBTFOptions.btfOverrideVariable), !path.isEmpty {
+                guard access(path, R_OK) == 0 else { throw BPFLoaderError("\(CoreBTFOptions.btfOverrideVariable)=\(path): cannot read it: \(errnoText(errno))", errnoCode: errno) }
+                return ChosenBTF(source: .file(path), reason: "named by \(CoreBTFOptions.btfOverrideVariable)", customPath: path)
+            }
+            if kernelHasBTF && !forced {
+                return ChosenBTF(source: .kernel, reason: "\(options.kernelBTFPath) exists, so the tree is not needed", customPath: nil)
+            }
+            return try fromTree(btfhubTree, options: options, reason: noKernelBTF)
+        }
+        var coreOptions = options
+        coreOptions.pack = pack
+        let core: CoreBTF
+        do { core = try CoreBTF.ensure(coreOptions) } catch {
+            throw BPFLoaderError(error.message, errnoCode: error.errnoCode)
+        }
+        switch core.choice {
+        case .kernel:
+            return ChosenBTF(source: .kernel, reason: "\(options.kernelBTFPath) exists", customPath: nil, coreBTF: core)
+        case .override(let path):
+            return ChosenBTF(source: .file(path), reason: "named by \(CoreBTFOptions.btfOverrideVariable)", customPath: path, coreBTF: core)
+        case .packed(let identity, let packName):
+            return ChosenBTF(source: .packEntry(identity, pack: packName),
+                             reason: "\(noKernelBTF); the pack's entry matches this kernel exactly (os-release ID/VERSION_ID, uname -m, uname -r)",
+                             customPath: core.customPath, coreBTF: core)
+        }
+    }
+
+    private static func fromTree(_ root: String, options: CoreBTFOptions, reason: String) throws(BPFLoaderError) -> ChosenBTF {
+        let identity: KernelIdentity
+        if let given = options.identity { identity = given } else {
+            do { identity = try RunningKernel.identity(osReleasePaths: options.osReleasePaths) } catch {
+                throw BPFLoaderError(error.message, errnoCode: error.errnoCode)
+            }
+        }
+        let tree: BTFHubTree
+        do { tree = try BTFHubTree(scanning: root) } catch { throw BPFLoaderError("--btfhub \(root): \(error)", errnoCode: EIO) }
+        guard let entry = tree.kernels.first(where: { $0.identity == identity }) else {
+            let sameRelease = tree.kernels.filter { $0.identity.distro == identity.distro && $0.identity.arch == identity.arch }
+            let nearest = (sameRelease.isEmpty ? tree.kernels : sameRelease).prefix(3).map(\.identity.description)
+            throw BPFLoaderError("--btfhub \(root): no BTF for this kernel, \(identity) (the tree has \(tree.kernels.count) kernels"
+                                 + (nearest.isEmpty ? ")" : "; e.g. \(nearest.joined(separator: ", ")))"), errnoCode: ENOENT)
+        }
+        let why = "\(reason); the tree's entry matches this kernel exactly"
+        if entry.format == .rawBTF {
+            return ChosenBTF(source: .treeEntry(identity, path: entry.inputPath), reason: why, customPath: entry.inputPath)
+        }
+        // A compressed entry: libbpf needs a file, so the BTF goes to a private temporary file.
+        let bytes: [UInt8]
+        do { bytes = try entry.readBTFBytes() } catch { throw BPFLoaderError("\(error)", errnoCode: EIO) }
+        let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array("\(directory)/btf-run-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw BPFLoaderError("cannot create a temporary file in \(directory): \(errnoText(errno))", errnoCode: errno) }
+        let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        defer { close(fd) }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                let code = errno
+                unlink(path)
+                throw BPFLoaderError("cannot write \(path): \(errnoText(code))", errnoCode: code)
+            }
+            written += n
+        }
+        return ChosenBTF(source: .treeEntry(identity, path: entry.inputPath), reason: why, customPath: path, temporaryFile: path)
+    }
+}

@@ -1,0 +1,228 @@
+import ArgumentParser
+import Archive
+import BPFLoader
+import BTF
+import BTFRuntime
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Set by SIGINT/SIGTERM; the polling loop stops at its next turn and detaches cleanly.
+let stopRequested = Atomic<Bool>(false)
+
+/// `btf-run`: loads a CO-RE BPF object with BTF chosen for this kernel, attaches its programs and
+/// prints the events they send. Parses, calls BPFLoader and BTFRuntime, prints.
+@main
+struct BTFRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "btf-run",
+        abstract: "Load a CO-RE BPF object, attach its programs and print their ring/perf buffer events.",
+        discussion: """
+        The BTF libbpf relocates against, in order: --btf FILE; with --btfhub DIR, BTFKIT_BTF, the \
+        kernel's own BTF, then DIR's entry for this kernel; otherwise BTFKIT_BTF, the kernel's own \
+        /sys/kernel/btf/vmlinux, then the entry for this kernel in the pack embedded in this \
+        executable (.btfkit.pack). BTFKIT_FORCE_EMBEDDED=1 skips the kernel's own BTF.
+        Without OBJECT, the object embedded by `btf-pack runner` (.btfkit.object) is run.
+        Events are printed as hex unless --event-type names the record's struct in the object's BTF.
+        """)
+
+    @Argument(help: ArgumentHelp("The BPF object (clang -target bpf -g). Default: the object embedded in this executable.", valueName: "OBJECT"))
+    var object: String?
+
+    @Option(help: ArgumentHelp("Relocate against this BTF file (raw BTF or an ELF with .BTF).", valueName: "FILE"))
+    var btf: String?
+
+    @Option(help: ArgumentHelp("Pick this kernel's BTF from an unpacked btfhub tree (.btf or .btf.tar.xz files) when the kernel has none.", valueName: "DIR"))
+    var btfhub: String?
+
+    @Option(help: ArgumentHelp("Decode events as this struct of the object's BTF (e.g. execsnoop_event).", valueName: "NAME"))
+    var eventType: String?
+
+    @Flag(help: "Print one JSON object per event instead of text columns or hex.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Stop after this many seconds (default: until SIGINT or SIGTERM).", valueName: "SECONDS"))
+    var duration: Double?
+
+    @Flag(name: .shortAndLong, help: "Say which BTF is used and why, and what was attached (-vv: libbpf's log too, -vvv: its debug log).")
+    var verbose: Int
+
+    func validate() throws {
+        if btf != nil && btfhub != nil { throw ValidationError("--btf and --btfhub both choose the BTF; give one") }
+        if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
+    }
+
+    func run() throws {
+        LibBPFLog.install(echoLevel: verbose >= 3 ? .debug : verbose == 2 ? .info : nil)
+        var diagnostics = StandardError()
+
+        let objectBytes: [UInt8]
+        let objectName: String
+        do {
+            if let object {
+                objectBytes = try FileIO.read(object)
+                objectName = object
+            } else if let embedded = try EmbeddedObject.load() {
+                objectBytes = embedded
+                objectName = "the object embedded in \(ELFSectionEmbedder.realPath("/proc/self/exe") ?? "this executable")"
+            } else {
+                throw BPFLoaderError("no OBJECT given, and this executable carries none (build a runner with `btf-pack runner`)")
+            }
+        } catch {
+            fail(error)
+        }
+
+        let chosen: ChosenBTF
+        do { chosen = try ChosenBTF.choose(btfFile: btf, btfhubTree: btfhub) } catch { fail(error) }
+        if verbose >= 1 { print("btf-run: \(chosen.summary)", to: &diagnostics) }
+
+        var mountedTracefs = false
+        let exitCode: Int32
+        do {
+            let loaded = try LoadedBPFObject(bytes: objectBytes, name: objectName, btfCustomPath: chosen.customPath)
+            defer { loaded.close() }
+            if loaded.programs.contains(where: \.needsTracefs) {
+                mountedTracefs = try Tracefs.mountIfNeeded()
+                if mountedTracefs && verbose >= 1 { print("btf-run: mounted tracefs at \(Tracefs.mountPoint) (a tracepoint program needs it)", to: &diagnostics) }
+            }
+            try loaded.load()
+            let outcomes = loaded.attachAll()
+            for outcome in outcomes {
+                if let failure = outcome.failure {
+                    print("btf-run: program \(outcome.program.name) (section \(outcome.program.section)) not attached: \(failure)", to: &diagnostics)
+                } else if verbose >= 1 {
+                    print("btf-run: attached \(outcome.program.name) (section \(outcome.program.section))", to: &diagnostics)
+                }
+            }
+            guard outcomes.contains(where: { $0.failure == nil }) else {
+                throw BPFLoaderError("\(objectName): no program could be attached" + (outcomes.isEmpty ? " (the object has none)" : ""))
+            }
+            let decoder: EventDecoder?
+            if let eventType {
+                let btf: BTF
+                do { btf = try BTF(elf: try ELFFile(parsing: objectBytes, file: objectName)) } catch {
+                    throw BPFLoaderError("\(objectName): cannot read the object's BTF to decode events: \(error)")
+                }
+                decoder = try EventDecoder(btf: btf, typeName: eventType, objectName: objectName)
+            } else {
+                decoder = nil
+            }
+            let maps = loaded.eventMaps
+            var printer = EventPrinter(decoder: decoder, json: json, showMap: maps.count > 1)
+            let stream = try EventStream(maps: maps, handler: { printer.print($0) }, lost: { map, cpu, count in
+                var diagnostics = StandardError()
+                print("btf-run: \(map): lost \(count) records on CPU \(cpu)", to: &diagnostics)
+            })
+            if verbose >= 1 {
+                let names = maps.map { "\($0.name) (\($0.kind == .ringBuffer ? "ring buffer" : "perf buffer"))" }
+                print("btf-run: streaming events from " + (names.isEmpty ? "no map (the object has no ring or perf buffer)" : names.joined(separator: ", "))
+                      + (duration.map { " for \($0) s" } ?? " until interrupted"), to: &diagnostics)
+            }
+            installSignalHandlers()
+            let clock = ContinuousClock()
+            let deadline = duration.map { clock.now + .milliseconds(Int64($0 * 1000)) }
+            while !stopRequested.load(ordering: .relaxed) {
+                if let deadline, clock.now >= deadline { break }
+                try stream.poll(timeoutMilliseconds: 100)
+            }
+            exitCode = 0
+        } catch {
+            print("btf-run: \(error)", to: &diagnostics)
+            exitCode = 1
+        }
+        chosen.release()
+        if mountedTracefs { Tracefs.unmount() }
+        if verbose >= 1 && exitCode == 0 { print("btf-run: detached", to: &diagnostics) }
+        if exitCode != 0 { throw ExitCode(exitCode) }
+    }
+
+    private func installSignalHandlers() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in stopRequested.store(true, ordering: .relaxed) }
+        sigemptyset(&action.sa_mask)
+        for signal in [SIGINT, SIGTERM] { sigaction(signal, &action, nil) }
+    }
+}
+
+/// Writes events to standard output: hex, text columns (with a header line) or JSON lines.
+struct EventPrinter {
+    let decoder: EventDecoder?
+    let json: Bool
+    let showMap: Bool
+    private var columnWidths: [Int]?
+
+    init(decoder: EventDecoder?, json: Bool, showMap: Bool) {
+        self.decoder = decoder
+        self.json = json
+        self.showMap = showMap
+    }
+
+    mutating func print(_ event: BPFEvent) {
+        var line: String
+        if let decoder {
+            let value = decoder.decode(event.bytes)
+            if json {
+                line = value.json
+                if showMap, line.hasPrefix("{") { line = "{\"map\":\(EventValue.jsonString(event.map))," + line.dropFirst() }
+            } else {
+                line = columns(value, map: event.map)
+            }
+        } else if json {
+            line = "{\"map\":\(EventValue.jsonString(event.map)),\"size\":\(event.bytes.count),\"data\":\"\(hex(event.bytes, separator: ""))\"}"
+        } else {
+            line = "\(event.map) \(event.bytes.count) bytes: \(hex(event.bytes))"
+        }
+        Swift.print(line)
+        fflush(nil)  // all streams: a reader of a pipe sees each event at once
+    }
+
+    /// One row; before the first, a header of field names. Columns are as wide as their name,
+    /// at least 7 characters (16 for strings), so rows line up under the header.
+    private mutating func columns(_ value: EventValue, map: String) -> String {
+        guard case .fields(let fields) = value else { return value.text }
+        let named = (showMap ? [("map", EventValue.string(map))] : []) + fields
+        if columnWidths == nil {
+            let widths = named.map { name, value in
+                if case .string = value { return max(name.count, 16) }
+                return max(name.count, 7)
+            }
+            columnWidths = widths
+            Swift.print(zip(named, widths).map { pad($0.0.0, $0.1) }.joined(separator: " ").trimmingTrailingSpaces)
+        }
+        let widths = columnWidths!
+        return named.enumerated().map { index, field in
+            index < widths.count ? pad(field.1.text, widths[index]) : field.1.text
+        }.joined(separator: " ").trimmingTrailingSpaces
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+}
+
+extension String {
+    var trimmingTrailingSpaces: String {
+        var text = Substring(self)
+        while text.last == " " { text = text.dropLast() }
+        return String(text)
+    }
+}
+
+func fail(_ error: some Error) -> Never {
+    var standardError = StandardError()
+    print("btf-run: \(error)", to: &standardError)
+    exit(1)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            bytes = bytes.dropFirst(n)
+        }
+    }
+}
