@@ -43,6 +43,16 @@ public struct CoreBTFOptions: Sendable {
     public var entry: KernelIdentity?
     /// The kernel to look for instead of the running one (tests, tools).
     public var identity: KernelIdentity?
+    /// os-release `ID` to use instead of the file's (`btf-pack which --id`); empty means unknown.
+    public var osReleaseID: String?
+    /// os-release `VERSION_ID` to use instead of the file's (`btf-pack which --version-id`); empty means unknown.
+    public var osReleaseVersionID: String?
+    /// `false`: go to the pack even when the kernel has its own BTF, as `BTFKIT_FORCE_EMBEDDED=1`
+    /// does (`btf-pack which` shows the pack's choice on a machine with BTF).
+    public var useKernelBTF = true
+    /// `uname -m` and `uname -r` to use instead of the kernel's answers (tests, `btf-pack which
+    /// --arch/--release`); os-release is still read.
+    public var uname: (machine: String, release: String)?
     /// A possibly partial machine identity to look for instead of the running one (`btf-pack which`
     /// with some of `--id`, `--version-id`); `identity`, when set, wins.
     public var machine: MachineIdentity?
@@ -179,17 +189,17 @@ public final class CoreBTF: Sendable {
             named = KernelIdentity(distro: parts[0], version: parts[1], arch: KernelIdentity.btfhubArch(forMachine: parts[2]), release: parts[3])
         }
         if named == nil {
-            let forced = options.environmentFlag(CoreBTFOptions.forceEmbeddedVariable)
+            let forced = options.environmentFlag(CoreBTFOptions.forceEmbeddedVariable) || !options.useKernelBTF
             // The test libbpf itself makes before loading the kernel's BTF (and bcc's vmlinux_btf_exists).
             if !forced && access(options.kernelBTFPath, R_OK) == 0 {
                 trail.append("kernel BTF: \(options.kernelBTFPath) is readable; libbpf uses it")
                 return (BTFSelection(step: .kernelBTF, path: options.kernelBTFPath, reason: "the kernel has its own BTF", trail: trail), nil)
             }
-            trail.append(forced ? "kernel BTF: not used (\(CoreBTFOptions.forceEmbeddedVariable)=1)"
+            trail.append(forced ? "kernel BTF: not used (\(options.useKernelBTF ? "\(CoreBTFOptions.forceEmbeddedVariable)=1" : "asked to look in the pack"))"
                                 : "kernel BTF: \(options.kernelBTFPath): \(String(cString: strerror(errno)))")
         }
 
-        let machine: MachineIdentity
+        var machine: MachineIdentity
         if let identity = options.identity {
             machine = MachineIdentity(identity)
             trail.append("identity given: \(identity)")
@@ -202,11 +212,24 @@ public final class CoreBTF: Sendable {
                     osReleasePaths: options.osReleasePaths,
                     hostRoot: options.hostRoot ?? options.nonEmptyEnvironmentValue(RunningKernel.hostRootVariable),
                     osReleaseFile: options.osReleaseFile ?? options.nonEmptyEnvironmentValue(RunningKernel.osReleaseFileVariable),
-                    notes: &trail)
+                    machine: options.uname?.machine, release: options.uname?.release, notes: &trail)
             } catch {
                 throw failing(error)
             }
-            trail.append("uname: machine \(machine.machine) (btfhub arch \(machine.arch)), release \(machine.release)")
+            trail.append("\(options.uname == nil ? "uname" : "uname (given)"): machine \(machine.machine) (btfhub arch \(machine.arch)), release \(machine.release)")
+            if options.osReleaseID != nil || options.osReleaseVersionID != nil {
+                // The file's ID_LIKE and codenames describe another system than the one given.
+                machine.osRelease = nil
+                machine.osReleaseSource = "given"
+            }
+            if let id = options.osReleaseID {
+                machine.id = id.isEmpty ? nil : id
+                trail.append("ID given: \(machine.id ?? "(unknown)")")
+            }
+            if let versionID = options.osReleaseVersionID {
+                machine.versionID = versionID.isEmpty ? nil : versionID
+                trail.append("VERSION_ID given: \(machine.versionID ?? "(unknown)")")
+            }
         }
 
         let packBytes: [UInt8], packName: String

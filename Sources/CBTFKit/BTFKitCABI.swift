@@ -15,6 +15,43 @@ private let handedOut = Mutex<[UInt: CoreBTF]>([:])
 /// The last failure's message as a C string (owned here; replaced on the next failure).
 private let lastError = Mutex<UInt?>(nil)
 
+/// What the last `btfkit_ensure_core_btf*` call decided (or, on failure, tried), for
+/// `btfkit_last_step`, `btfkit_last_entry` and `btfkit_last_explanation`.
+private struct LastSelection {
+    var step: Int32 = 0
+    /// C strings owned here, replaced on the next call.
+    var entry: UInt?
+    var explanation: UInt?
+}
+private let lastSelection = Mutex(LastSelection())
+
+private func recordSelection(step: Int32, entry: String, explanation: [String]) {
+    let entryCopy = strdup(entry).map { UInt(bitPattern: $0) }
+    let text = explanation.joined(separator: "\n")
+    let explanationCopy = strdup(text).map { UInt(bitPattern: $0) }
+    lastSelection.withLock { last in
+        for old in [last.entry, last.explanation] {
+            if let old { free(UnsafeMutablePointer<CChar>(bitPattern: old)) }
+        }
+        last = LastSelection(step: step, entry: entryCopy, explanation: explanationCopy)
+    }
+}
+
+/// Warnings go to standard error, as libbpf's default print does: a C program that never asks
+/// should still learn that its BTF belongs to another distribution or a neighbouring release.
+private func printWarnings(_ warnings: [String]) {
+    for warning in warnings {
+        let bytes = Array("btfkit: warning: \(warning)\n".utf8)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            written += n
+        }
+    }
+}
+
 private func recordError(_ message: String) {
     let copy = strdup(message).map { UInt(bitPattern: $0) }
     lastError.withLock { previous in
@@ -41,12 +78,16 @@ private func ensure(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?, pack: P
     options.pack = pack
     do {
         let chosen = try CoreBTF.ensure(options)
+        recordSelection(step: chosen.selection.step.cValue, entry: chosen.selection.entry?.description ?? "",
+                        explanation: chosen.selection.explanation)
+        printWarnings(chosen.selection.warnings)
         guard let path = chosen.customPath else { return 0 }  // the kernel's own BTF: nothing to set
         guard let cPath = strdup(path) else { chosen.release(); recordError("out of memory"); return -ENOMEM }
         handedOut.withLock { $0[UInt(bitPattern: cPath)] = chosen }
         opts.pointee.btf_custom_path = UnsafePointer(cPath)
         return 0
     } catch {
+        recordSelection(step: 0, entry: "", explanation: error.explanation.isEmpty ? [error.message] : error.explanation)
         recordError(error.message)
         return -error.errnoCode
     }
@@ -78,10 +119,33 @@ public func btfkit_clean_core_btf(_ opts: UnsafeMutablePointer<bpf_object_open_o
     opts.pointee.btf_custom_path = nil
 }
 
+/// `int btfkit_last_step(void)`: see btfkit.h.
+@_cdecl("btfkit_last_step")
+public func btfkit_last_step() -> Int32 {
+    lastSelection.withLock { $0.step }
+}
+
+/// `const char *btfkit_last_entry(void)`: see btfkit.h.
+@_cdecl("btfkit_last_entry")
+public func btfkit_last_entry() -> UnsafePointer<CChar> {
+    cString(lastSelection.withLock { $0.entry })
+}
+
+/// `const char *btfkit_last_explanation(void)`: see btfkit.h.
+@_cdecl("btfkit_last_explanation")
+public func btfkit_last_explanation() -> UnsafePointer<CChar> {
+    cString(lastSelection.withLock { $0.explanation })
+}
+
+/// The C string at `address`, or "" when there is none.
+private func cString(_ address: UInt?) -> UnsafePointer<CChar> {
+    if let address, let pointer = UnsafePointer<CChar>(bitPattern: address) { return pointer }
+    let empty: StaticString = ""  // a NUL-terminated constant in the binary, valid forever
+    return UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
 /// `const char *btfkit_last_error(void)`: see btfkit.h.
 @_cdecl("btfkit_last_error")
 public func btfkit_last_error() -> UnsafePointer<CChar> {
-    if let message = lastError.withLock({ $0 }), let pointer = UnsafePointer<CChar>(bitPattern: message) { return pointer }
-    let empty: StaticString = ""  // a NUL-terminated constant in the binary, valid forever
-    return UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self)
+    cString(lastError.withLock { $0 })
 }

@@ -21,7 +21,7 @@ struct BTFPackCommand: ParsableCommand {
         At run time BTFRuntime (Swift) or btfkit_ensure_core_btf (C) finds the pack in the executable's \
         .btfkit.pack section and hands libbpf the running kernel's BTF.
         """,
-        subcommands: [Pack.self, Embed.self, EmitAsm.self, Locate.self],
+        subcommands: [Pack.self, Embed.self, EmitAsm.self, Locate.self, Which.self, Runner.self],
         defaultSubcommand: Pack.self)
 }
 
