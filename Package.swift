@@ -48,7 +48,7 @@ let package = Package(
 
         .executableTarget(name: "btf-dump", dependencies: ["BTF", argumentParser]),
         .executableTarget(name: "btf-trim", dependencies: ["BTF", "CORE", "Archive", "Trim", argumentParser]),
-        .executableTarget(name: "btf-pack", dependencies: ["BTF", "Archive", "BTFRuntime", "Trim", argumentParser]),
+        .executableTarget(name: "btf-pack", dependencies: ["BTF", "Archive", "BTFRuntime", "Trim", "BPFLoader", argumentParser]),
         .executableTarget(name: "btf-run", dependencies: ["BTF", "Archive", "BTFRuntime", "BPFLoader", argumentParser]),
         // Benchmarks print figures beside the reference tools; they are not tests.
         .executableTarget(name: "btfkit-bench", dependencies: ["BTF", "Trim", "Archive", argumentParser]),

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Archive
+import BPFLoader
+import BTF
+import Trim
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension BTFPackCommand {
+    /// `btf-pack runner`: one executable that runs a BPF object on kernels without BTF.
+    struct Runner: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a runner: btf-run with a BPF object and its trimmed, packed kernel BTF embedded.",
+            discussion: """
+            The runner carries the object (section .btfkit.object) and the pack (section .btfkit.pack); \
+            run with no arguments it loads the object with this kernel's BTF and prints its events; \
+            btf-run's flags still work (--event-type NAME, --json, --duration, -v).
+            DIR is a btfhub tree: full kernels (.btf.tar.xz or .btf) are trimmed for the object on the \
+            way; a tree that is already trimmed (only raw .btf files, each under 1 MiB, which no whole \
+            kernel BTF is) is packed as it is.
+            The runner is btf-run from beside this btf-pack, or --runner. For a runner that needs \
+            nothing on the target machine build it static:
+              swift build -c release --product btf-run -Xswiftc -static-executable -Xlinker -s
+            """)
+
+        @Option(help: ArgumentHelp("The BPF object to embed (clang -target bpf -g).", valueName: "OBJ"))
+        var object: String
+
+        @Option(help: ArgumentHelp("The btfhub tree: full kernels, or already trimmed ones.", valueName: "DIR"))
+        var btfhub: String
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("The runner to write (mode 0755).", valueName: "TOOL"))
+        var output: String
+
+        @Option(help: ArgumentHelp("The btf-run executable to embed into (default: btf-run beside btf-pack).", valueName: "PATH"))
+        var runner: String?
+
+        /// The largest raw `.btf` a tree may hold and still count as already trimmed.
+        static let trimmedSizeLimit = 1 << 20
+
+        func run() {
+            do {
+                let runnerPath = try locateRunner()
+                let objectBytes: [UInt8]
+                do { objectBytes = try FileIO.read(object) } catch { fail(error) }
+                let bpfObject: BPFObject
+                do { bpfObject = try BPFObject(contentsOf: object) } catch { fail(error) }
+
+                let tree: BTFHubTree
+                do { tree = try BTFHubTree(scanning: btfhub) } catch { fail(error) }
+                guard !tree.kernels.isEmpty else {
+                    fail(ValidationError("\(btfhub): no kernels found: expected <distro>/<version>/<arch>/<release>.btf.tar.xz or .btf files"))
+                }
+                let inputs = try packInputs(tree, object: bpfObject)
+                let packed = try PackWriter.pack(inputs)
+
+                let runnerBytes: [UInt8]
+                do { runnerBytes = try FileIO.read(runnerPath) } catch { fail(error) }
+                let withPack = try ELFSectionEmbedder.appendingSection(named: ELFSectionEmbedder.packSectionName, data: packed.bytes,
+                                                                       to: runnerBytes, file: runnerPath)
+                let withObject = try ELFSectionEmbedder.appendingSection(named: EmbeddedObject.sectionName, data: objectBytes,
+                                                                         to: withPack, file: runnerPath)
+                do { try FileIO.writeAtomically(withObject, to: output, mode: 0o755) } catch { fail(error) }
+
+                let s = packed.summary
+                print("runner: \(output) (\(withObject.count) bytes) = \(runnerPath) (\(runnerBytes.count) bytes)")
+                print("  + object \(object) (\(objectBytes.count) bytes, section \(EmbeddedObject.sectionName))")
+                print("  + pack: \(s.entries) kernels, \(s.uniqueContents) distinct BTF files, \(s.rawBytes) bytes raw, \(s.packedBytes) bytes packed (section \(ELFSectionEmbedder.packSectionName))")
+                if let interpreter = try? ELFSectionReader.contents(ofSection: ".interp", inFile: runnerPath, maxSize: 4096) {
+                    let loader = String(decoding: interpreter.prefix { $0 != 0 }, as: UTF8.self)
+                    print("note: \(runnerPath) is dynamically linked (\(loader)); a target machine needs its libraries. "
+                          + "Build btf-run with -Xswiftc -static-executable for a runner that needs nothing.")
+                }
+            } catch {
+                fail(error)
+            }
+        }
+
+        /// `--runner`, else `btf-run` in the directory of this executable.
+        private func locateRunner() throws(PackError) -> String {
+            if let runner { return runner }
+            let own = ELFSectionEmbedder.realPath("/proc/self/exe") ?? "/proc/self/exe"
+            let directory = own.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            let candidate = directory + "/btf-run"
+            guard access(candidate, X_OK) == 0 else {
+                throw PackError(.unreadable, "no btf-run beside btf-pack; build it (swift build --product btf-run) or give --runner PATH", file: candidate)
+            }
+            return candidate
+        }
+
+        /// Every kernel of the tree, trimmed for `object` unless the tree is already trimmed.
+        private func packInputs(_ tree: BTFHubTree, object: BPFObject) throws(PackError) -> [PackInput] {
+            let alreadyTrimmed = tree.kernels.allSatisfy { entry in
+                var status = stat()
+                return entry.format == .rawBTF && stat(entry.inputPath, &status) == 0 && Int(status.st_size) < Runner.trimmedSizeLimit
+            }
+            print(alreadyTrimmed ? "\(btfhub): \(tree.kernels.count) kernels, already trimmed (raw .btf files under 1 MiB); packing them as they are"
+                                 : "\(btfhub): \(tree.kernels.count) kernels; trimming each for \(object.path)")
+            let trimmer = Trimmer(objects: [object])
+            var inputs: [PackInput] = []
+            for entry in tree.kernels {
+                let bytes: [UInt8]
+                do { bytes = try entry.readBTFBytes() } catch { throw PackError(.unreadable, "\(error)", file: entry.inputPath) }
+                if alreadyTrimmed {
+                    inputs.append(PackInput(identity: entry.identity, btf: bytes))
+                    continue
+                }
+                do {
+                    let kernel = try BTF(parsing: bytes, file: entry.inputPath)
+                    let trimmed = try trimmer.trim(kernel: kernel).minimized.serialized()
+                    inputs.append(PackInput(identity: entry.identity, btf: trimmed))
+                } catch {
+                    throw PackError(.unreadable, "cannot trim: \(error)", file: entry.inputPath)
+                }
+            }
+            return inputs
+        }
+    }
+}
