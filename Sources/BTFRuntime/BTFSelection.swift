@@ -192,6 +192,9 @@ public enum BTFSelector {
         message += "; no distribution's entry has release \(release)" + (otherArchs.isEmpty ? "" : " for \(arch) (only for \(otherArchs.joined(separator: ", ")))")
         if !nearest.isEmpty && !allowNearest {
             message += "; \(allowNearestVariable)=1 would use \(nearest[0]) (a neighbouring build: its layouts may differ)"
+        } else if allowNearest {
+            message += "; \(allowNearestVariable)=1 is set, but no one distribution version of the pack is this kernel's "
+                + "(neither os-release nor the release's pattern names one), so no release is near"
         }
         message += "; give a BTF file for this kernel with BTFKIT_BTF=/path/to/vmlinux.btf"
         throw error(.noMatchingKernel, errnoCode: ENOENT, trail: trail, message)
@@ -216,7 +219,8 @@ public enum BTFSelector {
         }
         let said = machine.osReleaseSource == nil ? "no os-release was read" : "os-release says \(describe(machine))"
         return "the distribution did not match: \(said), but the pack files kernel \(entry.release) under \(entry.distro)/\(entry.version); "
-            + "using it because the release is the same (in a container, \(RunningKernel.hostRootVariable)=/host reads the host's os-release)"
+            + "using it because the release is the same"
+            + (readUnderHostRoot(machine) ? "" : " (in a container, \(RunningKernel.hostRootVariable)=/host reads the host's os-release)")
     }
 
     /// Among entries with identical BTF: the machine's own distribution and version if present,
@@ -291,11 +295,16 @@ public enum BTFSelector {
     /// What to set when the automatic choice fails.
     static func overrideAdvice(example: KernelIdentity, machine: MachineIdentity) -> String {
         var advice = "Choose one with \(entryVariable)=\(example)"
-        if machine.osReleaseSource?.contains(RunningKernel.hostRootVariable) != true {
+        if !readUnderHostRoot(machine) {
             advice += ", or, in a container, let the runtime read the host's os-release with \(RunningKernel.hostRootVariable)=/host "
                 + "(the host's / mounted there) or \(RunningKernel.osReleaseFileVariable)=FILE"
         }
         return advice + ", or give a BTF file with BTFKIT_BTF=/path/to/vmlinux.btf"
+    }
+
+    /// Whether os-release was read under a host root already (so suggesting one is pointless).
+    static func readUnderHostRoot(_ machine: MachineIdentity) -> Bool {
+        machine.osReleaseSource?.contains("(host root ") == true
     }
 
     static func describe(_ machine: MachineIdentity) -> String {

@@ -220,7 +220,9 @@ public final class CoreBTF: Sendable {
             if options.osReleaseID != nil || options.osReleaseVersionID != nil {
                 // The file's ID_LIKE and codenames describe another system than the one given.
                 machine.osRelease = nil
-                machine.osReleaseSource = "given"
+                let given = [options.osReleaseID.map { _ in "ID" }, options.osReleaseVersionID.map { _ in "VERSION_ID" }].compactMap { $0 }
+                machine.osReleaseSource = given.count == 2 || machine.osReleaseSource == nil ? "the caller"
+                    : "\(machine.osReleaseSource ?? ""), \(given[0]) from the caller"
             }
             if let id = options.osReleaseID {
                 machine.id = id.isEmpty ? nil : id
