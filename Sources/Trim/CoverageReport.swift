@@ -158,7 +158,7 @@ public struct CoverageReport: Sendable {
             return entry.count == entry.of ? "\(label) all \(entry.of)" : "\(label) \(entry.count) of \(entry.of)"
         }
         let object = objects.count > 1 ? ", \(relocation.objectName)" : ""
-        return "\(relocation.name) (\(relocation.kind)\(object)): \(parts.joined(separator: ", ")) of \(item.kernelCount) kernels: "
+        return "\(relocation.name) (\(relocation.kind)\(object)): \(parts.joined(separator: ", ")) of \(kernelsText(item.kernelCount)): "
             + places.joined(separator: ", ")
     }
 
@@ -169,7 +169,7 @@ public struct CoverageReport: Sendable {
         let covered = coveredKernelCount
         let fullyCovered = kernels.filter { $0.failure == nil && $0.problems.isEmpty }.count
         lines.append("coverage: \(relocations.count) relocations in \(objects.count) \(objects.count == 1 ? "object" : "objects"), "
-                     + "\(covered) kernels: all relocations work on \(fullyCovered), some fail on \(covered - fullyCovered)")
+                     + "\(kernelsText(covered)): all relocations work on \(fullyCovered), some fail on \(covered - fullyCovered)")
         let problems = problemRelocations
         if problems.isEmpty {
             lines.append("every relocation resolves on every kernel")
@@ -196,10 +196,13 @@ public struct CoverageReport: Sendable {
         var lines = ["--require-all: \(problems.count) \(problems.count == 1 ? "relocation does" : "relocations do") not resolve on every kernel:"]
         for item in problems {
             let relocation = relocations[item.relocationIndex]
-            lines.append("  \(relocation.name) (\(relocation.kind), \(relocation.location)): on \(item.problemCount) of \(item.kernelCount) kernels")
+            lines.append("  \(relocation.name) (\(relocation.kind), \(relocation.location)): on \(item.problemCount) of \(kernelsText(item.kernelCount))")
         }
         return lines.joined(separator: "\n")
     }
+
+    /// `1 kernel`, `85 kernels`.
+    private func kernelsText(_ count: Int) -> String { count == 1 ? "1 kernel" : "\(count) kernels" }
 
     /// Distro, version (as numbers), architecture, release (as numbers); single files by name.
     static func kernelOrder(_ a: CoverageKernel, _ b: CoverageKernel) -> Bool {
