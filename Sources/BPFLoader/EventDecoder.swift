@@ -121,12 +121,15 @@ public struct EventDecoder: Sendable {
     private func value(of id: TypeID, at offset: Int, in record: ArraySlice<UInt8>, depth: Int) -> EventValue {
         let resolved = EventDecoder.skipModifiers(id, in: btf, followTypedefs: true)
         let base = record.startIndex + offset
-        guard let kind = btf.kind(resolved), depth < EventDecoder.maxDepth,
-              let byteCount = size(of: resolved), base + byteCount <= record.endIndex else {
+        guard let kind = btf.kind(resolved), depth < EventDecoder.maxDepth, let byteCount = size(of: resolved) else {
             return .bytes(Array(record[min(base, record.endIndex)...]))
         }
-        let bytes = record[base ..< base + byteCount]
         let t = btf.type(resolved)
+        if kind == .structure || kind == .union {
+            return .fields(fields(of: t, at: offset, in: record, depth: depth))  // a short record: the members it holds
+        }
+        guard base + byteCount <= record.endIndex else { return .bytes(Array(record[min(base, record.endIndex)...])) }
+        let bytes = record[base ..< base + byteCount]
         switch kind {
         case .int:
             let info = btf.intInfo(t)
@@ -160,8 +163,6 @@ public struct EventDecoder: Sendable {
             return .array((0 ..< Int(array.count)).map { index in
                 value(of: element, at: offset + index * elementSize, in: record, depth: depth + 1)
             })
-        case .structure, .union:
-            return .fields(fields(of: t, at: offset, in: record, depth: depth))
         default:
             return .bytes(Array(bytes))
         }

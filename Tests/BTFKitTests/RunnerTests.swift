@@ -1,0 +1,126 @@
+import Archive
+import BPFLoader
+import BTF
+import Foundation
+import Testing
+
+/// btf-run and `btf-pack runner` without root: event decoding from the object's BTF, what the
+/// runner carries, and the errors a user meets before anything is loaded.
+@Suite("btf-run and btf-pack runner")
+struct RunnerTests {
+    static func execsnoopBTF() throws -> BTF {
+        try BPFObject(contentsOf: try PackFixtures.execsnoopObject()).btf
+    }
+
+    /// An execsnoop record as the program writes it: ppid, pid (little-endian int), comm[16].
+    static func record(ppid: Int32, pid: Int32, comm: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for value in [ppid, pid] { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+        var name = Array(comm.utf8.prefix(15))
+        name += [UInt8](repeating: 0, count: 16 - name.count)
+        return bytes + name
+    }
+
+    @Test("an execsnoop record decodes field by field from the object's BTF")
+    func decodesExecsnoopEvent() throws {
+        let decoder = try EventDecoder(btf: try Self.execsnoopBTF(), typeName: "execsnoop_event", objectName: "execsnoop.bpf.o")
+        #expect(decoder.size == 24)
+        let value = decoder.decode(Self.record(ppid: 1234, pid: -5, comm: "bash"))
+        #expect(value == .fields([("ppid", .signed(1234)), ("pid", .signed(-5)), ("comm", .string("bash"))]))
+        #expect(value.json == #"{"ppid":1234,"pid":-5,"comm":"bash"}"#)
+        #expect(value.text == "{ppid=1234 pid=-5 comm=bash}")
+    }
+
+    @Test("a short record keeps the fields it holds; a comm without NUL is cut at the array's end")
+    func shortRecords() throws {
+        let decoder = try EventDecoder(btf: try Self.execsnoopBTF(), typeName: "execsnoop_event", objectName: "execsnoop.bpf.o")
+        let full = Self.record(ppid: 7, pid: 8, comm: "x")
+        #expect(decoder.decode(Array(full.prefix(6))) == .fields([("ppid", .signed(7))]))
+        var noNUL = full
+        for i in 8 ..< 24 { noNUL[i] = UInt8(ascii: "a") }
+        #expect(decoder.decode(noNUL) == .fields([("ppid", .signed(7)), ("pid", .signed(8)), ("comm", .string(String(repeating: "a", count: 16)))]))
+    }
+
+    @Test("an unknown event type is an error naming the object and the structs it has")
+    func unknownEventType() throws {
+        #expect {
+            _ = try EventDecoder(btf: try Self.execsnoopBTF(), typeName: "no_such_event", objectName: "execsnoop.bpf.o")
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("execsnoop.bpf.o") && text.contains("no_such_event") && text.contains("execsnoop_event")
+        }
+    }
+
+    @Test("JSON strings escape quotes, backslashes and control characters")
+    func jsonEscaping() {
+        #expect(EventValue.string("a\"b\\c\n\u{1}").json == #""a\"b\\c\n\u0001""#)
+        #expect(EventValue.array([.unsigned(1), .pointer(255)]).json == #"[1,"0xff"]"#)
+        #expect(EventValue.bytes([0xde, 0xad]).json == #""dead""#)
+    }
+
+    @Test("btf-pack runner trims a full tree, embeds object and pack; a trimmed tree is packed as it is")
+    func runnerCarriesObjectAndTrimmedPack() throws {
+        guard TestSupport.sharedArchiveAvailable() else { return }
+        let object = try PackFixtures.execsnoopObject()
+        let btfPack = try PackFixtures.product("btf-pack"), btfRun = try PackFixtures.product("btf-run")
+        let root = PackFixtures.temporaryPath("runner-tree")
+        let kernels = ["debian/10/x86_64/4.19.0-21-cloud-amd64.btf.tar.xz", "ubuntu/20.04/x86_64/5.4.0-86-generic.btf.tar.xz"]
+        for kernel in kernels {
+            let target = root + "/" + kernel
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: TestSupport.sharedArchive + "/" + kernel, toPath: target)
+        }
+        let tool = PackFixtures.temporaryPath("runner")
+        let built = try TestSupport.run(btfPack, ["runner", "--object", object, "--btfhub", root, "-o", tool, "--runner", btfRun])
+        #expect(built.status == 0, "\(built.stderr)")
+        let report = String(decoding: built.stdout, as: UTF8.self)
+        #expect(report.contains("trimming each"), "\(report)")
+
+        let embeddedObject = try ELFSectionReader.contents(ofSection: EmbeddedObject.sectionName, inFile: tool)
+        #expect(embeddedObject == Array(try Data(contentsOf: URL(fileURLWithPath: object))))
+        let pack = try BTFPack(bytes: try ELFSectionReader.contents(ofSection: ELFSectionEmbedder.packSectionName, inFile: tool), source: tool)
+        #expect(pack.identities.map(\.btfRelativePath) == kernels.map { $0.replacingOccurrences(of: ".tar.xz", with: "") }.sorted())
+        for identity in pack.identities {
+            let btf = try #require(pack.btf(for: identity))
+            #expect(btf.count < 4096, "\(identity): \(btf.count) bytes is not trimmed")
+            let trimmed = try BTF(parsing: btf)
+            #expect(trimmed.typeIDs.contains { trimmed.name($0) == "task_struct" })
+        }
+        #expect(FileManager.default.isExecutableFile(atPath: tool))
+
+        // The pack's entries written out as a tree are detected as trimmed and packed unchanged.
+        let trimmedRoot = PackFixtures.temporaryPath("trimmed-tree")
+        for identity in pack.identities {
+            let path = trimmedRoot + "/" + identity.btfRelativePath
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(try #require(pack.btf(for: identity))).write(to: URL(fileURLWithPath: path))
+        }
+        let again = PackFixtures.temporaryPath("runner-again")
+        let rebuilt = try TestSupport.run(btfPack, ["runner", "--object", object, "--btfhub", trimmedRoot, "-o", again, "--runner", btfRun])
+        #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+        #expect(String(decoding: rebuilt.stdout, as: UTF8.self).contains("already trimmed"))
+        let repacked = try BTFPack(bytes: try ELFSectionReader.contents(ofSection: ELFSectionEmbedder.packSectionName, inFile: again), source: again)
+        for identity in pack.identities { #expect(repacked.btf(for: identity) == pack.btf(for: identity)) }
+    }
+
+    @Test("errors before loading: no object anywhere, a tree without this kernel, an unknown --btf file")
+    func usageErrors() throws {
+        let btfRun = try PackFixtures.product("btf-run")
+        let bare = try PackFixtures.runWithEnvironment(btfRun, [], [:])
+        #expect(bare.status == 1)
+        #expect(bare.stderr.contains("no OBJECT given") && bare.stderr.contains("btf-pack runner"), "\(bare.stderr)")
+
+        let object = try PackFixtures.execsnoopObject()
+        let emptyTree = PackFixtures.temporaryPath("empty-tree")
+        let other = emptyTree + "/centos/8/x86_64/4.18.0-80.el8.x86_64.btf"
+        try FileManager.default.createDirectory(atPath: (other as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data([0]).write(to: URL(fileURLWithPath: other))
+        let missing = try PackFixtures.runWithEnvironment(btfRun, [object, "--btfhub", emptyTree], ["BTFKIT_FORCE_EMBEDDED": "1"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("no BTF for this kernel") && missing.stderr.contains("centos/8/x86_64/4.18.0-80.el8.x86_64"), "\(missing.stderr)")
+
+        let noFile = try PackFixtures.runWithEnvironment(btfRun, [object, "--btf", "/nonexistent.btf"], [:])
+        #expect(noFile.status == 1)
+        #expect(noFile.stderr.contains("--btf /nonexistent.btf: cannot read it"), "\(noFile.stderr)")
+    }
+}
