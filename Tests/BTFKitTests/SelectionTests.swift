@@ -342,6 +342,66 @@ struct SelectionTests {
         #expect(embedded.stderr.contains("only for x86_64"), "\(embedded.stderr)")
     }
 
+    @Test("C ABI: btfkit_last_step/entry/explanation report the step; warnings on stderr; -ENOTUNIQ for a collision")
+    func cABI() throws {
+        let source = #"""
+        #include <bpf/libbpf.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include "btfkit.h"
+
+        /* argv[1]: a pack file. Prints the step, the entry and the explanation. */
+        int main(int argc, char **argv) {
+            FILE *f = fopen(argv[1], "rb");
+            if (!f) return 9;
+            static unsigned char pack[1 << 20];
+            size_t size = fread(pack, 1, sizeof pack, f);
+            fclose(f);
+            LIBBPF_OPTS(bpf_object_open_opts, opts);
+            int err = btfkit_ensure_core_btf_from_pack(&opts, pack, size);
+            printf("err=%d step=%d entry=%s\n", err, btfkit_last_step(), btfkit_last_entry());
+            printf("%s\n", btfkit_last_explanation());
+            btfkit_clean_core_btf(&opts);
+            return 0;
+        }
+        """#
+        let sourcePath = PackFixtures.temporaryPath("which.c")
+        try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
+        let library = try PackFixtures.product("libbtfkit.so")
+        let libraryDirectory = (library as NSString).deletingLastPathComponent
+        let program = PackFixtures.temporaryPath("which-c")
+        let build = try TestSupport.run("cc", [sourcePath, "-I", TestSupport.packageRoot + "/Sources/CBTFKit/include",
+                                               "-L", libraryDirectory, "-lbtfkit", "-lbpf", "-Wl,-rpath," + libraryDirectory, "-o", program])
+        try #require(build.status == 0, "cc failed: \(build.stderr)")
+
+        // The running kernel's release, packed under a distribution this machine is not.
+        let (machine, release) = try RunningKernel.uname()
+        let arch = KernelIdentity.btfhubArch(forMachine: machine)
+        let packPath = PackFixtures.temporaryPath("c-abi.tar.xz")
+        try FileIO.writeAtomically(try PackWriter.pack(["fakedistro/1/\(arch)/\(release)=one"].map(Self.input)).bytes, to: packPath)
+        let stranger = try Self.root(etc: "ID=otherdistro\nVERSION_ID=7\n")
+        let unique = try PackFixtures.runWithEnvironment(program, [packPath], ["BTFKIT_FORCE_EMBEDDED": "1", "BTFKIT_HOST_ROOT": stranger])
+        #expect(unique.stdout.contains("err=0 step=4 entry=fakedistro/1/\(arch)/\(release)"), "\(unique.stdout) \(unique.stderr)")
+        #expect(unique.stdout.contains("2 unique release: \(release) (\(arch)) is in the pack once"), "\(unique.stdout)")
+        #expect(unique.stderr.contains("btfkit: warning: the distribution did not match"), "\(unique.stderr)")
+
+        let own = try Self.root(etc: "ID=fakedistro\nVERSION_ID=1\n")
+        let exact = try PackFixtures.runWithEnvironment(program, [packPath], ["BTFKIT_FORCE_EMBEDDED": "1", "BTFKIT_OS_RELEASE": own + "/etc/os-release"])
+        #expect(exact.stdout.contains("err=0 step=3 entry=fakedistro/1/\(arch)/\(release)"), "\(exact.stdout) \(exact.stderr)")
+        #expect(exact.stderr.isEmpty, "\(exact.stderr)")
+
+        try FileIO.writeAtomically(try PackWriter.pack(["fakedistro/1/\(arch)/\(release)=one", "fakedistro/2/\(arch)/\(release)=two"]
+            .map(Self.input)).bytes, to: packPath)
+        let collision = try PackFixtures.runWithEnvironment(program, [packPath], ["BTFKIT_FORCE_EMBEDDED": "1", "BTFKIT_HOST_ROOT": stranger])
+        #expect(collision.stdout.contains("err=-\(ENOTUNIQ) step=0 entry=\n"), "\(collision.stdout)")
+        #expect(collision.stdout.contains("no choice: "), "\(collision.stdout)")
+
+        let kernelBTF = try PackFixtures.runWithEnvironment(program, [packPath], [:])
+        if access("/sys/kernel/btf/vmlinux", R_OK) == 0 {
+            #expect(kernelBTF.stdout.contains("err=0 step=2 entry=\n"), "\(kernelBTF.stdout)")
+        }
+    }
+
     // MARK: - Helpers
 
     /// A pack of `entries` (`distro/version/arch/release=tag`), read back as the runtime reads it.
