@@ -18,7 +18,7 @@ struct EndToEndTests {
         #expect(run.log.contains("BTF: embedded entry \(setup.identityPath) from section .btfkit.pack of \(setup.runner)"), "\(run.log)")
         #expect(run.log.contains("/sys/kernel/btf/vmlinux is absent"), "\(run.log)")
         let matching = run.events.filter { $0["pid"] as? Int == run.childPID && $0["comm"] as? String == EndToEnd.childName }
-        #expect(matching.count == 1, "no event for pid \(run.childPID) comm \(EndToEnd.childName) among \(run.events.count) events: \(run.rawEvents.prefix(2000))")
+        #expect(matching.count == 1, "no event for pid \(run.childPID) comm \(EndToEnd.childName) among \(run.events.count) events: \(run.rawEvents.prefix(2000)); log: \(run.log)")
         #expect(matching.first?["ppid"] as? Int == run.parentPID, "\(matching)")
     }
 
@@ -163,7 +163,10 @@ enum EndToEnd {
         let directory = PackFixtures.temporaryPath("probe-\(UInt32.random(in: 0 ... .max))")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.copyItem(atPath: "/bin/sh", toPath: directory + "/" + childName)
+        // /bin/sh is a symbolic link (to dash): copy the program itself, so its name is ours.
+        let shell = URL(fileURLWithPath: "/bin/sh").resolvingSymlinksInPath().path
+        try FileManager.default.copyItem(atPath: shell, toPath: directory + "/" + childName)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory + "/" + childName)
         let script = """
         set -u
         runner=$1; out=$2; shift 2
