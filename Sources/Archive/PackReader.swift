@@ -68,8 +68,14 @@ public struct BTFPack: Sendable {
     /// Up to `limit` entries of the same distro, version and arch, nearest release first: most
     /// leading release components in common, then the smallest numeric gap at the first difference.
     public func nearestEntries(to identity: KernelIdentity, limit: Int = 3) -> [KernelIdentity] {
+        BTFPack.nearestEntries(to: identity, among: entries.keys, limit: limit)
+    }
+
+    /// `nearestEntries(to:limit:)` over any set of kernels (a btfhub tree's, a pack's).
+    public static func nearestEntries(to identity: KernelIdentity, among candidates: some Sequence<KernelIdentity>,
+                                      limit: Int = 3) -> [KernelIdentity] {
         let wanted = ReleaseComponents(identity.release)
-        return entries.keys
+        return candidates
             .filter { $0.distro == identity.distro && $0.version == identity.version && $0.arch == identity.arch }
             .map { (candidate: $0, closeness: wanted.closeness(to: ReleaseComponents($0.release))) }
             .sorted { ($0.closeness.sharedComponents, -$0.closeness.gap, $1.candidate) > ($1.closeness.sharedComponents, -$1.closeness.gap, $0.candidate) }

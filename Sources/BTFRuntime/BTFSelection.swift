@@ -98,16 +98,24 @@ public enum BTFSelector {
     /// packed (unless `allowNearest`); both errors list the candidates, the overrides, and carry
     /// the trail in `explanation`.
     public static func select(for machine: MachineIdentity, in pack: BTFPack, allowNearest: Bool = false) throws(BTFRuntimeError) -> BTFSelection {
+        try select(for: machine, among: pack.entries, source: pack.source, allowNearest: allowNearest)
+    }
+
+    /// The chain over any set of kernels, e.g. a btfhub tree's: `entries` maps each kernel to a
+    /// content key, equal keys meaning byte-identical BTF (give every kernel its own key when
+    /// that is unknown); `source` names the set in messages.
+    public static func select(for machine: MachineIdentity, among entries: [KernelIdentity: Int], source: String,
+                              allowNearest: Bool = false) throws(BTFRuntimeError) -> BTFSelection {
         var trail: [String] = []
         func chosen(_ step: Step, _ entry: KernelIdentity, _ reason: String, _ warnings: [String] = []) -> BTFSelection {
-            BTFSelection(step: step, entry: entry, pack: pack.source, reason: reason, warnings: warnings, trail: trail)
+            BTFSelection(step: step, entry: entry, pack: source, reason: reason, warnings: warnings, trail: trail)
         }
         typealias Step = BTFSelection.Step
         let arch = machine.arch, release = machine.release
 
         // 1. Exact.
         if let exact = machine.exactIdentity {
-            if pack.entries[exact] != nil {
+            if entries[exact] != nil {
                 trail.append("1 exact: \(exact): in the pack")
                 return chosen(.exact, exact, "os-release and uname name this entry exactly")
             }
@@ -117,7 +125,7 @@ public enum BTFSelector {
         }
 
         // 2. The release alone.
-        let sameRelease = pack.entries.keys.filter { $0.release == release && $0.arch == arch }.sorted()
+        let sameRelease = entries.keys.filter { $0.release == release && $0.arch == arch }.sorted()
         if sameRelease.count == 1 {
             let entry = sameRelease[0]
             trail.append("2 unique release: \(release) (\(arch)) is in the pack once: \(entry)")
@@ -125,7 +133,7 @@ public enum BTFSelector {
                           mismatchWarning(entry, machine).map { [$0] } ?? [])
         }
         if sameRelease.count > 1 {
-            let contents = Set(sameRelease.compactMap { pack.entries[$0] })
+            let contents = Set(sameRelease.compactMap { entries[$0] })
             if contents.count == 1 {
                 // Same bytes under every name: whichever is taken, libbpf relocates the same way.
                 let entry = preferredAmongIdentical(sameRelease, machine)
@@ -161,18 +169,18 @@ public enum BTFSelector {
             }
             trail.append("3 os-release: \(machine.osReleaseSource == nil ? "none read" : describe(machine)): decides nothing")
             throw error(.ambiguousKernel, errnoCode: ENOTUNIQ, trail: trail,
-                        "\(pack.source): kernel release \(release) (\(arch)) is packed under \(candidates.count) entries with different BTF: "
+                        "\(source): kernel release \(release) (\(arch)) is packed under \(candidates.count) entries with different BTF: "
                         + list(candidates) + "; nothing tells which one this machine is (\(machine.osReleaseSource == nil ? "no os-release" : "os-release \(describe(machine))")). "
                         + overrideAdvice(example: candidates[candidates.count - 1], machine: machine))
         }
 
         // Not packed at all.
-        let otherArchs = Set(pack.entries.keys.filter { $0.release == release }.map(\.arch)).sorted()
+        let otherArchs = Set(entries.keys.filter { $0.release == release }.map(\.arch)).sorted()
         trail.append("2 unique release: no entry has release \(release) for \(arch)"
                      + (otherArchs.isEmpty ? "" : " (it is packed for \(otherArchs.joined(separator: ", ")) only)"))
         trail.append("3 release pattern: nothing to choose among")
-        let family = nearestFamily(machine, pack)
-        let nearest = family.map { pack.nearestEntries(to: KernelIdentity(distro: $0.distro, version: $0.version, arch: arch, release: release)) } ?? []
+        let family = nearestFamily(machine, entries.keys)
+        let nearest = family.map { BTFPack.nearestEntries(to: KernelIdentity(distro: $0.distro, version: $0.version, arch: arch, release: release), among: entries.keys) } ?? []
         if allowNearest, let entry = nearest.first {
             trail.append("4 nearest release (\(allowNearestVariable)=1): \(entry)")
             return chosen(.nearestRelease, entry, "\(allowNearestVariable)=1 and \(entry.release) is the nearest packed release to \(release) in \(entry.distro)/\(entry.version)",
@@ -181,13 +189,16 @@ public enum BTFSelector {
         }
         trail.append("4 nearest release: " + (allowNearest ? "no \(family.map { "\($0.distro)/\($0.version)/\(arch)" } ?? "distribution for this kernel") in the pack"
                                                            : "not tried (set \(allowNearestVariable)=1 to allow it)"))
-        var message: String
-        if let exact = machine.exactIdentity {
-            message = pack.missingEntryError(for: exact).description
+        var message = "\(source): no BTF for kernel "
+            + (machine.exactIdentity.map { "\($0)" } ?? "release \(release) (\(arch))")
+            + " among its \(entries.count) kernels (\(machine.osReleaseSource == nil ? "no os-release" : "os-release \(describe(machine))"))"
+        if !nearest.isEmpty {
+            message += "; closest entries: " + list(nearest)
         } else {
-            message = "\(pack.source): no BTF for kernel release \(release) (\(arch)) in this pack of \(pack.entries.count) kernels "
-                + "(\(machine.osReleaseSource == nil ? "no os-release" : "os-release \(describe(machine))"))"
-            if !nearest.isEmpty { message += "; closest entries: " + list(nearest) }
+            let families = Set(entries.keys.map { "\($0.distro)/\($0.version)/\($0.arch)" }).sorted()
+            if !families.isEmpty {
+                message += "; it holds " + families.prefix(8).joined(separator: ", ") + (families.count > 8 ? ", ..." : "")
+            }
         }
         message += "; no distribution's entry has release \(release)" + (otherArchs.isEmpty ? "" : " for \(arch) (only for \(otherArchs.joined(separator: ", ")))")
         if !nearest.isEmpty && !allowNearest {
@@ -272,8 +283,8 @@ public enum BTFSelector {
     /// The distribution and version whose releases are near the machine's: its own when the pack
     /// has that family for this arch; else the one family the release pattern (and os-release `ID`)
     /// leaves; else none, so that no release of another distribution is ever called near.
-    static func nearestFamily(_ machine: MachineIdentity, _ pack: BTFPack) -> (distro: String, version: String)? {
-        let families = Set(pack.entries.keys.filter { $0.arch == machine.arch }.map { "\($0.distro)/\($0.version)" })
+    static func nearestFamily(_ machine: MachineIdentity, _ kernels: some Sequence<KernelIdentity>) -> (distro: String, version: String)? {
+        let families = Set(kernels.filter { $0.arch == machine.arch }.map { "\($0.distro)/\($0.version)" })
         if let id = machine.id, let version = machine.versionID, families.contains("\(id)/\(version)") { return (id, version) }
         guard let pattern = ReleasePattern.recognize(machine.release) else { return nil }
         var fitting = families.filter { family in
