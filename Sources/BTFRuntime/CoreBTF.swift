@@ -195,8 +195,14 @@ public final class CoreBTF: Sendable {
                 trail.append("kernel BTF: \(options.kernelBTFPath) is readable; libbpf uses it")
                 return (BTFSelection(step: .kernelBTF, path: options.kernelBTFPath, reason: "the kernel has its own BTF", trail: trail), nil)
             }
-            trail.append(forced ? "kernel BTF: not used (\(options.useKernelBTF ? "\(CoreBTFOptions.forceEmbeddedVariable)=1" : "asked to look in the pack"))"
-                                : "kernel BTF: \(options.kernelBTFPath): \(String(cString: strerror(errno)))")
+            if !options.useKernelBTF {
+                trail.append(access(options.kernelBTFPath, R_OK) == 0
+                    ? "kernel BTF: \(options.kernelBTFPath) is readable and a real run would use it; the pack's choice follows"
+                    : "kernel BTF: \(options.kernelBTFPath): \(String(cString: strerror(errno))); a real run uses the pack")
+            } else {
+                trail.append(forced ? "kernel BTF: not used (\(CoreBTFOptions.forceEmbeddedVariable)=1)"
+                                    : "kernel BTF: \(options.kernelBTFPath): \(String(cString: strerror(errno)))")
+            }
         }
 
         var machine: MachineIdentity
