@@ -57,6 +57,34 @@ public struct MachineIdentity: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension RunningKernel {
+    /// `path` (absolute, as the host sees it) inside the directory `root`, following symbolic
+    /// links as the host would: an absolute target (`/etc/os-release -> /usr/lib/os-release`)
+    /// stays under `root` instead of escaping to the container's own file, and `..` never climbs
+    /// above `root`. Only the last component's links are followed, up to 16 hops.
+    static func pathUnderRoot(_ root: String, _ path: String) -> String {
+        var current = normalized(path)
+        for _ in 0 ..< 16 {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let length = buffer.withUnsafeMutableBytes { readlink(root + current, $0.baseAddress!.assumingMemoryBound(to: CChar.self), 4095) }
+            guard length > 0 else { break }  // not a link (or unreadable: the open reports it)
+            let target = String(decoding: buffer[0 ..< length], as: UTF8.self)
+            let directory = current.split(separator: "/").dropLast().joined(separator: "/")
+            current = normalized(target.hasPrefix("/") ? target : "/" + directory + "/" + target)
+        }
+        return root + current
+    }
+
+    /// An absolute path with `.`, `..` and empty components resolved lexically, `..` stopping at `/`.
+    static func normalized(_ path: String) -> String {
+        var components: [Substring] = []
+        for component in path.split(separator: "/") {
+            if component == "." { continue }
+            if component == ".." { _ = components.popLast(); continue }
+            components.append(component)
+        }
+        return "/" + components.joined(separator: "/")
+    }
+
     /// `BTFKIT_HOST_ROOT=/host`: read os-release under this directory (the host's root mounted
     /// into a container) instead of `/`.
     public static let hostRootVariable = "BTFKIT_HOST_ROOT"
@@ -83,7 +111,7 @@ extension RunningKernel {
             candidates = [(osReleaseFile, "\(osReleaseFileVariable)")]
         } else if let hostRoot, !hostRoot.isEmpty {
             let root = hostRoot.hasSuffix("/") ? String(hostRoot.dropLast()) : hostRoot
-            candidates = osReleasePaths.map { (root + $0, "host root \(hostRoot)") }
+            candidates = osReleasePaths.map { (pathUnderRoot(root, $0), "host root \(hostRoot)") }
         } else {
             candidates = osReleasePaths.map { ($0, "") }
         }

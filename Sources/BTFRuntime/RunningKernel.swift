@@ -49,7 +49,8 @@ public enum RunningKernel {
 
     /// A whole small text file, or `nil` (with `errno` set) if it cannot be read.
     static func readSmallFile(_ path: String, limit: Int = 1 << 20) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO named as os-release must not hang the program's start.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var bytes: [UInt8] = []

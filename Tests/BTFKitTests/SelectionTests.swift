@@ -262,6 +262,21 @@ struct SelectionTests {
         let viaFile = try CoreBTF.which(options)
         #expect(viaFile.entry?.version == "18.04", "BTFKIT_OS_RELEASE names the file, before the host root")
 
+        // The host's /etc/os-release an absolute link to /usr/lib/os-release (as on some hosts):
+        // followed inside the host root, not to this machine's own /usr/lib/os-release.
+        let linkedHost = try Self.root(etc: nil, usrLib: "ID=ubuntu\nVERSION_ID=18.04\n")
+        try FileManager.default.createDirectory(atPath: linkedHost + "/etc", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: linkedHost + "/etc/os-release", withDestinationPath: "/usr/lib/os-release")
+        options = try Self.options(pack: Self.ubuntuCollision, release: Self.awsRelease)
+        options.hostRoot = linkedHost
+        let linked = try CoreBTF.which(options)
+        #expect(linked.entry?.version == "18.04", "\(linked.trail)")
+        #expect(linked.trail.contains("os-release: \(linkedHost)/usr/lib/os-release (host root \(linkedHost)): ID=ubuntu VERSION_ID=18.04"), "\(linked.trail)")
+        // A relative link climbing past the root stays inside it.
+        try FileManager.default.removeItem(atPath: linkedHost + "/etc/os-release")
+        try FileManager.default.createSymbolicLink(atPath: linkedHost + "/etc/os-release", withDestinationPath: "../../../../usr/lib/os-release")
+        #expect(try CoreBTF.which(options).entry?.version == "18.04")
+
         // A host root without any os-release: the release alone, and a trail that says why.
         options = try Self.options(pack: Self.ubuntuCollision, release: "5.4.0-26-generic")
         options.hostRoot = PackFixtures.temporaryPath("empty-root")
