@@ -24,6 +24,8 @@ public final class ChosenBTF {
     public let source: Source
     /// Why it was chosen, for `-v`.
     public let reason: String
+    /// BTFRuntime's selection trail (each step tried, the decision, warnings) when it chose.
+    public var trail: [String] { coreBTF?.selection.explanation ?? [] }
     /// `bpf_object_open_opts.btf_custom_path`, or `nil` for the kernel's own BTF.
     public let customPath: String?
     private let coreBTF: CoreBTF?
@@ -65,6 +67,8 @@ public final class ChosenBTF {
     ///   `BTFKIT_BTF`, then the kernel's own BTF (unless `BTFKIT_FORCE_EMBEDDED=1`), then the tree's
     ///   entry for this kernel.
     /// - otherwise `CoreBTF.ensure` with `pack` (by default the executable's own `.btfkit.pack`).
+    ///
+    /// `options.hostRoot` (`--host-root`) applies to both the pack and the tree.
     public static func choose(btfFile: String?, btfhubTree: String?, pack: PackSource = .embedded,
                               options: CoreBTFOptions = CoreBTFOptions()) throws(BPFLoaderError) -> ChosenBTF {
         if let btfFile {
@@ -102,7 +106,7 @@ public final class ChosenBTF {
             return ChosenBTF(source: .file(path), reason: "named by \(CoreBTFOptions.btfOverrideVariable)", customPath: path, coreBTF: core)
         case .packed(let identity, let packName):
             return ChosenBTF(source: .packEntry(identity, pack: packName),
-                             reason: "\(noKernelBTF); the pack's entry matches this kernel exactly (os-release ID/VERSION_ID, uname -m, uname -r)",
+                             reason: "\(noKernelBTF); \(core.selection.step.rawValue): \(core.selection.reason)",
                              customPath: core.customPath, coreBTF: core)
         }
     }
@@ -110,9 +114,16 @@ public final class ChosenBTF {
     private static func fromTree(_ root: String, options: CoreBTFOptions, reason: String) throws(BPFLoaderError) -> ChosenBTF {
         let identity: KernelIdentity
         if let given = options.identity { identity = given } else {
-            do { identity = try RunningKernel.identity(osReleasePaths: options.osReleasePaths) } catch {
+            var notes: [String] = []
+            let machine: MachineIdentity
+            do { machine = try RunningKernel.machineIdentity(osReleasePaths: options.osReleasePaths, hostRoot: options.hostRoot, notes: &notes) } catch {
                 throw BPFLoaderError(error.message, errnoCode: error.errnoCode)
             }
+            guard let id = machine.id, let versionID = machine.versionID else {
+                throw BPFLoaderError("--btfhub \(root): this machine's os-release gives no ID and VERSION_ID to find its kernel by"
+                                     + (notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))"), errnoCode: ENOENT)
+            }
+            identity = KernelIdentity(distro: id, version: versionID, arch: KernelIdentity.btfhubArch(forMachine: machine.machine), release: machine.release)
         }
         let tree: BTFHubTree
         do { tree = try BTFHubTree(scanning: root) } catch { throw BPFLoaderError("--btfhub \(root): \(error)", errnoCode: EIO) }
@@ -147,5 +158,30 @@ public final class ChosenBTF {
             written += n
         }
         return ChosenBTF(source: .treeEntry(identity, path: entry.inputPath), reason: why, customPath: path, temporaryFile: path)
+    }
+}
+
+extension ChosenBTF {
+    /// The dry run (`btf-run --which`): the lines saying which BTF a run would use and why,
+    /// and whether one was found. Nothing is exposed or loaded.
+    public static func explain(btfFile: String?, btfhubTree: String?, pack: PackSource = .embedded,
+                               options: CoreBTFOptions = CoreBTFOptions()) -> (lines: [String], found: Bool) {
+        if btfFile == nil && btfhubTree == nil {
+            var coreOptions = options
+            coreOptions.pack = pack
+            switch Result(catching: { () throws(BTFRuntimeError) -> BTFSelection in try CoreBTF.which(coreOptions) }) {
+            case .success(let selection): return (selection.explanation, true)
+            // The trail of a failure ends with "no choice: <message>".
+            case .failure(let error): return (error.explanation.isEmpty ? [error.message] : error.explanation, false)
+            }
+        }
+        switch Result(catching: { () throws(BPFLoaderError) -> ChosenBTF in try choose(btfFile: btfFile, btfhubTree: btfhubTree, pack: pack, options: options) }) {
+        case .success(let chosen):
+            let summary = chosen.summary
+            chosen.release()
+            return ([summary], true)
+        case .failure(let error):
+            return ([error.message], false)
+        }
     }
 }

@@ -36,6 +36,12 @@ struct BTFRunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Pick this kernel's BTF from an unpacked btfhub tree (.btf or .btf.tar.xz files) when the kernel has none.", valueName: "DIR"))
     var btfhub: String?
 
+    @Option(name: .customLong("host-root"), help: ArgumentHelp("Read os-release under this directory (the host's / mounted into a container).", valueName: "DIR"))
+    var hostRoot: String?
+
+    @Flag(help: "Say which BTF a run would use and why, step by step, and exit (0 when one is found, 1 otherwise); nothing is loaded.")
+    var which = false
+
     @Option(help: ArgumentHelp("Decode events as this struct of the object's BTF (e.g. execsnoop_event).", valueName: "NAME"))
     var eventType: String?
 
@@ -56,6 +62,14 @@ struct BTFRunCommand: ParsableCommand {
     func run() throws {
         LibBPFLog.install(echoLevel: verbose >= 3 ? .debug : verbose == 2 ? .info : nil)
         var diagnostics = StandardError()
+        var options = CoreBTFOptions()
+        options.hostRoot = hostRoot
+        if which {
+            let (lines, found) = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options)
+            for line in lines { print(line) }
+            if !found { throw ExitCode(1) }
+            return
+        }
 
         let objectBytes: [UInt8]
         let objectName: String
@@ -73,9 +87,12 @@ struct BTFRunCommand: ParsableCommand {
             fail(error)
         }
 
-        let chosen: ChosenBTF
-        do { chosen = try ChosenBTF.choose(btfFile: btf, btfhubTree: btfhub) } catch { fail(error) }
-        if verbose >= 1 { print("btf-run: \(chosen.summary)", to: &diagnostics) }
+        let chosen = chooseBTF(options)
+        if verbose >= 1 {
+            // BTFRuntime's steps, then the choice in btf-run's words (which replaces its "chosen:" line).
+            for line in chosen.trail where !line.hasPrefix("chosen:") { print("btf-run: \(line)", to: &diagnostics) }
+            print("btf-run: \(chosen.summary)", to: &diagnostics)
+        }
 
         var mountedTracefs = false
         let exitCode: Int32
@@ -135,6 +152,25 @@ struct BTFRunCommand: ParsableCommand {
         if mountedTracefs { Tracefs.unmount() }
         if verbose >= 1 && exitCode == 0 { print("btf-run: detached", to: &diagnostics) }
         if exitCode != 0 { throw ExitCode(exitCode) }
+    }
+
+    /// The BTF for this run; a failure is printed (with the selection's steps under -v) and exits.
+    private func chooseBTF(_ options: CoreBTFOptions) -> ChosenBTF {
+        let result = Result { () throws(BPFLoaderError) -> ChosenBTF in
+            try ChosenBTF.choose(btfFile: btf, btfhubTree: btfhub, options: options)
+        }
+        switch result {
+        case .success(let chosen):
+            return chosen
+        case .failure(let error):
+            var diagnostics = StandardError()
+            if verbose >= 1 {
+                // The steps the selection went through, from the dry run (the error carries only the message).
+                let steps = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options).lines
+                for line in steps where !line.hasPrefix("no choice:") { print("btf-run: \(line)", to: &diagnostics) }
+            }
+            fail(error)
+        }
     }
 
     private func installSignalHandlers() {
