@@ -180,20 +180,26 @@ public enum BTFSelector {
                      + (otherArchs.isEmpty ? "" : " (it is packed for \(otherArchs.joined(separator: ", ")) only)"))
         trail.append("3 release pattern: nothing to choose among")
         let family = nearestFamily(machine, entries.keys)
-        let nearest = family.map { BTFPack.nearestEntries(to: KernelIdentity(distro: $0.distro, version: $0.version, arch: arch, release: release), among: entries.keys) } ?? []
+        // Only builds of the same flavour are near: an -aws kernel's config is not -generic's.
+        let flavour = flavourWords(release)
+        let sameFlavour = entries.keys.filter { flavourWords($0.release) == flavour }
+        let familyMember = family.map { KernelIdentity(distro: $0.distro, version: $0.version, arch: arch, release: release) }
+        let nearest = familyMember.map { BTFPack.nearestEntries(to: $0, among: sameFlavour) } ?? []
+        let closest = familyMember.map { BTFPack.nearestEntries(to: $0, among: entries.keys) } ?? []  // for the message
         if allowNearest, let entry = nearest.first {
             trail.append("4 nearest release (\(allowNearestVariable)=1): \(entry)")
             return chosen(.nearestRelease, entry, "\(allowNearestVariable)=1 and \(entry.release) is the nearest packed release to \(release) in \(entry.distro)/\(entry.version)",
                           ["\(release) is not in the pack; using \(entry.release) because \(allowNearestVariable)=1: a neighbouring build's type layouts may differ, "
                            + "so CO-RE relocations may be wrong"])
         }
-        trail.append("4 nearest release: " + (allowNearest ? "no \(family.map { "\($0.distro)/\($0.version)/\(arch)" } ?? "distribution for this kernel") in the pack"
+        let flavourText = flavour.isEmpty ? "" : " -\(flavour.joined(separator: "-"))"
+        trail.append("4 nearest release: " + (allowNearest ? "no\(flavourText) kernel of \(family.map { "\($0.distro)/\($0.version)/\(arch)" } ?? "one distribution version") in the pack"
                                                            : "not tried (set \(allowNearestVariable)=1 to allow it)"))
         var message = "\(source): no BTF for kernel "
             + (machine.exactIdentity.map { "\($0)" } ?? "release \(release) (\(arch))")
             + " among its \(entries.count) kernels (\(machine.osReleaseSource == nil ? "no os-release" : "os-release \(describe(machine))"))"
-        if !nearest.isEmpty {
-            message += "; closest entries: " + list(nearest)
+        if !closest.isEmpty {
+            message += "; closest entries: " + list(closest)
         } else {
             let families = Set(entries.keys.map { "\($0.distro)/\($0.version)/\($0.arch)" }).sorted()
             if !families.isEmpty {
@@ -204,8 +210,10 @@ public enum BTFSelector {
         if !nearest.isEmpty && !allowNearest {
             message += "; \(allowNearestVariable)=1 would use \(nearest[0]) (a neighbouring build: its layouts may differ)"
         } else if allowNearest {
-            message += "; \(allowNearestVariable)=1 is set, but no one distribution version of the pack is this kernel's "
-                + "(neither os-release nor the release's pattern names one), so no release is near"
+            message += family == nil
+                ? "; \(allowNearestVariable)=1 is set, but no one distribution version of the pack is this kernel's "
+                    + "(neither os-release nor the release's pattern names one), so no release is near"
+                : "; \(allowNearestVariable)=1 is set, but \(family.map { "\($0.distro)/\($0.version)/\(arch)" } ?? "") has no\(flavourText) kernel"
         }
         message += "; give a BTF file for this kernel with BTFKIT_BTF=/path/to/vmlinux.btf"
         throw error(.noMatchingKernel, errnoCode: ENOENT, trail: trail, message)
@@ -301,6 +309,15 @@ public enum BTFSelector {
         guard fitting.count == 1, let family = fitting.first else { return nil }
         let parts = family.split(separator: "/", maxSplits: 1).map(String.init)
         return (parts[0], parts[1])
+    }
+
+    /// A release's flavour: its dash-separated words from the first that starts with a letter
+    /// (`generic` in `5.4.0-26-generic`, `cloud amd64` in `4.19.0-17-cloud-amd64`; none in
+    /// `4.18.0-305.el8.x86_64`).
+    static func flavourWords(_ release: String) -> [Substring] {
+        let words = release.split(separator: "-")
+        guard let first = words.firstIndex(where: { $0.first?.isLetter == true }) else { return [] }
+        return Array(words[first...])
     }
 
     /// What to set when the automatic choice fails.
