@@ -78,6 +78,24 @@ struct HostileInputTests {
         }
     }
 
+    /// The hostile kernel written to a file and given to the built `btf-trim` (the project's
+    /// objects) and `btf-dump`, each under `toolAddressSpace`: an exit status, never a signal.
+    static func throughTheTools(kernel: BTF, case what: String) throws {
+        let trim = try BTFTrimTool.path()
+        let dump = URL(fileURLWithPath: trim).deletingLastPathComponent().appendingPathComponent("btf-dump").path
+        let dir = try TemporaryDirectory()
+        let path = dir.path + "/hostile.btf"
+        try FileIO.writeAtomically(kernel.serialized(), to: path)
+        let trimmed = try withinBudget("\(what): btf-trim") {
+            try runBounded(trim, try TestSupport.compiledBPFObjects() + [path, "-o", dir.path + "/out.btf"])
+        }
+        #expect(trimmed.status == 0 || trimmed.status == 1, "\(what): btf-trim ended with \(trimmed.status): \(trimmed.stderr)")
+        if FileManager.default.isExecutableFile(atPath: dump) {
+            let dumped = try withinBudget("\(what): btf-dump") { try runBounded(dump, [path]) }
+            #expect(dumped.status == 0, "\(what): btf-dump ended with \(dumped.status): \(dumped.stderr)")
+        }
+    }
+
     /// The kinds whose `type` field refers to one other type.
     static let modifierKinds: Set<BTFKind> = [.typedef, .const, .volatile, .restrict, .typeTag]
 
@@ -158,6 +176,7 @@ struct HostileInputTests {
         #expect(cycle.applies(to: fixture.kernel), "the trimmed kernel has nothing for this cycle to loop")
         let kernel = try cycle.applied(to: fixture.kernel, name: "kernel with cycles")
         Self.exercise(kernel: kernel, objects: fixture.objects, case: "kernel: " + cycle.rawValue)
+        try Self.throughTheTools(kernel: kernel, case: cycle.rawValue)
         // The cycles lie on relocation paths: some outcome differs from the one against the intact kernel.
         let before = fixture.objects.map { CORERelocator(target: fixture.kernel).resolveAll(in: $0).map(\.outcome) }
         let after = fixture.objects.map { CORERelocator(target: kernel).resolveAll(in: $0).map(\.outcome) }
@@ -236,6 +255,7 @@ struct HostileInputTests {
         let kernel = try Self.withDeepChains(fixture.kernel, depth: depth, name: "deep kernel")
         #expect(kernel.typeCount > fixture.kernel.typeCount + depth)
         Self.exercise(kernel: kernel, objects: fixture.objects, case: "kernel with \(depth)-level chains")
+        try Self.throughTheTools(kernel: kernel, case: "\(depth)-level chains")
 
         let objects = try Self.objects(fixture.objects) { btf, path in try Self.withDeepChains(btf, depth: depth, name: path) }
         Self.exercise(kernel: fixture.kernel, objects: objects, case: "objects with \(depth)-level chains")
@@ -337,7 +357,7 @@ struct HostileInputTests {
             try FileIO.writeAtomically(bytes, to: object)
             try FileIO.writeAtomically(previous, to: output)
             let inode = try Self.inode(output)
-            let result = try Self.withinBudget(name) { try TestSupport.run(tool, [object, kernel, "-o", output]) }
+            let result = try Self.withinBudget(name) { try Self.runBounded(tool, [object, kernel, "-o", output]) }
             #expect(result.status == 2, "\(name): exit \(result.status), \(result.stderr)")
             #expect(result.stderr.contains(object), "\(name): the message must name the object: \(result.stderr)")
             #expect(result.stderr.contains(problem), "\(name): \(result.stderr)")
@@ -405,7 +425,7 @@ struct HostileInputTests {
                 Issue.record("\(run.tool) is not built beside btf-trim")
                 continue
             }
-            let result = try Self.withinBudget(run.tool) { try TestSupport.run(path, run.arguments) }
+            let result = try Self.withinBudget(run.tool) { try Self.runBounded(path, run.arguments) }
             let line = "\(run.tool) \(run.arguments.joined(separator: " "))"
             #expect(result.status == run.status, "\(line): exit \(result.status): \(result.stderr)")
             #expect(result.stderr.contains(run.named), "\(line): the message must name \(run.named): \(result.stderr)")
@@ -589,6 +609,18 @@ struct HostileInputTests {
     }
 
     // MARK: - Helpers
+
+    /// The address-space cap the tools run under here: far above what these inputs need (a debug
+    /// btf-trim on a small kernel stays under 100 MiB resident), far below what a runaway allocation
+    /// would take. A tool that hits it traps, and the test sees a signal instead of its exit status.
+    static let toolAddressSpace = 1 << 30
+
+    /// Runs a tool under `prlimit --as` (util-linux), or plainly where prlimit is missing.
+    static func runBounded(_ tool: String, _ arguments: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
+        let prlimit = "/usr/bin/prlimit"
+        guard FileManager.default.isExecutableFile(atPath: prlimit) else { return try TestSupport.run(tool, arguments) }
+        return try TestSupport.run(prlimit, ["--as=\(toolAddressSpace)", tool] + arguments)
+    }
 
     static func errorText(_ body: () throws -> Void) -> String? {
         do { try body() } catch { return "\(error)" }
