@@ -198,6 +198,23 @@ struct HostileInputTests {
         Self.exercise(kernel: fixture.kernel, objects: objects, case: what)
     }
 
+    @Test("relocation records pointing outside the object's BTF (types, access strings, section names): each fails, nothing traps")
+    func relocationsPointingOutsideTheObject() throws {
+        let fixture = try Self.fixture.get()
+        var oneInt = BTFBuilder()
+        oneInt.add(TypeRecord(kind: .int, name: oneInt.addString("int"), sizeOrType: 4, extra: [0x0100_0020]))
+        for (what, local) in [("no types, no strings", BTFBuilder().build()), ("one int", oneInt.build())] {
+            let objects = Self.objects(fixture.objects) { _, _ in local }
+            let results = objects.map { CORERelocator(target: fixture.kernel).resolveAll(in: $0) }
+            let outcomes = results.joined().map(\.outcome)
+            #expect(outcomes.count == fixture.objects.map { $0.ext?.coreRelocations.reduce(0) { $0 + $1.records.count } ?? 0 }.reduce(0, +))
+            // Nearly all records name a type this BTF lacks, or an access string it does not hold.
+            let failed = outcomes.filter { if case .failed = $0 { true } else { false } }.count
+            #expect(failed * 10 >= outcomes.count * 9, "\(what): only \(failed) of \(outcomes.count) failed")
+            Self.exercise(kernel: fixture.kernel, objects: objects, case: "objects whose BTF has \(what)")
+        }
+    }
+
     // MARK: - Deep nesting
 
     /// Replaces every struct/union member type T by a chain of `depth` typedef/const/volatile levels
