@@ -46,6 +46,54 @@ struct EndToEndTests {
         #expect(right.isEmpty, "CentOS 8 offsets gave this kernel's values: \(right)")
     }
 
+    @Test("perf buffer events decode too, and a program libbpf cannot auto-attach is explained while the others run")
+    func perfBufferAndUnattachableProgram() throws {
+        // execsnoop's record sent through a perf event array, plus a kprobe without a target.
+        let source = """
+        #include "kernel_types.h"
+        #include <bpf/bpf_helpers.h>
+        #include <bpf/bpf_core_read.h>
+        #include "execsnoop.h"
+        struct {
+        \t__uint(type, 4 /* BPF_MAP_TYPE_PERF_EVENT_ARRAY */);
+        \t__uint(key_size, sizeof(int));
+        \t__uint(value_size, sizeof(int));
+        } perf_events SEC(".maps");
+        struct execsnoop_event *execsnoop_event_type __attribute__((unused));
+        SEC("tracepoint/syscalls/sys_enter_execve")
+        int perfsnoop(void *ctx)
+        {
+        \tstruct task_struct *task = (struct task_struct *)bpf_get_current_task();
+        \tstruct execsnoop_event event = {};
+        \tevent.ppid = BPF_CORE_READ(task, real_parent, tgid);
+        \tevent.pid = BPF_CORE_READ(task, tgid);
+        \tBPF_CORE_READ_STR_INTO(&event.comm, task, comm);
+        \tbpf_perf_event_output(ctx, &perf_events, 0xffffffffULL /* BPF_F_CURRENT_CPU */, &event, sizeof(event));
+        \treturn 0;
+        }
+        SEC("kprobe")
+        int kprobe_without_target(void *ctx) { return 0; }
+        char LICENSE[] SEC("license") = "GPL";
+        """
+        let directory = PackFixtures.temporaryPath("perfsnoop")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try source.write(toFile: directory + "/perfsnoop.bpf.c", atomically: true, encoding: .utf8)
+        let bpf = TestSupport.packageRoot + "/bpf"
+        let compiled = try TestSupport.run("clang", ["-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-I", bpf + "/include", "-I", bpf,
+                                                     "-c", directory + "/perfsnoop.bpf.c", "-o", directory + "/perfsnoop.bpf.o"])
+        try #require(compiled.status == 0, "\(compiled.stderr)")
+        // The plain btf-run with the object as argument, the kernel's BTF hidden, BTF from --btfhub.
+        let setup = try EndToEnd.setup.get()
+        let run = try EndToEnd.probe(runner: try PackFixtures.product("btf-run"),
+                                     arguments: [directory + "/perfsnoop.bpf.o", "--event-type", "execsnoop_event", "--btfhub", setup.tree])
+        #expect(run.status == 0, "\(run.log)")
+        #expect(run.log.contains("BTF: btfhub tree entry \(setup.identityPath)"), "\(run.log)")
+        #expect(run.log.contains("program kprobe_without_target (section kprobe) not attached: Operation not supported"), "\(run.log)")
+        #expect(run.log.contains("streaming events from perf_events (perf buffer)"), "\(run.log)")
+        let matching = run.events.filter { $0["pid"] as? Int == run.childPID && $0["comm"] as? String == EndToEnd.childName }
+        #expect(matching.count == 1 && matching.first?["ppid"] as? Int == run.parentPID, "\(run.rawEvents.prefix(2000))")
+    }
+
     @Test("the runner needs no shared library")
     func runnerIsStatic() throws {
         let setup = try EndToEnd.setup.get()
@@ -76,6 +124,8 @@ enum EndToEnd {
         var identityPath: String
         /// A raw BTF of another kernel (CentOS 8).
         var otherKernelBTF: String
+        /// The btfhub tree holding this kernel (as a raw .btf) and three btfhub kernels.
+        var tree: String
     }
 
     static let setup = Result<Setup, any Error> { try makeSetup() }
@@ -125,10 +175,12 @@ enum EndToEnd {
             guard result.status == 0 else { throw TestSupportError("btf-pack runner failed: \(result.stderr)") }
             return path
         }
-        return Setup(runner: try buildRunner(try tree("hub", withThisKernel: true), "execsnoop-runner"),
+        let withThisKernel = try tree("hub", withThisKernel: true)
+        return Setup(runner: try buildRunner(withThisKernel, "execsnoop-runner"),
                      runnerWithoutThisKernel: try buildRunner(try tree("hub-without", withThisKernel: false), "execsnoop-runner-without"),
                      identityPath: identityPath,
-                     otherKernelBTF: try TestSupport.extractedKernel(TestSupport.sharedArchive + "/" + others[2]))
+                     otherKernelBTF: try TestSupport.extractedKernel(TestSupport.sharedArchive + "/" + others[2]),
+                     tree: withThisKernel)
     }
 
     /// The fully static btf-run: BTFKIT_STATIC_BTF_RUN if set (a prebuilt one), else built here

@@ -103,7 +103,7 @@ struct RunnerTests {
         for identity in pack.identities { #expect(repacked.btf(for: identity) == pack.btf(for: identity)) }
     }
 
-    @Test("errors before loading: no object anywhere, a tree without this kernel, an unknown --btf file")
+    @Test("errors before loading: no object anywhere, a tree without this kernel, an unknown --btf file; --which")
     func usageErrors() throws {
         let btfRun = try PackFixtures.product("btf-run")
         let bare = try PackFixtures.runWithEnvironment(btfRun, [], [:])
@@ -118,6 +118,15 @@ struct RunnerTests {
         let missing = try PackFixtures.runWithEnvironment(btfRun, [object, "--btfhub", emptyTree], ["BTFKIT_FORCE_EMBEDDED": "1"])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("no BTF for this kernel") && missing.stderr.contains("centos/8/x86_64/4.18.0-80.el8.x86_64"), "\(missing.stderr)")
+
+        // --which: the dry run needs no object and loads nothing.
+        let whichKernel = try PackFixtures.runWithEnvironment(btfRun, ["--which"], [:])
+        if FileManager.default.isReadableFile(atPath: "/sys/kernel/btf/vmlinux") {
+            #expect(whichKernel.status == 0 && whichKernel.stdout.contains("[kernel-btf]"), "\(whichKernel)")
+        }
+        let whichNoPack = try PackFixtures.runWithEnvironment(btfRun, ["--which"], ["BTFKIT_FORCE_EMBEDDED": "1"])
+        #expect(whichNoPack.status == 1)
+        #expect(whichNoPack.stdout.contains("no choice:") && whichNoPack.stdout.contains("has no section .btfkit.pack"), "\(whichNoPack)")
 
         let noFile = try PackFixtures.runWithEnvironment(btfRun, [object, "--btf", "/nonexistent.btf"], [:])
         #expect(noFile.status == 1)
