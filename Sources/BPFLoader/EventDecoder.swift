@@ -168,10 +168,10 @@ public struct EventDecoder: Sendable {
         }
     }
 
-    /// Whether the INT `id` is `char`, `signed char` or `unsigned char` (BTF_INT_CHAR, or the name).
+    /// Whether the INT `id` is plain `char` (by name, or BTF_INT_CHAR): text. `signed char` and
+    /// `unsigned char` arrays are usually bytes (addresses, hashes) and stay numbers.
     private func isCharacter(_ id: TypeID) -> Bool {
-        let t = btf.type(id)
-        return btf.intInfo(t).encoding.contains(.char) || btf.name(id).hasSuffix("char")
+        btf.intInfo(btf.type(id)).encoding.contains(.char) || btf.name(id) == "char"
     }
 
     private func fields(of t: BTFType, at offset: Int, in record: ArraySlice<UInt8>, depth: Int) -> [(String, EventValue)] {

@@ -31,6 +31,53 @@ struct RunnerTests {
         #expect(value.text == "{ppid=1234 pid=-5 comm=bash}")
     }
 
+    @Test("nested structs, char and other arrays, bitfields, enums decode at the compiler's offsets")
+    func decodesNestedShapes() throws {
+        let source = """
+        enum color { RED = 1, GREEN = 2 };
+        struct shape_event {
+        \tint a;
+        \tstruct { short x; char name[4]; } inner;
+        \tunsigned int flags : 3, mode : 5;
+        \tenum color color;
+        \tlong values[2];
+        \tunsigned char raw[2];
+        };
+        struct shape_event *shape_event_type __attribute__((unused));
+        """
+        let directory = PackFixtures.temporaryPath("shapes")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try source.write(toFile: directory + "/shapes.bpf.c", atomically: true, encoding: .utf8)
+        let compiled = try TestSupport.run("clang", ["-g", "-O2", "-target", "bpf", "-c", directory + "/shapes.bpf.c", "-o", directory + "/shapes.bpf.o"])
+        try #require(compiled.status == 0, "\(compiled.stderr)")
+        let decoder = try EventDecoder(btf: try BPFObject(contentsOf: directory + "/shapes.bpf.o").btf, typeName: "shape_event", objectName: "shapes.bpf.o")
+        #expect(decoder.size == 40)
+        // The layout clang gives (bpftool btf dump agrees): a@0, inner@4 {x@4, name@6}, flags bits 80-82,
+        // mode bits 83-87, color@12, values@16, raw@32.
+        var record = [UInt8](repeating: 0, count: 40)
+        func put<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+            withUnsafeBytes(of: value.littleEndian) { for (i, byte) in $0.enumerated() { record[offset + i] = byte } }
+        }
+        put(Int32(-3), at: 0)
+        put(Int16(7), at: 4)
+        record[6] = UInt8(ascii: "a"); record[7] = UInt8(ascii: "b")
+        record[10] = 5 | 17 << 3
+        put(UInt32(2), at: 12)
+        put(Int64(100), at: 16)
+        put(Int64(-1), at: 24)
+        record[32] = 1; record[33] = 255
+        let value = decoder.decode(record)
+        #expect(value == .fields([
+            ("a", .signed(-3)),
+            ("inner", .fields([("x", .signed(7)), ("name", .string("ab"))])),
+            ("flags", .unsigned(5)), ("mode", .unsigned(17)),
+            ("color", .enumerator(name: "GREEN", value: 2)),
+            ("values", .array([.signed(100), .signed(-1)])),
+            ("raw", .array([.unsigned(1), .unsigned(255)])),
+        ]), "\(value.json)")
+        #expect(value.json == #"{"a":-3,"inner":{"x":7,"name":"ab"},"flags":5,"mode":17,"color":"GREEN","values":[100,-1],"raw":[1,255]}"#)
+    }
+
     @Test("a short record keeps the fields it holds; a comm without NUL is cut at the array's end")
     func shortRecords() throws {
         let decoder = try EventDecoder(btf: try Self.execsnoopBTF(), typeName: "execsnoop_event", objectName: "execsnoop.bpf.o")
