@@ -94,6 +94,32 @@ struct EndToEndTests {
         #expect(matching.count == 1 && matching.first?["ppid"] as? Int == run.parentPID, "\(run.rawEvents.prefix(2000))")
     }
 
+    @Test("SIGINT detaches cleanly (exit 0); tracefs is mounted when a tracepoint needs it and unmounted after")
+    func signalAndTracefs() throws {
+        let btfRun = try PackFixtures.product("btf-run")
+        let object = try PackFixtures.execsnoopObject()
+        let script = """
+        umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null
+        test -e /sys/kernel/tracing/events && exit 90
+        "$0" "$1" -v > /dev/null 2> "$2" &
+        pid=$!
+        i=0
+        while ! grep -q "streaming events" "$2" && kill -0 $pid 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
+        kill -INT $pid
+        wait $pid
+        status=$?
+        test -e /sys/kernel/tracing/events && echo "tracefs still mounted" >> "$2"
+        exit $status
+        """
+        let log = PackFixtures.temporaryPath("sigint-log")
+        let result = try PackFixtures.runWithEnvironment(try TestSupport.which("unshare"), ["-m", "sh", "-c", script, btfRun, object, log], [:])
+        let text = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "") + result.stderr
+        #expect(result.status == 0, "\(text)")
+        #expect(text.contains("mounted tracefs at /sys/kernel/tracing"), "\(text)")
+        #expect(text.contains("btf-run: detached"), "\(text)")
+        #expect(!text.contains("tracefs still mounted"), "\(text)")
+    }
+
     @Test("the runner needs no shared library")
     func runnerIsStatic() throws {
         let setup = try EndToEnd.setup.get()
