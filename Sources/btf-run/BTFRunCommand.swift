@@ -20,9 +20,10 @@ struct BTFRunCommand: ParsableCommand {
         abstract: "Load a CO-RE BPF object, attach its programs and print their ring/perf buffer events.",
         discussion: """
         The BTF libbpf relocates against, in order: --btf FILE; with --btfhub DIR, BTFKIT_BTF, the \
-        kernel's own BTF, then DIR's entry for this kernel; otherwise BTFKIT_BTF, the kernel's own \
-        /sys/kernel/btf/vmlinux, then the entry for this kernel in the pack embedded in this \
-        executable (.btfkit.pack). BTFKIT_FORCE_EMBEDDED=1 skips the kernel's own BTF.
+        kernel's own BTF, then DIR's entry for exactly this kernel; otherwise BTFRuntime's policy: \
+        BTFKIT_BTF, BTFKIT_ENTRY, the kernel's own /sys/kernel/btf/vmlinux, then the entry the \
+        selection chain picks in the pack embedded in this executable (.btfkit.pack; see \
+        docs/selection.md, and --which). BTFKIT_FORCE_EMBEDDED=1 skips the kernel's own BTF.
         Without OBJECT, the object embedded by `btf-pack runner` (.btfkit.object) is run.
         Events are printed as hex unless --event-type names the record's struct in the object's BTF.
         """)
