@@ -1,4 +1,7 @@
 import Archive
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The BPF object a runner (`btf-pack runner`) carries in its own executable.
 public enum EmbeddedObject {
@@ -14,7 +17,7 @@ public enum EmbeddedObject {
             return try ELFSectionReader.contents(ofSection: sectionName, inFile: executable, maxSize: maxSize)
         } catch {
             if error.kind == .noSection { return nil }
-            throw BPFLoaderError("\(error)", errnoCode: error.kind == .unreadable ? 5 : 22)
+            throw BPFLoaderError("\(error)", errnoCode: error.kind == .unreadable ? EIO : EINVAL)
         }
     }
 }
