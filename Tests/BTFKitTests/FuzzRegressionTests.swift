@@ -52,10 +52,15 @@ struct FuzzRegressionTests {
     }
 
     /// fuzz/targets/FuzzELF.swift
-    @Test("elf: parse, read every section, .BTF and .BTF.ext")
+    @Test("elf: embed a section, parse, read every section, .BTF and .BTF.ext")
     func elf() throws {
         for (name, bytes) in try Self.inputs(of: "elf") {
-            guard let elf = try? ELFFile(parsing: bytes, file: name) else { continue }
+            let elf = try? ELFFile(parsing: bytes, file: name)
+            if let embedded = try? ELFSectionEmbedder.appendingSection(named: ".btfkit.pack", data: [1, 2, 3], to: bytes, file: name),
+               elf != nil {
+                #expect((try? ELFFile(parsing: embedded, file: "embedded")) != nil, "\(name): embedding made it unreadable")
+            }
+            guard let elf else { continue }
             for section in elf.sections { _ = try? elf.contents(of: section) }
             if let btf = try? BTF(elf: elf) { _ = btf.dumpText() }
             if let section = elf.section(named: ".BTF.ext"), let contents = try? elf.contents(of: section) {
