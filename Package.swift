@@ -34,7 +34,7 @@ let package = Package(
         // Minimizer and the btfhub sweep.
         .target(name: "Trim", dependencies: ["BTF", "CORE", "Archive"]),
         // Runtime selection of the running kernel's BTF from an embedded pack; memfd; libbpf glue.
-        .target(name: "BTFRuntime", dependencies: ["BTF", "Archive", "CLibBPF"]),
+        .target(name: "BTFRuntime", dependencies: ["BTF", "Archive", "CLibBPF", "CLinuxShims"]),
         // The C ABI over BTFRuntime (@_cdecl); its header lives in include/, for C compilers only.
         .target(name: "CBTFKit", dependencies: ["BTFRuntime", "CLibBPF"], exclude: ["include"]),
         // libbpf glue for btf-run: open, load, attach, ring/perf buffers, events decoded from the object's BTF.
@@ -44,6 +44,8 @@ let package = Package(
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev"])]),
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        // Linux calls Swift's Glibc does not import (memfd_create), as static inline C wrappers.
+        .systemLibrary(name: "CLinuxShims"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         .executableTarget(name: "btf-dump", dependencies: ["BTF", argumentParser]),

@@ -1,3 +1,4 @@
+import CLinuxShims
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -14,14 +15,6 @@ struct ExposedBTFFile: Sendable {
     /// The temporary file to remove on release; `nil` for a memfd.
     let temporaryPath: String?
 
-    /// `memfd_create(2)`, looked up at run time: Swift's Glibc module does not declare it, and
-    /// a libc without it is exactly the case the temporary-file fallback is for.
-    private typealias MemfdCreate = @convention(c) (UnsafePointer<CChar>, UInt32) -> Int32
-    private static let memfdCreate: MemfdCreate? = {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "memfd_create") else { return nil }  // RTLD_DEFAULT
-        return unsafeBitCast(symbol, to: MemfdCreate.self)
-    }()
-
     // Linux's values for the memfd and sealing constants (uapi; Swift's Glibc does not import them).
     private static let mfdCloexec: UInt32 = 0x0001
     private static let mfdAllowSealing: UInt32 = 0x0002
@@ -31,8 +24,9 @@ struct ExposedBTFFile: Sendable {
     /// Writes `bytes` to a sealed memfd; falls back to `mkstemp` in `$TMPDIR` (else /tmp) when
     /// memfd is unavailable, or when `forceTemporaryFile` (tests) asks for it.
     static func expose(_ bytes: [UInt8], forceTemporaryFile: Bool = false) throws(BTFRuntimeError) -> ExposedBTFFile {
-        if !forceTemporaryFile, let memfdCreate {
-            let fd = memfdCreate("btfkit-core-btf", mfdCloexec | mfdAllowSealing)
+        if !forceTemporaryFile {
+            // A C wrapper, not dlsym: a fully static runner has no dynamic symbol table to search.
+            let fd = btfkit_memfd_create("btfkit-core-btf", mfdCloexec | mfdAllowSealing)
             if fd >= 0 {
                 do {
                     try writeAll(bytes, to: fd)

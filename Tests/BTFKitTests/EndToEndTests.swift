@@ -16,6 +16,8 @@ struct EndToEndTests {
         let run = try EndToEnd.probe(runner: setup.runner, arguments: ["--event-type", "execsnoop_event"])
         #expect(run.status == 0, "runner failed: \(run.log)")
         #expect(run.log.contains("BTF: embedded entry \(setup.identityPath) from section .btfkit.pack of \(setup.runner)"), "\(run.log)")
+        // The static runner exposes the BTF through a memfd, never a file on disk.
+        #expect(run.log.contains("given to libbpf as /proc/self/fd/"), "\(run.log)")
         #expect(run.log.contains("/sys/kernel/btf/vmlinux is absent"), "\(run.log)")
         let matching = run.events.filter { $0["pid"] as? Int == run.childPID && $0["comm"] as? String == EndToEnd.childName }
         #expect(matching.count == 1, "no event for pid \(run.childPID) comm \(EndToEnd.childName) among \(run.events.count) events: \(run.rawEvents.prefix(2000)); log: \(run.log)")
