@@ -39,7 +39,7 @@ public enum KernelArchive {
 
         var extractor = BTFMemberExtractor(archivePath: path, maxDecompressedSize: maxDecompressedSize)
         do {
-            try extractor.run(XZTarReader(fileDescriptor: fd))
+            try extractor.run(TarReader(fileDescriptor: fd))
         } catch let failure as LibArchiveFailure {
             throw extractor.error(for: failure)
         } catch let error as ArchiveError {
@@ -82,7 +82,7 @@ private struct BTFMemberExtractor {
         return ArchiveError(.corrupt, "corrupt or not an xz-compressed tar: \(failure.message)", file: archivePath, member: currentMember)
     }
 
-    mutating func run(_ reader: XZTarReader) throws {
+    mutating func run(_ reader: TarReader) throws {
         while let header = try reader.nextMember() {
             currentMember = header.path
             // Only a few names are kept for messages, so that an archive of millions of members stays cheap.
@@ -137,7 +137,7 @@ private struct BTFMemberExtractor {
     }
 
     /// Reads the current member whole, enforcing the cap on the bytes actually produced too.
-    private mutating func readMember(_ reader: XZTarReader, _ header: TarMemberHeader) throws -> [UInt8] {
+    private mutating func readMember(_ reader: TarReader, _ header: TarMemberHeader) throws -> [UInt8] {
         var bytes: [UInt8] = []
         if let size = header.declaredSize { bytes.reserveCapacity(Int(clamping: size)) }
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)

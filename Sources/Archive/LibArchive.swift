@@ -1,7 +1,8 @@
 import CArchive
 
-// The only file that calls libarchive. Everything else sees `XZTarReader`, `TarMemberHeader` and
-// `LibArchiveFailure`, never a raw `struct archive *` or an `ARCHIVE_*` status code.
+// libarchive for reading (LibArchiveWriter.swift holds the writing side). Everything else sees
+// `TarReader`, `TarMemberHeader` and `LibArchiveFailure`, never a raw `struct archive *` or an
+// `ARCHIVE_*` status code.
 
 /// A libarchive call that failed: libarchive's own message and whether it reported a stream that
 /// ends early (as opposed to data that is wrong).
@@ -36,30 +37,59 @@ struct TarMemberHeader {
     var linkTarget: String?
 }
 
-/// A tar archive inside an xz stream, read forward once from an open file descriptor: headers with
-/// `nextMember()`, the current member's data with `read(into:)`. Not thread-safe; one per archive.
-final class XZTarReader {
+/// A tar archive read forward once: headers with `nextMember()`, the current member's data with
+/// `read(into:)`. From an open file descriptor (btfhub kernels: xz only) or from bytes in memory
+/// (packs: xz, gzip or plain). Not thread-safe; one per archive.
+final class TarReader {
     private let archive: OpaquePointer
+    /// The copy of in-memory input that libarchive reads; `nil` when reading a descriptor.
+    private let storage: UnsafeMutableRawBufferPointer?
     /// libarchive reads the descriptor in blocks of this size.
     static let blockSize = 1 << 17
 
-    /// Starts reading `fileDescriptor` (which the caller keeps open and closes after this reader is gone).
+    /// Starts reading an xz-compressed tar from `fileDescriptor` (which the caller keeps open and
+    /// closes after this reader is gone).
     init(fileDescriptor: Int32) throws(LibArchiveFailure) {
-        guard let archive = archive_read_new() else {
-            throw LibArchiveFailure(message: "libarchive could not allocate a reader", isTruncation: false)
-        }
-        self.archive = archive
+        archive = try TarReader.newReader()
+        storage = nil
         // btfhub archives are tar in xz; accepting nothing else gives a clear error for anything else.
         guard archive_read_support_filter_xz(archive) == ARCHIVE_OK,
               archive_read_support_format_tar(archive) == ARCHIVE_OK else {
             throw failure(fallback: "libarchive lacks xz or tar support")
         }
-        guard archive_read_open_fd(archive, fileDescriptor, XZTarReader.blockSize) == ARCHIVE_OK else {
+        guard archive_read_open_fd(archive, fileDescriptor, TarReader.blockSize) == ARCHIVE_OK else {
             throw failure(fallback: "cannot start reading the xz stream")
         }
     }
 
-    deinit { archive_read_free(archive) }
+    /// Starts reading a tar (xz- or gzip-compressed, or plain) from a private copy of `bytes`,
+    /// kept for as long as libarchive may look at it.
+    init(bytes: some Collection<UInt8>) throws(LibArchiveFailure) {
+        archive = try TarReader.newReader()
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
+        _ = storage.initializeMemory(as: UInt8.self, from: bytes)
+        self.storage = storage
+        guard archive_read_support_filter_xz(archive) == ARCHIVE_OK,
+              archive_read_support_filter_gzip(archive) == ARCHIVE_OK,
+              archive_read_support_format_tar(archive) == ARCHIVE_OK else {
+            throw failure(fallback: "libarchive lacks xz, gzip or tar support")
+        }
+        guard archive_read_open_memory(archive, storage.baseAddress, bytes.count) == ARCHIVE_OK else {
+            throw failure(fallback: "cannot start reading the archive")
+        }
+    }
+
+    private static func newReader() throws(LibArchiveFailure) -> OpaquePointer {
+        guard let archive = archive_read_new() else {
+            throw LibArchiveFailure(message: "libarchive could not allocate a reader", isTruncation: false)
+        }
+        return archive
+    }
+
+    deinit {
+        archive_read_free(archive)
+        storage?.deallocate()
+    }
 
     /// The next member's header, or `nil` at the end of the archive.
     func nextMember() throws(LibArchiveFailure) -> TarMemberHeader? {
@@ -112,14 +142,24 @@ final class XZTarReader {
     /// Bytes of tar stream decompressed so far (`archive_filter_bytes(a, 0)`).
     var decompressedBytes: Int64 { archive_filter_bytes(archive, 0) }
 
+    /// Which compression the archive turned out to have: "xz", "gzip" or "none".
+    var compressionName: String {
+        // Filter 0 is the last one applied when reading; with one compression layer it names it.
+        let count = archive_filter_count(archive)
+        guard count > 1, let name = archive_filter_name(archive, 0) else { return "none" }
+        return String(cString: name)
+    }
+
     /// The failure libarchive recorded for the last call.
     private func failure(fallback: String) -> LibArchiveFailure {
         // libarchive joins its prefix and liblzma's text with a double space ("Lzma library error:  ...").
         let message = (archive_error_string(archive).map { String(cString: $0) } ?? fallback).replacing("  ", with: " ")
         // libarchive's errno is ARCHIVE_ERRNO_FILE_FORMAT for damaged and short input alike; only the
         // text tells them apart. Its tar and read-ahead layers say "Truncated ..."; when the xz stream
-        // itself stops early, liblzma's LZMA_BUF_ERROR comes through as "No progress is possible".
+        // itself stops early, liblzma's LZMA_BUF_ERROR comes through as "No progress is possible",
+        // and a short gzip stream as "Premature end".
         let isTruncation = message.lowercased().contains("truncated") || message.contains("No progress is possible")
+            || message.contains("Premature end")
         return LibArchiveFailure(message: message, isTruncation: isTruncation)
     }
 }

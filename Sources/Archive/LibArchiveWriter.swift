@@ -1,8 +1,7 @@
 import CArchive
 
-// libarchive for packs: writing a tar (plain or gzip) into memory, and reading a tar.xz / tar.gz
-// that is already in memory. LibArchive.swift reads btfhub's per-kernel archives from a file
-// descriptor; this file adds what the packer and the runtime need, and like it, nothing outside
+// libarchive for packs: writing a tar (plain or gzip) into memory. LibArchive.swift holds the
+// reading side (btfhub archives from a descriptor, packs from memory); like it, nothing outside
 // sees a `struct archive *` or an `ARCHIVE_*` status.
 
 /// The compression libarchive applies while writing a tar.
@@ -117,86 +116,5 @@ final class TarArchiveWriter {
     /// Where the write callback appends; a class so that libarchive can hold a pointer to it.
     private final class OutputSink {
         var bytes: [UInt8] = []
-    }
-}
-
-/// A tar archive, xz- or gzip-compressed (or plain), read forward once from bytes in memory.
-/// The reader keeps its own copy of the bytes for as long as libarchive may look at them.
-final class MemoryTarReader {
-    private let archive: OpaquePointer
-    private let storage: UnsafeMutableRawBufferPointer
-
-    init(bytes: some Collection<UInt8>) throws(LibArchiveFailure) {
-        storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
-        _ = storage.initializeMemory(as: UInt8.self, from: bytes)
-        guard let archive = archive_read_new() else {
-            storage.deallocate()
-            throw LibArchiveFailure(message: "libarchive could not allocate a reader", isTruncation: false)
-        }
-        self.archive = archive
-        guard archive_read_support_filter_xz(archive) == ARCHIVE_OK,
-              archive_read_support_filter_gzip(archive) == ARCHIVE_OK,
-              archive_read_support_format_tar(archive) == ARCHIVE_OK else {
-            throw failure(fallback: "libarchive lacks xz, gzip or tar support")
-        }
-        guard archive_read_open_memory(archive, storage.baseAddress, bytes.count) == ARCHIVE_OK else {
-            throw failure(fallback: "cannot start reading the archive")
-        }
-    }
-
-    deinit {
-        archive_read_free(archive)
-        storage.deallocate()
-    }
-
-    /// The next member's header, or `nil` at the end of the archive.
-    func nextMember() throws(LibArchiveFailure) -> TarMemberHeader? {
-        var entry: OpaquePointer?
-        var status: Int32
-        repeat { status = archive_read_next_header(archive, &entry) } while status == ARCHIVE_RETRY
-        if status == ARCHIVE_EOF { return nil }
-        guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
-            throw failure(fallback: "cannot read the next tar header")
-        }
-        let path = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
-        let declaredSize = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : nil
-        if let target = archive_entry_hardlink(entry) {
-            return TarMemberHeader(path: path, type: .hardLink, declaredSize: declaredSize, linkTarget: String(cString: target))
-        }
-        let type: TarMemberType
-        var linkTarget: String?
-        switch UInt32(archive_entry_filetype(entry)) {
-        case 0o100000: type = .regularFile   // AE_IFREG
-        case 0o040000: type = .directory     // AE_IFDIR
-        case 0o120000:                       // AE_IFLNK
-            type = .symbolicLink
-            linkTarget = archive_entry_symlink(entry).map { String(cString: $0) }
-        case let other: type = .special(other)
-        }
-        return TarMemberHeader(path: path, type: type, declaredSize: declaredSize, linkTarget: linkTarget)
-    }
-
-    /// Reads the current member's next bytes into `buffer`; returns how many, 0 at the end of the member.
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(LibArchiveFailure) -> Int {
-        while true {
-            let n = archive_read_data(archive, buffer.baseAddress, buffer.count)
-            if n >= 0 { return n }
-            if Int32(n) == ARCHIVE_RETRY { continue }
-            throw failure(fallback: "cannot read member data")
-        }
-    }
-
-    /// Which compression the archive turned out to have: "xz", "gzip" or "none".
-    var compressionName: String {
-        // Filter 0 is the last one applied when reading; with one compression layer it names it.
-        let count = archive_filter_count(archive)
-        guard count > 1, let name = archive_filter_name(archive, 0) else { return "none" }
-        return String(cString: name)
-    }
-
-    private func failure(fallback: String) -> LibArchiveFailure {
-        let message = archive_error_string(archive).map { String(cString: $0) } ?? fallback
-        let isTruncation = message.lowercased().contains("truncated") || message.contains("Premature end")
-        return LibArchiveFailure(message: message, isTruncation: isTruncation)
     }
 }

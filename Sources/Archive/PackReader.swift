@@ -94,7 +94,7 @@ public struct BTFPack: Sendable {
         var expanded = 0
         var currentMember: String?
         do {
-            let reader = try MemoryTarReader(bytes: bytes)
+            let reader = try TarReader(bytes: bytes)
             let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
             defer { chunk.deallocate() }
             while let header = try reader.nextMember() {
