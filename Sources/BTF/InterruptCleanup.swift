@@ -22,7 +22,8 @@ public enum InterruptCleanup {
 
     /// Installs handlers for `signals`: on the first one, every registered temporary file is
     /// removed and the signal is raised again with its default action, so the exit status still
-    /// says "killed by SIGINT". Call once, early in `main`; later calls do nothing.
+    /// says "killed by SIGINT" (or, failing that, exit status 128 + the signal number). Call once,
+    /// early in `main`; later calls do nothing.
     public static func install() {
         guard installed.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else { return }
         var fds: [Int32] = [-1, -1]
@@ -71,9 +72,10 @@ public enum InterruptCleanup {
         pending.withLock { paths in
             for path in paths { unlink(path) }
             // Still holding the lock: no writer can create or rename a file before the process ends.
+            // Raised in this thread, which does not block it, the signal ends the process before
+            // raise returns; should it not (blocked or ignored after all), exit as a shell reports it.
             signal(Int32(byte), SIG_DFL)
-            kill(getpid(), Int32(byte))
-            // Should the signal be blocked or ignored after all, end anyway, as the signal would have.
+            raise(Int32(byte))
             _exit(128 + Int32(byte))
         }
         return nil  // not reached: the closure above ends the process
