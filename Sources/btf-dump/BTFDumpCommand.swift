@@ -32,6 +32,8 @@ struct BTFDumpCommand: ParsableCommand {
     }
 
     func run() throws {
+        // ^C while writing with -o removes the temporary file.
+        if output != nil { InterruptCleanup.install() }
         let btf: BTF
         do { btf = try BTF(contentsOf: file) } catch {
             printError("btf-dump: \(error)")

@@ -23,6 +23,12 @@ struct BTFPackCommand: ParsableCommand {
         """,
         subcommands: [Pack.self, Embed.self, EmitAsm.self, Locate.self, Which.self, Runner.self],
         defaultSubcommand: Pack.self)
+
+    static func main() {
+        // ^C while a pack, embedded binary or runner is written removes the temporary file.
+        InterruptCleanup.install()
+        main(nil)
+    }
 }
 
 /// Prints `error` as `btf-pack: error` and exits with status 1.
