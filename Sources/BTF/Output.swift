@@ -23,8 +23,22 @@ public struct StandardOutput: TextOutputStream {
     }
 }
 
+/// Unbuffered standard error for messages; retries on EINTR and partial writes.
+public struct StandardError: TextOutputStream {
+    public init() {}
+    public mutating func write(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            bytes = bytes.dropFirst(n)
+        }
+    }
+}
+
 /// Prints a line to standard error.
 public func printError(_ message: String) {
-    let line = message + "\n"
-    _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
+    var standardError = StandardError()
+    standardError.write(message + "\n")
 }

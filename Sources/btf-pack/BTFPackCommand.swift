@@ -38,17 +38,6 @@ func fail(_ error: some Error) -> Never {
     exit(1)
 }
 
-struct StandardError: TextOutputStream {
-    mutating func write(_ text: String) {
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            bytes = bytes.dropFirst(n)
-        }
-    }
-}
 
 extension BTFPackCommand {
     struct Pack: ParsableCommand {
