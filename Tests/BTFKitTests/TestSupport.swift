@@ -84,8 +84,17 @@ enum TestSupport {
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         let r = try run("tar", ["-xJf", archive, "-C", tmp])
         guard r.status == 0 else { throw TestSupportError("tar -xJf \(archive) failed: \(r.stderr)") }
-        try? FileManager.default.removeItem(atPath: dir)
-        try FileManager.default.moveItem(atPath: tmp, toPath: dir)
+        // Tests extract the same kernel concurrently: the first rename wins, later ones use its result.
+        if rename(tmp, dir) != 0 {
+            if !FileManager.default.fileExists(atPath: result) {
+                // A stale directory from an interrupted run: replace it.
+                try? FileManager.default.removeItem(atPath: dir)
+                if rename(tmp, dir) != 0 && !FileManager.default.fileExists(atPath: result) {
+                    throw TestSupportError("cannot move the extracted \(archive) into \(dir)")
+                }
+            }
+            try? FileManager.default.removeItem(atPath: tmp)
+        }
         guard FileManager.default.fileExists(atPath: result) else { throw TestSupportError("\(archive) holds no \(name)") }
         return result
     }
