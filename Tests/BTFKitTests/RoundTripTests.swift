@@ -47,6 +47,38 @@ struct RoundTripTests {
             Issue.record(Comment(rawValue: difference))
         }
     }
+
+    @Test("a 32-byte header with a kind-layout section is read, and written back byte for byte in both orders",
+          arguments: [ByteOrder.little, .big])
+    func kindLayoutHeaderRoundTrips(order: ByteOrder) throws {
+        // Hand-assembled: header (32 bytes) | types | strings | kind layout (one entry per kind 1-19).
+        let sample = BuilderSamples.oneOfEachKind()
+        let types = sample.words, strings = sample.strings
+        let layouts = BTFKind.allCases.map { kind in
+            BTFKindLayout(infoSize: UInt8(kind.extraWords(vlen: 0) * 4), elementSize: UInt8(kind.extraWords(vlen: 1) * 4),
+                          flags: UInt16(kind.rawValue) << 8 | 1)
+        }
+        var bytes: [UInt8] = []
+        func put<T: FixedWidthInteger>(_ value: T) {
+            withUnsafeBytes(of: order == .little ? value.littleEndian : value.bigEndian) { bytes.append(contentsOf: $0) }
+        }
+        put(UInt16(0xEB9F)); bytes += [1, 0]; put(UInt32(32))
+        put(UInt32(0)); put(UInt32(types.count * 4))                      // type_off, type_len
+        put(UInt32(types.count * 4)); put(UInt32(strings.count))          // str_off, str_len
+        put(UInt32(types.count * 4 + strings.count)); put(UInt32(layouts.count * 4))  // layout_off, layout_len
+        for word in types { put(word) }
+        bytes += strings
+        for layout in layouts { bytes += [layout.infoSize, layout.elementSize]; put(layout.flags) }
+
+        let btf = try BTF(parsing: bytes, file: "kind-layout.btf")
+        #expect(btf.header.headerLength == 32)
+        #expect(btf.kindLayouts == layouts)
+        #expect(btf.typeCount == sample.typeCount)
+        #expect(btf.serialized() == bytes, "written back unchanged")
+        let swapped = try BTF(parsing: btf.serialized(byteOrder: order.swapped))
+        #expect(swapped.kindLayouts == layouts, "the layout flags survive a byte swap")
+        #expect(swapped.serialized(byteOrder: order) == bytes)
+    }
 }
 
 enum RoundTrip {
