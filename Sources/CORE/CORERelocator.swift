@@ -8,9 +8,20 @@ public enum CORERelocationOutcome: Sendable, Equatable {
     /// No candidate matched (or the field/enumerator is missing): libbpf poisons the instruction
     /// (existence relocations resolve to 0 instead, as `.resolved(0)`).
     case poisoned(reason: String)
-    /// libbpf fails the load: ambiguous candidates that disagree, an invalid access spec, a
-    /// bitfield too big to load ...
+    /// libbpf fails the load because two matching candidates disagree (on the field's offset or on
+    /// the value): "field offset ambiguity", "relocation decision ambiguity".
+    case ambiguous(reason: String)
+    /// libbpf fails the load for another reason: an invalid access spec, a bitfield too big to
+    /// load, an instruction that does not fit ...
     case failed(reason: String)
+
+    /// Whether libbpf fails the load on this relocation (ambiguity or other failure).
+    public var failsLoad: Bool {
+        switch self {
+        case .ambiguous, .failed: true
+        case .resolved, .poisoned: false
+        }
+    }
 }
 
 /// The decision for one relocation, with the specs the minimizer needs.
@@ -168,10 +179,12 @@ public struct CORERelocator: Sendable {
             }
             if let first = chosen {
                 if candidateSpec.bitOffset != firstBitOffset {
-                    return fail("field offset ambiguity: \(candidateSpec.bitOffset) != \(firstBitOffset)")
+                    result.outcome = .ambiguous(reason: "field offset ambiguity: \(candidateSpec.bitOffset) != \(firstBitOffset)")
+                    return result
                 }
                 if value.poison != first.poison || value.newValue != first.newValue {
-                    return fail("relocation decision ambiguity: \(value.newValue) != \(first.newValue)")
+                    result.outcome = .ambiguous(reason: "relocation decision ambiguity: \(value.newValue) != \(first.newValue)")
+                    return result
                 }
             } else {
                 chosen = value

@@ -159,10 +159,10 @@ public struct CoverageRelocationTable: Sendable {
             return kind.isExistenceCheck && value == 0 ? .absent : .resolved(value)
         case .poisoned(let reason):
             return .poisoned(reason: reason)
+        case .ambiguous(let reason):
+            return .ambiguous(reason: reason)
         case .failed(let reason):
-            // The relocator's two ambiguity messages are libbpf's ("field offset ambiguity",
-            // "relocation decision ambiguity").
-            return reason.contains("ambiguity") ? .ambiguous(reason: reason) : .failed(reason: reason)
+            return .failed(reason: reason)
         }
     }
 

@@ -88,7 +88,7 @@ public struct Minimizer: Sendable {
     /// matched, so that the trimmed BTF still contains the candidate that fails. Ambiguities need
     /// nothing extra: the disagreeing candidate is the last target spec.
     private mutating func keepUnreportedFailingCandidates(of result: CORERelocationResult) throws(BTFError) {
-        guard case .failed(let reason) = result.outcome, result.localSpec != nil, !reason.contains("ambiguity") else { return }
+        guard case .failed = result.outcome, result.localSpec != nil else { return }
         var remaining = result.candidateIDs[...]
         if let lastMatched = result.targetSpecs.last?.rootTypeID, let position = remaining.firstIndex(of: lastMatched) {
             remaining = remaining[(position + 1)...]
@@ -124,8 +124,8 @@ public struct Minimizer: Sendable {
     private static func neededCandidates(of group: [CORERelocationResult]) -> Set<TypeID>? {
         var common: Set<TypeID>?
         for (position, result) in group.enumerated() {
-            if case .failed(let reason) = result.outcome {
-                guard position == group.count - 1, reason.contains("ambiguity"),
+            if result.outcome.failsLoad {
+                guard position == group.count - 1, case .ambiguous = result.outcome,
                       let first = result.targetSpecs.first?.rootTypeID, let last = result.targetSpecs.last?.rootTypeID,
                       common?.isSuperset(of: [first, last]) ?? true else { return nil }
                 return [first, last]

@@ -45,7 +45,7 @@ public struct KernelSweepResult: Sendable {
                 switch result.outcome {
                 case .resolved: resolvedRelocations += 1
                 case .poisoned: poisonedRelocations += 1
-                case .failed(let reason):
+                case .ambiguous(let reason), .failed(let reason):
                     let object = objectIndex < objects.count ? objects[objectIndex].path : "object \(objectIndex)"
                     rejectedRelocations.append("\(object): \(result.sectionName): \(result.relocation.kind) "
                                                + "relocation at insn offset \(result.relocation.instructionOffset): \(reason)")

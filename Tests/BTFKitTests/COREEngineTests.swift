@@ -198,7 +198,7 @@ enum COREComparison {
                 }
             case (.poisoned, .poisoned):
                 report.poisoned += 1
-            case (.failed, .failed):
+            case (.failed, .failed), (.failed, .ambiguous):
                 report.failed += 1
             default:
                 Issue.record("\(where_): libbpf \(expected.result), engine \(got) [\(result.outcome)]")

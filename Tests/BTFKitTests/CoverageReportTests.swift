@@ -63,9 +63,9 @@ struct CoverageReportTests {
         // A byte offset of 0 is a real offset, not an absence.
         #expect(T.classify(.resolved(0), kind: .fieldByteOffset) == .resolved(0))
         #expect(T.classify(.poisoned(reason: "x"), kind: .fieldByteOffset) == .poisoned(reason: "x"))
-        #expect(T.classify(.failed(reason: "relocation decision ambiguity: 1 != 2"), kind: .typeIDTarget)
+        #expect(T.classify(.ambiguous(reason: "relocation decision ambiguity: 1 != 2"), kind: .typeIDTarget)
                 == .ambiguous(reason: "relocation decision ambiguity: 1 != 2"))
-        #expect(T.classify(.failed(reason: "field offset ambiguity: 8 != 16"), kind: .fieldByteOffset).code == "M")
+        #expect(T.classify(.ambiguous(reason: "field offset ambiguity: 8 != 16"), kind: .fieldByteOffset).code == "M")
         #expect(T.classify(.failed(reason: "invalid access string"), kind: .fieldByteOffset).code == "F")
         #expect(!CoverageOutcome.absent.isProblem && CoverageOutcome.poisoned(reason: "").isProblem)
     }

@@ -209,7 +209,7 @@ struct HostileInputTests {
             let outcomes = results.joined().map(\.outcome)
             #expect(outcomes.count == fixture.objects.map { $0.ext?.coreRelocations.reduce(0) { $0 + $1.records.count } ?? 0 }.reduce(0, +))
             // Nearly all records name a type this BTF lacks, or an access string it does not hold.
-            let failed = outcomes.filter { if case .failed = $0 { true } else { false } }.count
+            let failed = outcomes.filter(\.failsLoad).count
             #expect(failed * 10 >= outcomes.count * 9, "\(what): only \(failed) of \(outcomes.count) failed")
             Self.exercise(kernel: fixture.kernel, objects: objects, case: "objects whose BTF has \(what)")
         }

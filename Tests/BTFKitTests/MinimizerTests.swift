@@ -240,18 +240,18 @@ import Testing
 
         // A failed relocation (candidates disagree) keeps every candidate it saw.
         var failed = Minimizer(source: full)
-        try failed.record([result([copies[0], copies[2]], .failed(reason: "field offset ambiguity"))])
+        try failed.record([result([copies[0], copies[2]], .ambiguous(reason: "field offset ambiguity"))])
         let outFailed = failed.build()
         #expect(outFailed.typeIDs.filter { outFailed.name($0) == "task" }.count == 2)
 
         // Agreeing relocations, then an ambiguity between the first and the third copy as the type's
         // last relocation: those two reproduce it. A relocation after the failure keeps everything.
         var lastFails = Minimizer(source: full)
-        try lastFails.record([result(copies, .resolved(0)), result([copies[0], copies[2]], .failed(reason: "relocation decision ambiguity"))])
+        try lastFails.record([result(copies, .resolved(0)), result([copies[0], copies[2]], .ambiguous(reason: "relocation decision ambiguity"))])
         let outLastFails = lastFails.build()
         #expect(outLastFails.typeIDs.filter { outLastFails.name($0) == "task" }.count == 2)
         var failsThenMore = Minimizer(source: full)
-        try failsThenMore.record([result([copies[0], copies[2]], .failed(reason: "relocation decision ambiguity")), result(copies, .resolved(0))])
+        try failsThenMore.record([result([copies[0], copies[2]], .ambiguous(reason: "relocation decision ambiguity")), result(copies, .resolved(0))])
         let outFailsThenMore = failsThenMore.build()
         #expect(outFailsThenMore.typeIDs.filter { outFailsThenMore.name($0) == "task" }.count == 3)
 
