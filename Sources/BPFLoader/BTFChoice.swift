@@ -24,19 +24,22 @@ public final class ChosenBTF {
     public let source: Source
     /// Why it was chosen, for `-v`.
     public let reason: String
-    /// BTFRuntime's selection trail (each step tried, the decision, warnings) when it chose.
-    public var trail: [String] { coreBTF?.selection.explanation ?? [] }
+    /// The selection trail (each step tried, the decision, warnings) when BTFRuntime chose from a
+    /// pack or `--btfhub` from a tree.
+    public var trail: [String] { coreBTF?.selection.explanation ?? treeTrail }
     /// `bpf_object_open_opts.btf_custom_path`, or `nil` for the kernel's own BTF.
     public let customPath: String?
     private let coreBTF: CoreBTF?
+    private let treeTrail: [String]
     private var temporaryFile: String?
 
-    init(source: Source, reason: String, customPath: String?, coreBTF: CoreBTF? = nil, temporaryFile: String? = nil) {
+    init(source: Source, reason: String, customPath: String?, coreBTF: CoreBTF? = nil, temporaryFile: String? = nil, treeTrail: [String] = []) {
         self.source = source
         self.reason = reason
         self.customPath = customPath
         self.coreBTF = coreBTF
         self.temporaryFile = temporaryFile
+        self.treeTrail = treeTrail
     }
 
     deinit { release() }
@@ -64,8 +67,8 @@ public final class ChosenBTF {
     ///
     /// - `btfFile` (`--btf`): that file, always.
     /// - `btfhubTree` (`--btfhub`): BTFRuntime's policy with the tree in place of a pack:
-    ///   `BTFKIT_BTF`, then the kernel's own BTF (unless `BTFKIT_FORCE_EMBEDDED=1`), then the tree's
-    ///   entry for this kernel.
+    ///   `BTFKIT_BTF`, then the kernel's own BTF (unless `BTFKIT_FORCE_EMBEDDED=1`), then the entry
+    ///   the selection chain picks among the tree's kernels.
     /// - otherwise `CoreBTF.ensure` with `pack` (by default the executable's own `.btfkit.pack`).
     ///
     /// `options.hostRoot` (`--host-root`) applies to both the pack and the tree.
@@ -111,31 +114,36 @@ public final class ChosenBTF {
         }
     }
 
+    /// The tree's entry for this machine, by the same selection chain as a pack's (exact, unique
+    /// release, release pattern, nearest only when allowed). Every kernel counts as distinct
+    /// content: telling identical files apart would mean reading the whole tree.
     private static func fromTree(_ root: String, options: CoreBTFOptions, reason: String) throws(BPFLoaderError) -> ChosenBTF {
-        let identity: KernelIdentity
-        if let given = options.identity { identity = given } else {
-            var notes: [String] = []
-            let machine: MachineIdentity
-            do { machine = try RunningKernel.machineIdentity(osReleasePaths: options.osReleasePaths, hostRoot: options.hostRoot, notes: &notes) } catch {
-                throw BPFLoaderError(error.message, errnoCode: error.errnoCode)
-            }
-            guard let id = machine.id, let versionID = machine.versionID else {
-                throw BPFLoaderError("--btfhub \(root): this machine's os-release gives no ID and VERSION_ID to find its kernel by"
-                                     + (notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))"), errnoCode: ENOENT)
-            }
-            identity = KernelIdentity(distro: id, version: versionID, arch: KernelIdentity.btfhubArch(forMachine: machine.machine), release: machine.release)
+        var trail: [String] = []
+        let machine: MachineIdentity
+        do { machine = try options.machineIdentity(trail: &trail) } catch {
+            throw BPFLoaderError("--btfhub \(root): \(error.message)", errnoCode: error.errnoCode)
         }
         let tree: BTFHubTree
         do { tree = try BTFHubTree(scanning: root) } catch { throw BPFLoaderError("--btfhub \(root): \(error)", errnoCode: EIO) }
-        guard let entry = tree.kernels.first(where: { $0.identity == identity }) else {
-            let sameRelease = tree.kernels.filter { $0.identity.distro == identity.distro && $0.identity.arch == identity.arch }
-            let nearest = (sameRelease.isEmpty ? tree.kernels : sameRelease).prefix(3).map(\.identity.description)
-            throw BPFLoaderError("--btfhub \(root): no BTF for this kernel, \(identity) (the tree has \(tree.kernels.count) kernels"
-                                 + (nearest.isEmpty ? ")" : "; e.g. \(nearest.joined(separator: ", ")))"), errnoCode: ENOENT)
+        var entries: [KernelIdentity: Int] = [:]
+        for (index, kernel) in tree.kernels.enumerated() where entries[kernel.identity] == nil { entries[kernel.identity] = index }
+        trail.append("btfhub tree: \(root) (\(tree.kernels.count) kernels)")
+        let selection: BTFSelection
+        do {
+            selection = try BTFSelector.select(for: machine, among: entries, source: "btfhub tree \(root)", allowNearest: options.allowsNearest)
+        } catch {
+            throw BPFLoaderError("--btfhub \(root): no BTF for this kernel: \(error.message)", errnoCode: error.errnoCode)
         }
-        let why = "\(reason); the tree's entry matches this kernel exactly"
+        guard let identity = selection.entry, let index = entries[identity] else {
+            throw BPFLoaderError("--btfhub \(root): the selection chose no entry (\(selection.reason))", errnoCode: ENOENT)
+        }
+        let entry = tree.kernels[index]
+        trail += selection.trail.map { $0.replacing("the pack", with: "the tree") }
+        trail.append("chosen: \(identity) [\(selection.step.rawValue)]: \(selection.reason)")
+        trail += selection.warnings.map { "warning: " + $0.replacing("the pack", with: "the tree") }
+        let why = "\(reason); \(selection.step.rawValue): \(selection.reason)"
         if entry.format == .rawBTF {
-            return ChosenBTF(source: .treeEntry(identity, path: entry.inputPath), reason: why, customPath: entry.inputPath)
+            return ChosenBTF(source: .treeEntry(identity, path: entry.inputPath), reason: why, customPath: entry.inputPath, treeTrail: trail)
         }
         // A compressed entry: libbpf needs a file, so the BTF goes to a private temporary file.
         let bytes: [UInt8]
@@ -157,7 +165,7 @@ public final class ChosenBTF {
             }
             written += n
         }
-        return ChosenBTF(source: .treeEntry(identity, path: entry.inputPath), reason: why, customPath: path, temporaryFile: path)
+        return ChosenBTF(source: .treeEntry(identity, path: entry.inputPath), reason: why, customPath: path, temporaryFile: path, treeTrail: trail)
     }
 }
 
@@ -177,9 +185,9 @@ extension ChosenBTF {
         }
         switch Result(catching: { () throws(BPFLoaderError) -> ChosenBTF in try choose(btfFile: btfFile, btfhubTree: btfhubTree, pack: pack, options: options) }) {
         case .success(let chosen):
-            let summary = chosen.summary
+            let lines = chosen.trail.filter { !$0.hasPrefix("chosen:") } + [chosen.summary]
             chosen.release()
-            return ([summary], true)
+            return (lines, true)
         case .failure(let error):
             return ([error.message], false)
         }

@@ -205,46 +205,14 @@ public final class CoreBTF: Sendable {
             }
         }
 
-        var machine: MachineIdentity
-        if let identity = options.identity {
-            machine = MachineIdentity(identity)
-            trail.append("identity given: \(identity)")
-        } else if let given = options.machine {
-            machine = given
-            trail.append("identity given: \(given)")
-        } else {
-            do {
-                machine = try RunningKernel.machineIdentity(
-                    osReleasePaths: options.osReleasePaths,
-                    hostRoot: options.hostRoot ?? options.nonEmptyEnvironmentValue(RunningKernel.hostRootVariable),
-                    osReleaseFile: options.osReleaseFile ?? options.nonEmptyEnvironmentValue(RunningKernel.osReleaseFileVariable),
-                    machine: options.uname?.machine, release: options.uname?.release, notes: &trail)
-            } catch {
-                throw failing(error)
-            }
-            trail.append("\(options.uname == nil ? "uname" : "uname (given)"): machine \(machine.machine) (btfhub arch \(machine.arch)), release \(machine.release)")
-            if options.osReleaseID != nil || options.osReleaseVersionID != nil {
-                // The file's ID_LIKE and codenames describe another system than the one given.
-                machine.osRelease = nil
-                let given = [options.osReleaseID.map { _ in "ID" }, options.osReleaseVersionID.map { _ in "VERSION_ID" }].compactMap { $0 }
-                machine.osReleaseSource = given.count == 2 || machine.osReleaseSource == nil ? "the caller"
-                    : "\(machine.osReleaseSource ?? ""), \(given[0]) from the caller"
-            }
-            if let id = options.osReleaseID {
-                machine.id = id.isEmpty ? nil : id
-                trail.append("ID given: \(machine.id ?? "(unknown)")")
-            }
-            if let versionID = options.osReleaseVersionID {
-                machine.versionID = versionID.isEmpty ? nil : versionID
-                trail.append("VERSION_ID given: \(machine.versionID ?? "(unknown)")")
-            }
-        }
+        let machine: MachineIdentity
+        do { machine = try options.machineIdentity(trail: &trail) } catch { throw failing(error) }
 
         let packBytes: [UInt8], packName: String
         do { (packBytes, packName) = try readPack(options.pack) } catch { throw failing(error) }
         trail.append("pack: \(packName) (\(packBytes.count) bytes)")
 
-        let allowNearest = options.allowNearest || options.environmentFlag(BTFSelector.allowNearestVariable)
+        let allowNearest = options.allowsNearest
         if named == nil, let exact = machine.exactIdentity {
             // The common case reads the pack only up to this kernel's member.
             do throws(PackError) {
@@ -324,5 +292,50 @@ public final class CoreBTF: Sendable {
         default:
             return BTFRuntimeError(.badPack, error.description, errnoCode: EINVAL)
         }
+    }
+}
+
+extension CoreBTFOptions {
+    /// The machine to select for: `identity` or `machine` when given, else uname and os-release
+    /// (under `hostRoot` / `BTFKIT_HOST_ROOT`, or `osReleaseFile` / `BTFKIT_OS_RELEASE`), with
+    /// `osReleaseID` / `osReleaseVersionID` replacing what the file says. Each source read is
+    /// added to `trail`.
+    public func machineIdentity(trail: inout [String]) throws(BTFRuntimeError) -> MachineIdentity {
+        var machine: MachineIdentity
+        if let identity {
+            machine = MachineIdentity(identity)
+            trail.append("identity given: \(identity)")
+        } else if let given = self.machine {
+            machine = given
+            trail.append("identity given: \(given)")
+        } else {
+            machine = try RunningKernel.machineIdentity(
+                osReleasePaths: osReleasePaths,
+                hostRoot: hostRoot ?? nonEmptyEnvironmentValue(RunningKernel.hostRootVariable),
+                osReleaseFile: osReleaseFile ?? nonEmptyEnvironmentValue(RunningKernel.osReleaseFileVariable),
+                machine: uname?.machine, release: uname?.release, notes: &trail)
+            trail.append("\(uname == nil ? "uname" : "uname (given)"): machine \(machine.machine) (btfhub arch \(machine.arch)), release \(machine.release)")
+            if osReleaseID != nil || osReleaseVersionID != nil {
+                // The file's ID_LIKE and codenames describe another system than the one given.
+                machine.osRelease = nil
+                let given = [osReleaseID.map { _ in "ID" }, osReleaseVersionID.map { _ in "VERSION_ID" }].compactMap { $0 }
+                machine.osReleaseSource = given.count == 2 || machine.osReleaseSource == nil ? "the caller"
+                    : "\(machine.osReleaseSource ?? ""), \(given[0]) from the caller"
+            }
+            if let id = osReleaseID {
+                machine.id = id.isEmpty ? nil : id
+                trail.append("ID given: \(machine.id ?? "(unknown)")")
+            }
+            if let versionID = osReleaseVersionID {
+                machine.versionID = versionID.isEmpty ? nil : versionID
+                trail.append("VERSION_ID given: \(machine.versionID ?? "(unknown)")")
+            }
+        }
+        return machine
+    }
+
+    /// Whether nearest-release selection is allowed (`allowNearest` or `BTFKIT_ALLOW_NEAREST=1`).
+    public var allowsNearest: Bool {
+        allowNearest || environmentFlag(BTFSelector.allowNearestVariable)
     }
 }

@@ -150,6 +150,36 @@ struct RunnerTests {
         for identity in pack.identities { #expect(repacked.btf(for: identity) == pack.btf(for: identity)) }
     }
 
+    @Test("--btfhub picks from the tree with the selection chain: unique release with a warning, a collision is an error")
+    func btfhubTreeUsesTheSelectionChain() throws {
+        let btfRun = try PackFixtures.product("btf-run")
+        let release = String(decoding: try TestSupport.run("uname", ["-r"]).stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let machine = String(decoding: try TestSupport.run("uname", ["-m"]).stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let arch = machine == "aarch64" ? "arm64" : machine
+        let root = PackFixtures.temporaryPath("selection-tree")
+        func add(_ family: String) throws {
+            let path = "\(root)/\(family)/\(arch)/\(release).btf"
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data([0]).write(to: URL(fileURLWithPath: path))
+        }
+        // This machine claims to be distro "btfkitos" (no such entry); the tree has its release under one other distro.
+        let osRelease = root + "-os-release"
+        try "ID=btfkitos\nVERSION_ID=1\n".write(toFile: osRelease, atomically: true, encoding: .utf8)
+        try add("fedora/39")
+        let environment = ["BTFKIT_FORCE_EMBEDDED": "1", "BTFKIT_OS_RELEASE": osRelease]
+        let unique = try PackFixtures.runWithEnvironment(btfRun, ["--which", "--btfhub", root], environment)
+        #expect(unique.status == 0, "\(unique)")
+        #expect(unique.stdout.contains("btfhub tree entry fedora/39/\(arch)/\(release).btf") && unique.stdout.contains("unique-release"), "\(unique.stdout)")
+        #expect(unique.stdout.contains("warning: the distribution did not match") && unique.stdout.contains("in the tree once"), "\(unique.stdout)")
+
+        // The same release under a second distro with nothing to decide between them: an error listing both.
+        try add("amzn/2")
+        let collision = try PackFixtures.runWithEnvironment(btfRun, ["--which", "--btfhub", root], environment)
+        #expect(collision.status == 1, "\(collision)")
+        let text = collision.stdout + collision.stderr
+        #expect(text.contains("fedora/39/\(arch)/\(release)") && text.contains("amzn/2/\(arch)/\(release)") && text.contains("BTFKIT_BTF="), "\(text)")
+    }
+
     @Test("errors before loading: no object anywhere, a tree without this kernel, an unknown --btf file; --which")
     func usageErrors() throws {
         let btfRun = try PackFixtures.product("btf-run")
@@ -164,7 +194,9 @@ struct RunnerTests {
         try Data([0]).write(to: URL(fileURLWithPath: other))
         let missing = try PackFixtures.runWithEnvironment(btfRun, [object, "--btfhub", emptyTree], ["BTFKIT_FORCE_EMBEDDED": "1"])
         #expect(missing.status == 1)
-        #expect(missing.stderr.contains("no BTF for this kernel") && missing.stderr.contains("centos/8/x86_64/4.18.0-80.el8.x86_64"), "\(missing.stderr)")
+        // The selection chain's error: this kernel's identity, what the tree holds, the override to use.
+        #expect(missing.stderr.contains("no BTF for this kernel") && missing.stderr.contains("among its 1 kernels")
+                && missing.stderr.contains("centos/8/x86_64") && missing.stderr.contains("BTFKIT_BTF="), "\(missing.stderr)")
 
         // --which: the dry run needs no object and loads nothing.
         let whichKernel = try PackFixtures.runWithEnvironment(btfRun, ["--which"], [:])
