@@ -21,12 +21,17 @@ public struct BPFProgramInfo: Sendable, Equatable {
     public var needsTracefs: Bool { section.hasPrefix("tracepoint/") || section.hasPrefix("tp/") }
 }
 
-/// What happened to one program when `attachAll` tried it.
+/// What happened to one program (at one target) when `attachAll` tried it.
 public struct AttachOutcome: Sendable {
     /// The program.
     public var program: BPFProgramInfo
+    /// The target given explicitly (`--attach`); `nil` when libbpf attached by the section name.
+    public var target: AttachTarget?
     /// `nil` when attached; otherwise why not, in libbpf's words.
     public var failure: String?
+    /// Whether it failed because libbpf cannot attach the section by itself (no target in the
+    /// section name, `EOPNOTSUPP`): a target given explicitly may do.
+    public var needsTarget = false
 }
 
 /// A BPF object opened with libbpf (`bpf_object__open_file` / `bpf_object__open_mem`), loaded,
@@ -116,24 +121,69 @@ public final class LoadedBPFObject {
         }
     }
 
-    /// `bpf_program__attach` on every program, keeping the links; one outcome per program.
-    /// A program libbpf cannot auto-attach (a section without a target, `SEC("kprobe")`, a
+    /// Attaches every program, keeping the links. A program with entries in `targets` (by
+    /// program name, from `AttachRequest.resolve`) is attached at each of them, one outcome per
+    /// target; every other program goes through `bpf_program__attach`, one outcome each. A
+    /// program libbpf cannot auto-attach (a section without a target, `SEC("kprobe")`, a
     /// `uprobe` without a binary ...) gets its reason, the others stay attached.
-    public func attachAll() -> [AttachOutcome] {
-        programHandles.map { handle in
+    public func attachAll(targets: [String: [AttachTarget]] = [:]) -> [AttachOutcome] {
+        programHandles.flatMap { handle -> [AttachOutcome] in
             let info = BPFProgramInfo(name: String(cString: bpf_program__name(handle)), section: String(cString: bpf_program__section_name(handle)))
+            if let explicit = targets[info.name], !explicit.isEmpty {
+                return explicit.map { target in
+                    let mark = LibBPFLog.mark
+                    errno = 0
+                    if let link = Self.attach(handle, to: target) {
+                        links.append(link)
+                        return AttachOutcome(program: info, target: target, failure: nil)
+                    }
+                    let code = errno
+                    return AttachOutcome(program: info, target: target, failure: errnoText(code == 0 ? EINVAL : code) + Self.because(since: mark))
+                }
+            }
             let mark = LibBPFLog.mark
             errno = 0
             if let link = bpf_program__attach(handle) {
                 links.append(link)
-                return AttachOutcome(program: info, failure: nil)
+                return [AttachOutcome(program: info, target: nil, failure: nil)]
             }
             let code = errno
             var reason = errnoText(code == 0 ? EOPNOTSUPP : code)
-            if code == EOPNOTSUPP || code == 0 {
+            let needsTarget = code == EOPNOTSUPP || code == 0
+            if needsTarget {
                 reason += " (libbpf cannot attach section '\(info.section)' by itself; it needs a target in the section name)"
             }
-            return AttachOutcome(program: info, failure: reason + Self.because(since: mark))
+            return [AttachOutcome(program: info, target: nil, failure: reason + Self.because(since: mark), needsTarget: needsTarget)]
+        }
+    }
+
+    /// libbpf's attach call for an explicit target; `nil` with errno set on failure.
+    private static func attach(_ handle: OpaquePointer, to target: AttachTarget) -> OpaquePointer? {
+        switch target {
+        case .uprobe(let binary, let function, let offset, let retprobe):
+            // LIBBPF_OPTS (see init): zeroed, `sz` set.
+            var opts = bpf_uprobe_opts()
+            opts.sz = MemoryLayout<bpf_uprobe_opts>.size
+            opts.retprobe = retprobe
+            return binary.withCString { path in
+                guard let function else {
+                    return bpf_program__attach_uprobe_opts(handle, -1, path, offset, &opts)  // pid -1: every process
+                }
+                return function.withCString { name in
+                    opts.func_name = name
+                    return bpf_program__attach_uprobe_opts(handle, -1, path, offset, &opts)
+                }
+            }
+        case .kprobe(let function, let offset, let retprobe):
+            var opts = bpf_kprobe_opts()
+            opts.sz = MemoryLayout<bpf_kprobe_opts>.size
+            opts.offset = offset
+            opts.retprobe = retprobe
+            return bpf_program__attach_kprobe_opts(handle, function, &opts)
+        case .tracepoint(let category, let name):
+            return bpf_program__attach_tracepoint(handle, category, name)
+        case .rawTracepoint(let name):
+            return bpf_program__attach_raw_tracepoint(handle, name)
         }
     }
 

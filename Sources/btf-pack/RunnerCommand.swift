@@ -15,7 +15,10 @@ extension BTFPackCommand {
             discussion: """
             The runner carries the object (section .btfkit.object) and the pack (section .btfkit.pack); \
             run with no arguments it loads the object with this kernel's BTF and prints its events; \
-            btf-run's flags still work (--event-type NAME, --json, --duration, -v).
+            btf-run's flags still work (--event-type NAME, --json, --duration, -v). Arguments after \
+            `--` become the runner's own defaults (section .btfkit.args), used before the command \
+            line's; btf-pack checks them with the runner before writing it:
+              btf-pack runner --object execsnoop.bpf.o --btfhub trimmed/ -o execsnoop -- --event-type execsnoop_event
             DIR is a btfhub tree: full kernels (.btf.tar.xz or .btf) are trimmed for the object on the \
             way; a tree that is already trimmed (only raw .btf files, each under 1 MiB, which no whole \
             kernel BTF is) is packed as it is.
@@ -35,6 +38,15 @@ extension BTFPackCommand {
 
         @Option(help: ArgumentHelp("The btf-run executable to embed into (default: btf-run beside btf-pack).", valueName: "PATH"))
         var runner: String?
+
+        @Argument(parsing: .postTerminator, help: ArgumentHelp("btf-run arguments the runner uses by default (after --).", valueName: "RUNNER-ARGS"))
+        var runnerArguments: [String] = []
+
+        func validate() throws {
+            if let bad = runnerArguments.first(where: { $0.utf8.contains(0) }) {
+                throw ValidationError("runner argument '\(bad)' contains a NUL byte")
+            }
+        }
 
         /// The largest raw `.btf` a tree may hold and still count as already trimmed.
         static let trimmedSizeLimit = 1 << 20
@@ -59,13 +71,22 @@ extension BTFPackCommand {
                 do { runnerBytes = try FileIO.read(runnerPath) } catch { fail(error) }
                 let withPack = try ELFSectionEmbedder.appendingSection(named: ELFSectionEmbedder.packSectionName, data: packed.bytes,
                                                                        to: runnerBytes, file: runnerPath)
-                let withObject = try ELFSectionEmbedder.appendingSection(named: EmbeddedObject.sectionName, data: objectBytes,
+                var withObject = try ELFSectionEmbedder.appendingSection(named: EmbeddedObject.sectionName, data: objectBytes,
                                                                          to: withPack, file: runnerPath)
+                if !runnerArguments.isEmpty {
+                    withObject = try ELFSectionEmbedder.appendingSection(named: EmbeddedArguments.sectionName,
+                                                                         data: EmbeddedArguments.encode(runnerArguments),
+                                                                         to: withObject, file: runnerPath)
+                    try checkRunnerArguments(withObject)
+                }
                 do { try FileIO.writeAtomically(withObject, to: output, mode: 0o755) } catch { fail(error) }
 
                 let s = packed.summary
                 print("runner: \(output) (\(withObject.count) bytes) = \(runnerPath) (\(runnerBytes.count) bytes)")
                 print("  + object \(object) (\(objectBytes.count) bytes, section \(EmbeddedObject.sectionName))")
+                if !runnerArguments.isEmpty {
+                    print("  + default arguments: \(runnerArguments.joined(separator: " ")) (section \(EmbeddedArguments.sectionName))")
+                }
                 print("  + pack: \(s.entries) kernels, \(s.uniqueContents) distinct BTF files, \(s.rawBytes) bytes raw, \(s.packedBytes) bytes packed (section \(ELFSectionEmbedder.packSectionName))")
                 if let interpreter = try? ELFSectionReader.contents(ofSection: ".interp", inFile: runnerPath, maxSize: 4096) {
                     let loader = String(decoding: interpreter.prefix { $0 != 0 }, as: UTF8.self)
@@ -74,6 +95,34 @@ extension BTFPackCommand {
                 }
             } catch {
                 fail(error)
+            }
+        }
+
+        /// Runs the runner about to be written with `--check-arguments` (it parses its embedded
+        /// arguments and checks `--event-type` against its object), from a private temporary copy.
+        /// A runner that cannot run on this machine (another architecture) is written unchecked.
+        private func checkRunnerArguments(_ runnerBytes: [UInt8]) throws(PackError) {
+            var template = Array("/tmp/btf-pack-runner.XXXXXX".utf8CString)
+            guard let directory = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+                throw PackError(.unreadable, "cannot create a temporary directory to check the runner's arguments: \(String(cString: strerror(errno)))", file: "/tmp")
+            }
+            let copy = directory + "/" + (output.split(separator: "/").last.map(String.init) ?? "runner")
+            defer { unlink(copy); rmdir(directory) }
+            do { try FileIO.writeAtomically(runnerBytes, to: copy, mode: 0o700) } catch {
+                throw PackError(.unreadable, "cannot write a copy to check the runner's arguments: \(error)", file: copy)
+            }
+            let result: Subprocess.Result
+            do { result = try Subprocess.run(copy, ["--check-arguments"]) } catch {
+                print("note: the runner cannot run on this machine (\(error)); its default arguments were not checked")
+                return
+            }
+            guard result.status == 0 else {
+                // A usage error (exit 2), like any other bad argument of this command; nothing is written.
+                var reason = result.output.split(separator: "\n").first.map(String.init) ?? "exit status \(result.status)"
+                if reason.hasPrefix("btf-run: ") { reason.removeFirst("btf-run: ".count) }
+                var standardError = StandardError()
+                print("btf-pack: \(output) not written: the runner rejects the arguments after --: \(reason)", to: &standardError)
+                Glibc.exit(2)
             }
         }
 

@@ -26,7 +26,31 @@ struct BTFRunCommand: ParsableCommand {
         docs/selection.md, and --which). BTFKIT_FORCE_EMBEDDED=1 skips the kernel's own BTF.
         Without OBJECT, the object embedded by `btf-pack runner` (.btfkit.object) is run.
         Events are printed as hex unless --event-type names the record's struct in the object's BTF.
+        Every program is attached where its section says (libbpf's bpf_program__attach). A section \
+        without a target (SEC("uprobe"), SEC("kprobe"), SEC("tracepoint") ...) gets one with \
+        --attach PROGRAM=TARGET, repeatable (a program may get several): uprobe, uprobe.s, \
+        uretprobe, uretprobe.s: BINARY:FUNCTION, BINARY:FUNCTION+OFFSET or BINARY:0xOFFSET (BINARY \
+        a path or a library name such as libc.so.6; every process); kprobe, kretprobe: FUNCTION or \
+        FUNCTION+OFFSET; tracepoint, tp: CATEGORY:NAME (or CATEGORY/NAME); raw_tracepoint, raw_tp: \
+        NAME. An unknown PROGRAM, another section kind or a malformed TARGET is an error (exit 1) \
+        before anything is loaded.
+        A runner also carries the arguments it was built with (`btf-pack runner … -- ARGS`); they \
+        come before the command line's: an option that takes one value and is given again on the \
+        command line takes the new value (--no-json turns a default --json off); --attach values add up.
         """)
+
+    /// The entry point: a runner's embedded arguments (section .btfkit.args), then the command line's.
+    static func main() {
+        let embedded: [String]
+        do { embedded = try EmbeddedArguments.load() } catch { fail(error) }
+        if !embedded.isEmpty {
+            do { _ = try parseAsRoot(embedded) } catch {
+                fail(BPFLoaderError("the arguments this runner was built with (\(embedded.joined(separator: " "))) are not valid: "
+                                    + fullMessage(for: error) + "; rebuild it with `btf-pack runner … -- ARGS`"))
+            }
+        }
+        main(embedded + CommandLine.arguments.dropFirst())
+    }
 
     @Argument(help: ArgumentHelp("The BPF object (clang -target bpf -g). Default: the object embedded in this executable.", valueName: "OBJECT"))
     var object: String?
@@ -46,18 +70,31 @@ struct BTFRunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Decode events as this struct of the object's BTF (e.g. execsnoop_event).", valueName: "NAME"))
     var eventType: String?
 
-    @Flag(help: "Print one JSON object per event instead of text columns or hex.")
+    @Flag(inversion: .prefixedNo, help: "Print one JSON object per event instead of text columns or hex (--no-json undoes a runner's default --json).")
     var json = false
 
     @Option(help: ArgumentHelp("Stop after this many seconds (default: until SIGINT or SIGTERM).", valueName: "SECONDS"))
     var duration: Double?
 
+    @Option(name: .customLong("attach"), help: ArgumentHelp(
+        "Attach PROGRAM at TARGET instead of where its section says (repeatable): for uprobe/uretprobe BINARY:FUNCTION[+OFFSET] or BINARY:0xOFFSET, kprobe/kretprobe FUNCTION[+OFFSET], tracepoint CATEGORY:NAME, raw_tp NAME.",
+        valueName: "PROGRAM=TARGET"))
+    var attach: [String] = []
+
     @Flag(name: .shortAndLong, help: "Say which BTF is used and why, and what was attached (-vv: libbpf's log too, -vvv: its debug log).")
     var verbose: Int
+
+    /// Used by `btf-pack runner` on the runner it builds: parse the arguments, check --event-type
+    /// and --attach against the object, exit 0 without loading anything.
+    @Flag(name: .customLong("check-arguments"), help: .hidden)
+    var checkArguments = false
 
     func validate() throws {
         if btf != nil && btfhub != nil { throw ValidationError("--btf and --btfhub both choose the BTF; give one") }
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
+        for argument in attach {
+            do { _ = try AttachRequest(parsing: argument) } catch { throw ValidationError(error.message) }
+        }
     }
 
     func run() throws {
@@ -87,9 +124,25 @@ struct BTFRunCommand: ParsableCommand {
         } catch {
             fail(error)
         }
+        if checkArguments {
+            do {
+                _ = try eventDecoder(objectBytes: objectBytes, objectName: objectName)
+                // Opening (not loading) gives libbpf's list of programs and sections; no privilege needed.
+                let opened = try LoadedBPFObject(bytes: objectBytes, name: objectName, btfCustomPath: nil)
+                defer { opened.close() }
+                _ = try attachTargets(programs: opened.programs, objectName: objectName)
+            } catch {
+                fail(error)
+            }
+            print("btf-run: arguments are valid for \(objectName)")
+            return
+        }
 
         let chosen = chooseBTF(options)
         if verbose >= 1 {
+            if let embedded = try? EmbeddedArguments.load(), !embedded.isEmpty {
+                print("btf-run: arguments this runner was built with: \(embedded.joined(separator: " "))", to: &diagnostics)
+            }
             // BTFRuntime's steps, then the choice in btf-run's words (which replaces its "chosen:" line).
             for line in chosen.trail where !line.hasPrefix("chosen:") { print("btf-run: \(line)", to: &diagnostics) }
             print("btf-run: \(chosen.summary)", to: &diagnostics)
@@ -100,32 +153,31 @@ struct BTFRunCommand: ParsableCommand {
         do {
             let loaded = try LoadedBPFObject(bytes: objectBytes, name: objectName, btfCustomPath: chosen.customPath)
             defer { loaded.close() }
-            if loaded.programs.contains(where: \.needsTracefs) {
+            // --attach checked against the object's programs and sections before anything is loaded.
+            let targets = try attachTargets(programs: loaded.programs, objectName: objectName)
+            if loaded.programs.contains(where: \.needsTracefs) || targets.values.joined().contains(where: \.needsTracefs) {
                 mountedTracefs = try Tracefs.mountIfNeeded()
                 if mountedTracefs && verbose >= 1 { print("btf-run: mounted tracefs at \(Tracefs.mountPoint) (a tracepoint program needs it)", to: &diagnostics) }
             }
             try loaded.load()
-            let outcomes = loaded.attachAll()
+            let outcomes = loaded.attachAll(targets: targets)
             for outcome in outcomes {
+                let program = "\(outcome.program.name) (section \(outcome.program.section))"
+                let target = outcome.target.map { " to \($0)" } ?? ""
                 if let failure = outcome.failure {
-                    print("btf-run: program \(outcome.program.name) (section \(outcome.program.section)) not attached: \(failure)", to: &diagnostics)
+                    var hint = ""
+                    if outcome.needsTarget, let kind = AttachSectionKind(section: outcome.program.section) {
+                        hint = "; --attach \(outcome.program.name)=TARGET gives it one (TARGET: \(kind.expectedForm))"
+                    }
+                    print("btf-run: program \(program) not attached\(target): \(failure)\(hint)", to: &diagnostics)
                 } else if verbose >= 1 {
-                    print("btf-run: attached \(outcome.program.name) (section \(outcome.program.section))", to: &diagnostics)
+                    print("btf-run: attached \(program)\(target)", to: &diagnostics)
                 }
             }
             guard outcomes.contains(where: { $0.failure == nil }) else {
                 throw BPFLoaderError("\(objectName): no program could be attached" + (outcomes.isEmpty ? " (the object has none)" : ""))
             }
-            let decoder: EventDecoder?
-            if let eventType {
-                let btf: BTF
-                do { btf = try BTF(elf: try ELFFile(parsing: objectBytes, file: objectName)) } catch {
-                    throw BPFLoaderError("\(objectName): cannot read the object's BTF to decode events: \(error)")
-                }
-                decoder = try EventDecoder(btf: btf, typeName: eventType, objectName: objectName)
-            } else {
-                decoder = nil
-            }
+            let decoder = try eventDecoder(objectBytes: objectBytes, objectName: objectName)
             let maps = loaded.eventMaps
             var printer = EventPrinter(decoder: decoder, json: json, showMap: maps.count > 1)
             let stream = try EventStream(maps: maps, handler: { printer.print($0) }, lost: { map, cpu, count in
@@ -153,6 +205,22 @@ struct BTFRunCommand: ParsableCommand {
         if mountedTracefs { Tracefs.unmount() }
         if verbose >= 1 && exitCode == 0 { print("btf-run: detached", to: &diagnostics) }
         if exitCode != 0 { throw ExitCode(exitCode) }
+    }
+
+    /// The `--attach` targets by program name, checked against the object's programs and sections.
+    private func attachTargets(programs: [BPFProgramInfo], objectName: String) throws(BPFLoaderError) -> [String: [AttachTarget]] {
+        let requests = try attach.map { argument throws(BPFLoaderError) in try AttachRequest(parsing: argument) }
+        return try AttachRequest.resolve(requests, programs: programs, objectName: objectName)
+    }
+
+    /// The decoder for `--event-type`, or `nil` without it (events print as hex).
+    private func eventDecoder(objectBytes: [UInt8], objectName: String) throws -> EventDecoder? {
+        guard let eventType else { return nil }
+        let btf: BTF
+        do { btf = try BTF(elf: try ELFFile(parsing: objectBytes, file: objectName)) } catch {
+            throw BPFLoaderError("\(objectName): cannot read the object's BTF to decode events: \(error)")
+        }
+        return try EventDecoder(btf: btf, typeName: eventType, objectName: objectName)
     }
 
     /// The BTF for this run; a failure is printed (with the selection's steps under -v) and exits.

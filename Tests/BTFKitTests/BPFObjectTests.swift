@@ -20,6 +20,7 @@ struct BPFObjectTests {
         "types_and_enums": [.typeExists, .typeSize, .typeMatches, .typeIDTarget, .typeIDLocal,
                             .enumValueExists, .enumValue],
         "report_fields": [.fieldByteOffset, .fieldExists, .typeExists, .enumValue],
+        "uprobe_calls": [.fieldByteOffset],
     ]
 
     /// Programs written NOT to load everywhere: report_fields reads task_struct.state unguarded

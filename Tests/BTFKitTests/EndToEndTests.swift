@@ -13,8 +13,10 @@ struct EndToEndTests {
     @Test("the runner relocates with the embedded entry for this kernel and reports the child's ppid, pid and comm")
     func embeddedEntryGivesTheRightValues() throws {
         let setup = try EndToEnd.setup.get()
-        let run = try EndToEnd.probe(runner: setup.runner, arguments: ["--event-type", "execsnoop_event"])
+        // No --event-type here: the runner was built with it as a default argument.
+        let run = try EndToEnd.probe(runner: setup.runner, arguments: [])
         #expect(run.status == 0, "runner failed: \(run.log)")
+        #expect(run.log.contains("arguments this runner was built with: --event-type execsnoop_event"), "\(run.log)")
         #expect(run.log.contains("BTF: embedded entry \(setup.identityPath) from section .btfkit.pack of \(setup.runner)"), "\(run.log)")
         // The static runner exposes the BTF through a memfd, never a file on disk.
         #expect(run.log.contains("given to libbpf as /proc/self/fd/"), "\(run.log)")
@@ -132,6 +134,99 @@ struct EndToEndTests {
         let text = String(decoding: ldd.stdout, as: UTF8.self) + ldd.stderr
         #expect(text.contains("not a dynamic executable") || text.contains("statically linked"), "\(text)")
     }
+
+    // MARK: - btf-run --attach PROGRAM=TARGET
+
+    @Test("--attach gives bare uprobe and uretprobe programs their target: the events carry the target's pid, argument and return value")
+    func attachUprobeAndUretprobe() throws {
+        let run = try EndToEnd.attachProbe(attaching: ["uprobe_calls_entry", "uprobe_calls_return"])
+        #expect(run.status == 0, "\(run.log)")
+        #expect(run.output == "\(EndToEnd.probeTargetResult)", "the target program did not run as expected: \(run.output)")
+        // The BTF came from a file (the script made sure the kernel's own is hidden).
+        #expect(run.log.contains("BTF: file \(run.btfFile), given to libbpf as \(run.btfFile); named by --btf"), "\(run.log)")
+        for (program, kind) in [("uprobe_calls_entry", "uprobe"), ("uprobe_calls_return", "uretprobe")] {
+            #expect(run.log.contains("btf-run: attached \(program) (section \(kind)) to \(kind) \(run.target):btfkit_probe_target (all processes)"),
+                    "-v names the target: \(run.log)")
+        }
+        #expect(!run.log.contains("not attached"), "\(run.log)")
+        let mine = run.events.filter { $0["pid"] as? Int == run.targetPID }
+        let entries = mine.filter { $0["marker"] as? Int == EndToEnd.entryMarker }
+        let returns = mine.filter { $0["marker"] as? Int == EndToEnd.returnMarker }
+        #expect(entries.count == 1 && entries.first?["value"] as? Int == EndToEnd.probeTargetArgument,
+                "no entry event with pid \(run.targetPID) and argument \(EndToEnd.probeTargetArgument): \(run.rawEvents.prefix(2000)); log: \(run.log)")
+        #expect(returns.count == 1 && returns.first?["value"] as? Int == EndToEnd.probeTargetResult,
+                "no return event with pid \(run.targetPID) and value \(EndToEnd.probeTargetResult): \(run.rawEvents.prefix(2000)); log: \(run.log)")
+    }
+
+    @Test("a SEC(\"uprobe\") program without --attach is still explained, not attached, while the others run")
+    func uprobeWithoutAttachIsExplained() throws {
+        let run = try EndToEnd.attachProbe(attaching: ["uprobe_calls_return"])
+        #expect(run.status == 0, "\(run.log)")
+        #expect(run.log.contains("btf-run: program uprobe_calls_entry (section uprobe) not attached: Operation not supported "
+                                 + "(libbpf cannot attach section 'uprobe' by itself; it needs a target in the section name)"), "\(run.log)")
+        #expect(run.log.contains("--attach uprobe_calls_entry=TARGET gives it one (TARGET: BINARY:FUNCTION, BINARY:FUNCTION+OFFSET or BINARY:0xOFFSET)"),
+                "\(run.log)")
+        #expect(run.log.contains("btf-run: attached uprobe_calls_return (section uretprobe) to uretprobe \(run.target):btfkit_probe_target"), "\(run.log)")
+        let mine = run.events.filter { $0["pid"] as? Int == run.targetPID }
+        #expect(mine.count == 1 && mine.first?["marker"] as? Int == EndToEnd.returnMarker && mine.first?["value"] as? Int == EndToEnd.probeTargetResult,
+                "\(run.rawEvents.prefix(2000)); log: \(run.log)")
+        #expect(!run.events.contains { $0["marker"] as? Int == EndToEnd.entryMarker }, "the unattached entry program sent events: \(run.rawEvents.prefix(2000))")
+    }
+
+    @Test("--attach errors: an unknown program, a malformed target, a section it cannot target (exit 1), no PROGRAM=TARGET (usage, 64)")
+    func attachErrors() throws {
+        let btfRun = try PackFixtures.product("btf-run")
+        let object = try EndToEnd.uprobeCallsObject()
+        func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+            try PackFixtures.runWithEnvironment(btfRun, arguments + ["--duration", "1"], [:])
+        }
+
+        let unknown = try run([object, "-v", "--attach", "uprobe_calls_return=/bin/true:main", "--attach", "nosuch=/bin/true:main"])
+        #expect(unknown.status == 1, "\(unknown)")
+        #expect(unknown.stderr.contains("btf-run: --attach nosuch=/bin/true:main: \(object) has no program named 'nosuch'; its programs are "
+                                        + "uprobe_calls_entry (section uprobe), uprobe_calls_return (section uretprobe)"), "\(unknown.stderr)")
+        // Checked before anything is loaded or attached.
+        #expect(!unknown.stderr.contains("attached") && !unknown.stderr.contains("streaming") && unknown.stdout.isEmpty, "\(unknown)")
+
+        let malformed = try run([object, "-v", "--attach", "uprobe_calls_entry=/bin/true"])
+        #expect(malformed.status == 1, "\(malformed)")
+        #expect(malformed.stderr.contains("btf-run: --attach uprobe_calls_entry=/bin/true: program uprobe_calls_entry (section uprobe): "
+                                          + "malformed target '/bin/true' for a uprobe program (no ':' between BINARY and FUNCTION): "
+                                          + "expected BINARY:FUNCTION, BINARY:FUNCTION+OFFSET or BINARY:0xOFFSET"), "\(malformed.stderr)")
+        #expect(!malformed.stderr.contains("attached") && !malformed.stderr.contains("streaming"), "\(malformed)")
+
+        let offset = try run([object, "--attach", "uprobe_calls_return=/bin/true:main+0xfoo"])
+        #expect(offset.status == 1 && offset.stderr.contains("'0xfoo' is not an offset")
+                && offset.stderr.contains("expected BINARY:FUNCTION, BINARY:FUNCTION+OFFSET or BINARY:0xOFFSET"), "\(offset)")
+
+        // A section --attach cannot target: an XDP program beside a uprobe.
+        let directory = PackFixtures.temporaryPath("attach-xdp")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+        #include "kernel_types.h"
+        #include <bpf/bpf_helpers.h>
+        SEC("xdp") int xdp_pass(void *ctx) { return 2; }
+        SEC("uprobe") int some_uprobe(void *ctx) { return 0; }
+        char LICENSE[] SEC("license") = "GPL";
+        """.write(toFile: directory + "/xdp.bpf.c", atomically: true, encoding: .utf8)
+        let compiled = try TestSupport.run("clang", ["-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-I", TestSupport.packageRoot + "/bpf/include",
+                                                     "-c", directory + "/xdp.bpf.c", "-o", directory + "/xdp.bpf.o"])
+        try #require(compiled.status == 0, "\(compiled.stderr)")
+        let unsupported = try run([directory + "/xdp.bpf.o", "-v", "--attach", "xdp_pass=eth0"])
+        #expect(unsupported.status == 1, "\(unsupported)")
+        #expect(unsupported.stderr.contains("btf-run: --attach xdp_pass=eth0: program xdp_pass has section 'xdp'; --attach gives a target only to programs of the sections "
+                                            + "uprobe, uprobe.s, uretprobe, uretprobe.s"), "\(unsupported.stderr)")
+        for kind in ["kprobe", "kretprobe", "tracepoint", "tp", "raw_tracepoint", "raw_tp"] {
+            #expect(unsupported.stderr.contains(kind), "\(kind): \(unsupported.stderr)")
+        }
+        #expect(!unsupported.stderr.contains("attached") && !unsupported.stderr.contains("streaming"), "\(unsupported)")
+
+        // No '=' at all is a usage error, found before the object is even read.
+        let usage = try run([object, "--attach", "uprobe_calls_entry"])
+        #expect(usage.status == 64, "\(usage)")
+        #expect(usage.stderr.contains("--attach 'uprobe_calls_entry': expected PROGRAM=TARGET"), "\(usage.stderr)")
+    }
 }
 
 /// The shared fixture: the static runner, two trees, the runners built from them.
@@ -144,7 +239,7 @@ enum EndToEnd {
     }
 
     struct Setup {
-        /// The runner built from a tree holding this kernel.
+        /// The runner built from a tree holding this kernel, with `--event-type execsnoop_event` as its default argument.
         var runner: String
         /// The runner built from a tree without it.
         var runnerWithoutThisKernel: String
@@ -197,14 +292,15 @@ enum EndToEnd {
         let object = try PackFixtures.execsnoopObject()
         let staticRunner = try staticBTFRun()
         let btfPack = try PackFixtures.product("btf-pack")
-        func buildRunner(_ tree: String, _ output: String) throws -> String {
+        func buildRunner(_ tree: String, _ output: String, defaults: [String] = []) throws -> String {
             let path = directory + "/" + output
-            let result = try TestSupport.run(btfPack, ["runner", "--object", object, "--btfhub", tree, "-o", path, "--runner", staticRunner])
+            let result = try TestSupport.run(btfPack, ["runner", "--object", object, "--btfhub", tree, "-o", path, "--runner", staticRunner]
+                                             + (defaults.isEmpty ? [] : ["--"] + defaults))
             guard result.status == 0 else { throw TestSupportError("btf-pack runner failed: \(result.stderr)") }
             return path
         }
         let withThisKernel = try tree("hub", withThisKernel: true)
-        return Setup(runner: try buildRunner(withThisKernel, "execsnoop-runner"),
+        return Setup(runner: try buildRunner(withThisKernel, "execsnoop-runner", defaults: ["--event-type", "execsnoop_event"]),
                      runnerWithoutThisKernel: try buildRunner(try tree("hub-without", withThisKernel: false), "execsnoop-runner-without"),
                      identityPath: identityPath,
                      otherKernelBTF: try TestSupport.extractedKernel(TestSupport.sharedArchive + "/" + others[2]),
@@ -270,5 +366,96 @@ enum EndToEnd {
         return ProbeRun(status: result.status, log: read("log") + result.stderr, rawEvents: rawEvents, events: events,
                         parentPID: Int(read("ppid").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1,
                         childPID: Int(read("pid").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1)
+    }
+}
+
+/// `btf-run --attach` on bpf/uprobe_calls.bpf.c and a tiny C program whose function it probes.
+extension EndToEnd {
+    /// The marker values bpf/uprobe_calls.bpf.c puts in its records.
+    static let entryMarker = 1
+    static let returnMarker = 2
+    /// The probed function's argument, and what it returns for it (3x + 1).
+    static let probeTargetArgument = 41
+    static let probeTargetResult = 124
+
+    /// The compiled bpf/uprobe_calls.bpf.c.
+    static func uprobeCallsObject() throws -> String {
+        guard let object = try TestSupport.compiledBPFObjects().first(where: { $0.hasSuffix("/uprobe_calls.bpf.o") }) else {
+            throw TestSupportError("bpf/uprobe_calls.bpf.c is missing")
+        }
+        return object
+    }
+
+    struct AttachRun {
+        var status: Int32
+        var log: String
+        var rawEvents: String
+        var events: [[String: Any]]
+        /// The probed executable.
+        var target: String
+        /// Its pid when it ran.
+        var targetPID: Int
+        /// What it printed (its function's result).
+        var output: String
+        /// The copy of the kernel's BTF btf-run was given with --btf.
+        var btfFile: String
+    }
+
+    /// Compiles a C program exporting `btfkit_probe_target(int)` (not inlined: the uprobe needs
+    /// the symbol and a call), then, inside `unshare -m` with a tmpfs over /sys/kernel/btf, runs
+    /// btf-run on uprobe_calls.bpf.o with `--btf` (a copy of the kernel's BTF taken first)
+    /// `--attach P=TARGET:btfkit_probe_target` for each of `programs`, `--event-type
+    /// uprobe_calls_event --json -v --duration 4`; once it streams, a shell whose pid is known
+    /// execs the program with argument 41.
+    static func attachProbe(attaching programs: [String]) throws -> AttachRun {
+        let btfRun = try PackFixtures.product("btf-run")
+        let object = try uprobeCallsObject()
+        let directory = PackFixtures.temporaryPath("attach-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let target = directory + "/probe-target"
+        try """
+        #include <stdio.h>
+        #include <stdlib.h>
+        __attribute__((noinline)) int btfkit_probe_target(int x)
+        {
+        \t__asm__ volatile("" ::: "memory");
+        \treturn 3 * x + 1;
+        }
+        int main(int argc, char **argv)
+        {
+        \tprintf("%d\\n", btfkit_probe_target(argc > 1 ? atoi(argv[1]) : 0));
+        \treturn 0;
+        }
+        """.write(toFile: directory + "/probe-target.c", atomically: true, encoding: .utf8)
+        let compiled = try TestSupport.run("cc", ["-O0", "-g", "-o", target, directory + "/probe-target.c"])
+        guard compiled.status == 0 else { throw TestSupportError("cc failed on the probe target: \(compiled.stderr)") }
+        let btfFile = directory + "/vmlinux.btf"
+        try FileManager.default.copyItem(atPath: "/sys/kernel/btf/vmlinux", toPath: btfFile)
+
+        let attach = programs.flatMap { ["--attach", "\($0)=\(target):btfkit_probe_target"] }
+        let script = """
+        set -u
+        btfrun=$1; object=$2; out=$3; shift 3
+        mount -t tmpfs none /sys/kernel/btf || exit 90
+        test ! -e /sys/kernel/btf/vmlinux || exit 91
+        "$btfrun" "$object" --btf "$out/vmlinux.btf" --event-type uprobe_calls_event --json -v --duration 4 "$@" > "$out/events" 2> "$out/log" &
+        pid=$!
+        i=0
+        while ! grep -q "streaming events" "$out/log" 2>/dev/null && kill -0 $pid 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
+        sh -c 'echo $$ > "$1/pid"; exec "$1/probe-target" \(probeTargetArgument)' target "$out" > "$out/output"
+        wait $pid
+        """
+        try script.write(toFile: directory + "/attach.sh", atomically: true, encoding: .utf8)
+        let result = try PackFixtures.runWithEnvironment(try TestSupport.which("unshare"),
+                                                         ["-m", "sh", directory + "/attach.sh", btfRun, object, directory] + attach, [:])
+        let read = { (name: String) in (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) ?? "" }
+        let rawEvents = read("events")
+        let events = rawEvents.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        }
+        return AttachRun(status: result.status, log: read("log") + result.stderr, rawEvents: rawEvents, events: events, target: target,
+                         targetPID: Int(read("pid").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1,
+                         output: read("output").trimmingCharacters(in: .whitespacesAndNewlines), btfFile: btfFile)
     }
 }

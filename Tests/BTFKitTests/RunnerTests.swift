@@ -150,6 +150,74 @@ struct RunnerTests {
         for identity in pack.identities { #expect(repacked.btf(for: identity) == pack.btf(for: identity)) }
     }
 
+    @Test("a runner's default arguments: stored NUL-separated, damaged sections are errors")
+    func embeddedArgumentsEncoding() throws {
+        let arguments = ["--event-type", "execsnoop_event", "--json", "", "naïve"]
+        let bytes = EmbeddedArguments.encode(arguments)
+        #expect(bytes.filter { $0 == 0 }.count == arguments.count && bytes.last == 0)
+        #expect(try EmbeddedArguments.decode(bytes, file: "tool") == arguments)
+        #expect(try EmbeddedArguments.decode([], file: "tool") == [])
+        #expect(throws: BPFLoaderError.self) { try EmbeddedArguments.decode(Array("--json".utf8), file: "tool") }
+        #expect(throws: BPFLoaderError.self) { try EmbeddedArguments.decode([0xff, 0xfe, 0], file: "tool") }
+        do {
+            _ = try EmbeddedArguments.decode([0xc3, 0], file: "tool")
+            Issue.record("a truncated UTF-8 sequence was accepted")
+        } catch {
+            #expect(error.message.contains("tool") && error.message.contains(EmbeddedArguments.sectionName), "\(error)")
+        }
+    }
+
+    @Test("btf-pack runner -- ARGS: the runner starts with them, the command line adds to them, bad ones are refused before writing")
+    func runnerDefaultArguments() throws {
+        guard TestSupport.sharedArchiveAvailable() else { return }
+        let object = try PackFixtures.execsnoopObject()
+        let btfPack = try PackFixtures.product("btf-pack"), btfRun = try PackFixtures.product("btf-run")
+        let root = PackFixtures.temporaryPath("defaults-tree")
+        let kernel = "ubuntu/20.04/x86_64/5.4.0-86-generic.btf.tar.xz"
+        try FileManager.default.createDirectory(atPath: (root + "/" + kernel as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: TestSupport.sharedArchive + "/" + kernel, toPath: root + "/" + kernel)
+        let build = { (output: String, defaults: [String]) in
+            try TestSupport.run(btfPack, ["runner", "--object", object, "--btfhub", root, "-o", output, "--runner", btfRun, "--"] + defaults)
+        }
+
+        let tool = PackFixtures.temporaryPath("runner-with-defaults")
+        let built = try build(tool, ["--event-type", "execsnoop_event", "--json"])
+        #expect(built.status == 0, "\(built.stderr)")
+        #expect(String(decoding: built.stdout, as: UTF8.self).contains("default arguments: --event-type execsnoop_event --json"))
+        #expect(try EmbeddedArguments.load(executable: tool) == ["--event-type", "execsnoop_event", "--json"])
+        // The runner checks its defaults against its own object; the command line comes after them.
+        let checked = try PackFixtures.runWithEnvironment(tool, ["--check-arguments"], [:])
+        #expect(checked.status == 0, "\(checked.stderr)")
+        let overridden = try PackFixtures.runWithEnvironment(tool, ["--event-type", "nosuch", "--check-arguments"], [:])
+        #expect(overridden.status == 1 && overridden.stderr.contains("no struct or union named 'nosuch'"), "\(overridden.stderr)")
+        let noJSON = try PackFixtures.runWithEnvironment(tool, ["--no-json", "--check-arguments"], [:])
+        #expect(noJSON.status == 0, "\(noJSON.stderr)")
+
+        // Refused defaults: exit 2, the reason, and an existing output left as it was.
+        let before = try Data(contentsOf: URL(fileURLWithPath: tool))
+        for (defaults, reason) in [(["--event-type", "nosuch"], "no struct or union named 'nosuch'"), (["--bogus"], "Unknown option '--bogus'"),
+                                   (["--attach", "nosuch=/bin/true:main"], "no program named 'nosuch'")] {
+            let refused = try build(tool, defaults)
+            #expect(refused.status == 2, "\(defaults): \(refused.stderr)")
+            #expect(refused.stderr.contains("\(tool) not written") && refused.stderr.contains(reason), "\(refused.stderr)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: tool)) == before)
+        let fresh = PackFixtures.temporaryPath("never-written")
+        #expect(try build(fresh, ["--bogus"]).status == 2)
+        #expect(!FileManager.default.fileExists(atPath: fresh))
+
+        // A runner without defaults has no such section, and a damaged one names the problem.
+        let plain = PackFixtures.temporaryPath("runner-plain")
+        #expect(try TestSupport.run(btfPack, ["runner", "--object", object, "--btfhub", root, "-o", plain, "--runner", btfRun]).status == 0)
+        #expect(try EmbeddedArguments.load(executable: plain) == [])
+        let damaged = PackFixtures.temporaryPath("runner-damaged")
+        let damagedBytes = try ELFSectionEmbedder.appendingSection(named: EmbeddedArguments.sectionName, data: Array("--json".utf8),
+                                                                   to: Array(try Data(contentsOf: URL(fileURLWithPath: plain))), file: plain)
+        try FileIO.writeAtomically(damagedBytes, to: damaged, mode: 0o755)
+        let run = try PackFixtures.runWithEnvironment(damaged, ["--which"], [:])
+        #expect(run.status == 1 && run.stderr.contains(EmbeddedArguments.sectionName) && run.stderr.contains("damaged"), "\(run.stderr)")
+    }
+
     @Test("--btfhub picks from the tree with the selection chain: unique release with a warning, a collision is an error")
     func btfhubTreeUsesTheSelectionChain() throws {
         let btfRun = try PackFixtures.product("btf-run")

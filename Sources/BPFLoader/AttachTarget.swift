@@ -1,0 +1,205 @@
+/// The kinds of section whose programs can be given a target explicitly (`btf-run --attach
+/// PROGRAM=TARGET`): libbpf attaches them, but only when the section names the target
+/// (`SEC("uprobe/BINARY:FUNCTION")`); a bare `SEC("uprobe")` needs one from the user.
+public enum AttachSectionKind: String, Sendable, Equatable, CaseIterable {
+    /// `uprobe`, `uprobe.s` (sleepable): `bpf_program__attach_uprobe_opts` at function entry.
+    case uprobe
+    /// `uretprobe`, `uretprobe.s`: `bpf_program__attach_uprobe_opts` at function return.
+    case uretprobe
+    /// `kprobe`: `bpf_program__attach_kprobe_opts`.
+    case kprobe
+    /// `kretprobe`: `bpf_program__attach_kprobe_opts`, return probe.
+    case kretprobe
+    /// `tracepoint`, `tp`: `bpf_program__attach_tracepoint`.
+    case tracepoint
+    /// `raw_tracepoint`, `raw_tp` (and their writable `.w` forms): `bpf_program__attach_raw_tracepoint`.
+    case rawTracepoint = "raw_tracepoint"
+
+    /// The kind of `section`, or `nil` when `--attach` cannot give it a target. As libbpf matches
+    /// sections, the kind is the part before the first `/`, exactly: `uprobe/x:f` is a uprobe,
+    /// `kprobe.multi` is not a kprobe.
+    public init?(section: String) {
+        let base = section.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? section
+        switch base {
+        case "uprobe", "uprobe.s": self = .uprobe
+        case "uretprobe", "uretprobe.s": self = .uretprobe
+        case "kprobe": self = .kprobe
+        case "kretprobe": self = .kretprobe
+        case "tracepoint", "tp": self = .tracepoint
+        case "raw_tracepoint", "raw_tp", "raw_tracepoint.w", "raw_tp.w": self = .rawTracepoint
+        default: return nil
+        }
+    }
+
+    /// The forms TARGET may take for this kind, for messages and help.
+    public var expectedForm: String {
+        switch self {
+        case .uprobe, .uretprobe: "BINARY:FUNCTION, BINARY:FUNCTION+OFFSET or BINARY:0xOFFSET"
+        case .kprobe, .kretprobe: "FUNCTION or FUNCTION+OFFSET"
+        case .tracepoint: "CATEGORY:NAME or CATEGORY/NAME"
+        case .rawTracepoint: "NAME"
+        }
+    }
+
+    /// The sections `--attach` supports, in words, for messages.
+    public static let supportedSections =
+        "uprobe, uprobe.s, uretprobe, uretprobe.s (TARGET BINARY:FUNCTION[+OFFSET] or BINARY:0xOFFSET), "
+        + "kprobe, kretprobe (FUNCTION[+OFFSET]), tracepoint, tp (CATEGORY:NAME), raw_tracepoint, raw_tp (NAME)"
+}
+
+/// Where one program is attached when its target is given explicitly: the value `--attach
+/// PROGRAM=TARGET`'s TARGET is parsed into, for the kind of the program's section.
+public enum AttachTarget: Sendable, Equatable, CustomStringConvertible {
+    /// A user-space probe in `binary` (a path, or a library name libbpf resolves, `libc.so.6`) on
+    /// every process: at `function` + `offset`, or at file offset `offset` when `function` is nil.
+    case uprobe(binary: String, function: String?, offset: Int, retprobe: Bool)
+    /// A kernel probe at `function` + `offset`.
+    case kprobe(function: String, offset: Int, retprobe: Bool)
+    /// The tracepoint `category:name` (tracefs `events/<category>/<name>`).
+    case tracepoint(category: String, name: String)
+    /// The raw tracepoint `name`.
+    case rawTracepoint(name: String)
+
+    /// Parses TARGET for a program of section kind `kind`; the error shows the expected form.
+    public static func parse(_ target: String, for kind: AttachSectionKind) throws(BPFLoaderError) -> AttachTarget {
+        func malformed(_ why: String) -> BPFLoaderError {
+            BPFLoaderError("malformed target '\(target)' for a \(kind.rawValue) program (\(why)): expected \(kind.expectedForm)")
+        }
+        guard !target.isEmpty else { throw malformed("it is empty") }
+        guard !target.contains(where: \.isWhitespace) else { throw malformed("it contains white space") }
+        switch kind {
+        case .uprobe, .uretprobe:
+            // The last ':' separates the binary (a path may hold ':') from the place in it.
+            guard let colon = target.lastIndex(of: ":") else { throw malformed("no ':' between BINARY and FUNCTION") }
+            let binary = String(target[..<colon])
+            let place = String(target[target.index(after: colon)...])
+            guard !binary.isEmpty else { throw malformed("BINARY is empty") }
+            guard !place.isEmpty else { throw malformed("nothing after ':'") }
+            if place.hasPrefix("0x") || place.hasPrefix("0X") {
+                guard let offset = parseOffset(place) else { throw malformed("'\(place)' is not a hexadecimal offset") }
+                return .uprobe(binary: binary, function: nil, offset: offset, retprobe: kind == .uretprobe)
+            }
+            let (function, offset) = try functionAndOffset(place, malformed)
+            return .uprobe(binary: binary, function: function, offset: offset, retprobe: kind == .uretprobe)
+        case .kprobe, .kretprobe:
+            guard !target.contains(":") && !target.contains("/") else { throw malformed("a kernel function name has no ':' or '/'") }
+            let (function, offset) = try functionAndOffset(target, malformed)
+            return .kprobe(function: function, offset: offset, retprobe: kind == .kretprobe)
+        case .tracepoint:
+            let parts = target.split(omittingEmptySubsequences: false, whereSeparator: { $0 == ":" || $0 == "/" })
+            guard parts.count == 2 else {
+                throw malformed(parts.count == 1 ? "no ':' or '/' between CATEGORY and NAME" : "more than one separator")
+            }
+            guard !parts[0].isEmpty, !parts[1].isEmpty else { throw malformed(parts[0].isEmpty ? "CATEGORY is empty" : "NAME is empty") }
+            return .tracepoint(category: String(parts[0]), name: String(parts[1]))
+        case .rawTracepoint:
+            guard !target.contains(":") && !target.contains("/") else { throw malformed("a raw tracepoint name has no ':' or '/'") }
+            return .rawTracepoint(name: target)
+        }
+    }
+
+    /// `FUNCTION` or `FUNCTION+OFFSET` (OFFSET decimal or 0x hexadecimal).
+    private static func functionAndOffset(_ text: String, _ malformed: (String) -> BPFLoaderError) throws(BPFLoaderError) -> (String, Int) {
+        var function = text
+        var offset = 0
+        if let plus = text.lastIndex(of: "+") {
+            function = String(text[..<plus])
+            let offsetText = String(text[text.index(after: plus)...])
+            guard let parsed = parseOffset(offsetText) else {
+                throw malformed(offsetText.isEmpty ? "nothing after '+'" : "'\(offsetText)' is not an offset")
+            }
+            offset = parsed
+        }
+        guard !function.isEmpty else { throw malformed("FUNCTION is empty") }
+        guard !function.contains("+") else { throw malformed("more than one '+'") }
+        guard let first = function.unicodeScalars.first, !("0" ... "9").contains(first) else {
+            throw malformed("'\(function)' is not a function name")
+        }
+        return (function, offset)
+    }
+
+    /// A non-negative offset: decimal digits, or `0x` and hexadecimal digits; nil otherwise.
+    static func parseOffset(_ text: String) -> Int? {
+        var digits = Substring(text)
+        var radix = 10
+        if digits.hasPrefix("0x") || digits.hasPrefix("0X") {
+            digits = digits.dropFirst(2)
+            radix = 16
+        }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isHexDigit && (radix == 16 || $0.isNumber) }) else { return nil }
+        return Int(digits, radix: radix)
+    }
+
+    /// The target as `-v` reports it: `uprobe /bin/x:f`, `kretprobe do_exit+4`, `tracepoint sched:sched_switch`.
+    public var description: String {
+        switch self {
+        case .uprobe(let binary, let function, let offset, let retprobe):
+            let place = function.map { offset == 0 ? $0 : "\($0)+\(offset)" } ?? "0x" + String(offset, radix: 16)
+            return "\(retprobe ? "uretprobe" : "uprobe") \(binary):\(place) (all processes)"
+        case .kprobe(let function, let offset, let retprobe):
+            return "\(retprobe ? "kretprobe" : "kprobe") \(function)" + (offset == 0 ? "" : "+\(offset)")
+        case .tracepoint(let category, let name):
+            return "tracepoint \(category):\(name)"
+        case .rawTracepoint(let name):
+            return "raw tracepoint \(name)"
+        }
+    }
+
+    /// Whether attaching reads tracefs (a tracepoint's id).
+    public var needsTracefs: Bool {
+        if case .tracepoint = self { return true }
+        return false
+    }
+}
+
+/// One `--attach PROGRAM=TARGET`: a program of the object and the target text, before the
+/// program's section tells how TARGET is read.
+public struct AttachRequest: Sendable, Equatable, CustomStringConvertible {
+    /// The program's (function's) name.
+    public var program: String
+    /// TARGET, unparsed.
+    public var target: String
+
+    /// A request for `program` at `target`.
+    public init(program: String, target: String) {
+        self.program = program
+        self.target = target
+    }
+
+    /// Splits `PROGRAM=TARGET` at the first `=` (a program name has none; a path may).
+    public init(parsing argument: String) throws(BPFLoaderError) {
+        guard let equals = argument.firstIndex(of: "=") else {
+            throw BPFLoaderError("--attach '\(argument)': expected PROGRAM=TARGET (e.g. my_uprobe=/usr/bin/bash:readline)")
+        }
+        program = String(argument[..<equals])
+        target = String(argument[argument.index(after: equals)...])
+        guard !program.isEmpty else { throw BPFLoaderError("--attach '\(argument)': PROGRAM is empty; expected PROGRAM=TARGET") }
+        guard !target.isEmpty else { throw BPFLoaderError("--attach '\(argument)': TARGET is empty; expected PROGRAM=TARGET") }
+    }
+
+    public var description: String { "\(program)=\(target)" }
+
+    /// Checks `requests` against the object's `programs` and parses each TARGET for its program's
+    /// section: the targets by program name (a program may be given several). Throws, naming
+    /// `objectName`, for an unknown program (listing the object's programs), a section `--attach`
+    /// cannot give a target to (listing the ones it can) or a malformed target (showing the form
+    /// that section expects).
+    public static func resolve(_ requests: [AttachRequest], programs: [BPFProgramInfo], objectName: String) throws(BPFLoaderError) -> [String: [AttachTarget]] {
+        var targets: [String: [AttachTarget]] = [:]
+        for request in requests {
+            guard let program = programs.first(where: { $0.name == request.program }) else {
+                let list = programs.isEmpty ? "it has none" : "its programs are " + programs.map { "\($0.name) (section \($0.section))" }.joined(separator: ", ")
+                throw BPFLoaderError("--attach \(request): \(objectName) has no program named '\(request.program)'; \(list)")
+            }
+            guard let kind = AttachSectionKind(section: program.section) else {
+                throw BPFLoaderError("--attach \(request): program \(program.name) has section '\(program.section)'; --attach gives a target only to programs of the sections \(AttachSectionKind.supportedSections)")
+            }
+            do {
+                targets[program.name, default: []].append(try AttachTarget.parse(request.target, for: kind))
+            } catch {
+                throw BPFLoaderError("--attach \(request): program \(program.name) (section \(program.section)): \(error.message)")
+            }
+        }
+        return targets
+    }
+}
