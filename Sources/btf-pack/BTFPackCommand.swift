@@ -9,7 +9,7 @@ import Glibc
 /// `btf-pack`: packs a trimmed btfhub tree, embeds the pack into executables, and shows which BTF
 /// the runtime would choose. Parses, calls the Archive and BTFRuntime libraries, prints.
 @main
-struct BTFPackCommand: ParsableCommand {
+struct BTFPackCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "btf-pack",
         abstract: "Pack trimmed kernel BTF into one small archive and embed it into executables.",
@@ -24,10 +24,19 @@ struct BTFPackCommand: ParsableCommand {
         subcommands: [Pack.self, Embed.self, EmitAsm.self, Locate.self, Which.self, Runner.self],
         defaultSubcommand: Pack.self)
 
-    static func main() {
+    static func main() async {
         // ^C while a pack, embedded binary or runner is written removes the temporary file.
         InterruptCleanup.install()
-        main(nil)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
     }
 }
 

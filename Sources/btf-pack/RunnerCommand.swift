@@ -9,7 +9,7 @@ import Glibc
 
 extension BTFPackCommand {
     /// `btf-pack runner`: one executable that runs a BPF object on kernels without BTF.
-    struct Runner: ParsableCommand {
+    struct Runner: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a runner: btf-run with a BPF object and its trimmed, packed kernel BTF embedded.",
             discussion: """
@@ -39,10 +39,14 @@ extension BTFPackCommand {
         @Option(help: ArgumentHelp("The btf-run executable to embed into (default: btf-run beside btf-pack).", valueName: "PATH"))
         var runner: String?
 
+        @Option(help: ArgumentHelp("Kernels trimmed in parallel when DIR holds full kernels (default: the number of cores).", valueName: "N"))
+        var jobs = SweepOptions.defaultJobs
+
         @Argument(parsing: .postTerminator, help: ArgumentHelp("btf-run arguments the runner uses by default (after --).", valueName: "RUNNER-ARGS"))
         var runnerArguments: [String] = []
 
         func validate() throws {
+            guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
             if let bad = runnerArguments.first(where: { $0.utf8.contains(0) }) {
                 throw ValidationError("runner argument '\(bad)' contains a NUL byte")
             }
@@ -51,7 +55,7 @@ extension BTFPackCommand {
         /// The largest raw `.btf` a tree may hold and still count as already trimmed.
         static let trimmedSizeLimit = 1 << 20
 
-        func run() {
+        func run() async {
             do {
                 let runnerPath = try locateRunner()
                 let objectBytes: [UInt8]
@@ -64,7 +68,7 @@ extension BTFPackCommand {
                 guard !tree.kernels.isEmpty else {
                     fail(ValidationError("\(btfhub): no kernels found: expected <distro>/<version>/<arch>/<release>.btf.tar.xz or .btf files"))
                 }
-                let inputs = try packInputs(tree, object: bpfObject)
+                let inputs = try await packInputs(tree, object: bpfObject)
                 let packed = try PackWriter.pack(inputs)
 
                 let runnerBytes: [UInt8]
@@ -139,31 +143,69 @@ extension BTFPackCommand {
         }
 
         /// Every kernel of the tree, trimmed for `object` unless the tree is already trimmed.
-        private func packInputs(_ tree: BTFHubTree, object: BPFObject) throws(PackError) -> [PackInput] {
+        private func packInputs(_ tree: BTFHubTree, object: BPFObject) async throws(PackError) -> [PackInput] {
             let alreadyTrimmed = tree.kernels.allSatisfy { entry in
                 var status = stat()
                 return entry.format == .rawBTF && stat(entry.inputPath, &status) == 0 && Int(status.st_size) < Runner.trimmedSizeLimit
             }
-            print(alreadyTrimmed ? "\(btfhub): \(tree.kernels.count) kernels, already trimmed (raw .btf files under 1 MiB); packing them as they are"
-                                 : "\(btfhub): \(tree.kernels.count) kernels; trimming each for \(object.path)")
-            let trimmer = Trimmer(objects: [object])
-            var inputs: [PackInput] = []
-            for entry in tree.kernels {
-                let bytes: [UInt8]
-                do { bytes = try entry.readBTFBytes() } catch { throw PackError(.unreadable, "\(error)", file: entry.inputPath) }
-                if alreadyTrimmed {
-                    inputs.append(PackInput(identity: entry.identity, btf: bytes))
-                    continue
+            if alreadyTrimmed {
+                print("\(btfhub): \(tree.kernels.count) kernels, already trimmed (raw .btf files under 1 MiB); packing them as they are")
+                var inputs: [PackInput] = []
+                for entry in tree.kernels {
+                    do { inputs.append(PackInput(identity: entry.identity, btf: try entry.readBTFBytes())) } catch {
+                        throw PackError(.unreadable, "\(error)", file: entry.inputPath)
+                    }
                 }
-                do {
-                    let kernel = try BTF(parsing: bytes, file: entry.inputPath)
-                    let trimmed = try trimmer.trim(kernel: kernel).minimized.serialized()
-                    inputs.append(PackInput(identity: entry.identity, btf: trimmed))
-                } catch {
-                    throw PackError(.unreadable, "cannot trim: \(error)", file: entry.inputPath)
+                return inputs
+            }
+            print("\(btfhub): \(tree.kernels.count) kernels; trimming each for \(object.path) (\(jobs) in parallel)")
+            return try await trimmed(object: object)
+        }
+
+        /// The tree trimmed by btf-trim's sweep (parallel, a progress line on a terminal) into a
+        /// private scratch directory, read back and removed. Any kernel that fails fails the runner:
+        /// it would otherwise be missing from the pack without anyone noticing.
+        private func trimmed(object: BPFObject) async throws(PackError) -> [PackInput] {
+            var template = Array("/tmp/btf-pack-trim.XXXXXX".utf8CString)
+            guard let scratch = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+                throw PackError(.unreadable, "cannot create a scratch directory for the trimmed kernels: \(String(cString: strerror(errno)))", file: "/tmp")
+            }
+            defer { removeTree(scratch) }
+            let sweep = Sweep(objects: [object], options: SweepOptions(jobs: jobs))
+            var console = SweepConsole()
+            let report: SweepReport
+            do { report = try await sweep.run(input: btfhub, output: scratch) { console.show($0) } } catch {
+                throw PackError(.unreadable, "\(error)", file: btfhub)
+            }
+            console.print(report.summary)
+            let failures = report.failures
+            guard failures.isEmpty else {
+                let list = failures.map { "\($0.inputPath): \($0.failure ?? "")" }.joined(separator: "; ")
+                throw PackError(.unreadable, "\(failures.count) of \(report.kernels.count) kernels could not be trimmed: \(list)", file: btfhub)
+            }
+            var inputs: [PackInput] = []
+            for kernel in report.kernels {
+                guard let identity = kernel.identity else { continue }
+                do { inputs.append(PackInput(identity: identity, btf: try FileIO.read(kernel.outputPath))) } catch {
+                    throw PackError(.unreadable, "cannot read back the trimmed kernel: \(error)", file: kernel.outputPath)
                 }
             }
             return inputs
         }
     }
+}
+
+/// `rm -rf path`, not following symbolic links; what cannot be removed stays.
+private func removeTree(_ path: String) {
+    if unlink(path) == 0 || errno == ENOENT { return }  // a file, a link, or nothing
+    if let directory = opendir(path) {
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(directory)
+        for name in names { removeTree(path + "/" + name) }
+    }
+    rmdir(path)
 }

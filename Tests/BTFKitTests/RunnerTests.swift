@@ -150,6 +150,29 @@ struct RunnerTests {
         for identity in pack.identities { #expect(repacked.btf(for: identity) == pack.btf(for: identity)) }
     }
 
+    @Test("btf-pack runner trims a full tree in parallel; one kernel that cannot be trimmed fails the runner, which is not written")
+    func runnerFailsOnAKernelItCannotTrim() throws {
+        guard TestSupport.sharedArchiveAvailable() else { return }
+        let object = try PackFixtures.execsnoopObject()
+        let btfPack = try PackFixtures.product("btf-pack"), btfRun = try PackFixtures.product("btf-run")
+        let root = PackFixtures.temporaryPath("runner-bad-tree")
+        let good = "ubuntu/20.04/x86_64/5.4.0-86-generic.btf.tar.xz", bad = "centos/8/x86_64/4.18.0-80.el8.x86_64.btf.tar.xz"
+        for kernel in [good, bad] {
+            try FileManager.default.createDirectory(atPath: (root + "/" + kernel as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        }
+        try FileManager.default.copyItem(atPath: TestSupport.sharedArchive + "/" + good, toPath: root + "/" + good)
+        // The first 4 KiB of a real archive: a truncated xz stream.
+        let real = try Data(contentsOf: URL(fileURLWithPath: TestSupport.sharedArchive + "/" + bad))
+        try real.prefix(4096).write(to: URL(fileURLWithPath: root + "/" + bad))
+
+        let tool = PackFixtures.temporaryPath("runner-from-bad-tree")
+        let built = try TestSupport.run(btfPack, ["runner", "--object", object, "--btfhub", root, "-o", tool, "--runner", btfRun, "--jobs", "2"])
+        #expect(built.status == 1, "\(built.stderr)")
+        #expect(String(decoding: built.stdout, as: UTF8.self).contains("trimming each for \(object) (2 in parallel)"))
+        #expect(built.stderr.contains("1 of 2 kernels could not be trimmed") && built.stderr.contains(bad), "\(built.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: tool))
+    }
+
     @Test("a runner's default arguments: stored NUL-separated, damaged sections are errors")
     func embeddedArgumentsEncoding() throws {
         let arguments = ["--event-type", "execsnoop_event", "--json", "", "naïve"]
