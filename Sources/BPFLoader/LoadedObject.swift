@@ -117,7 +117,11 @@ public final class LoadedBPFObject {
         let mark = LibBPFLog.mark
         let result = bpf_object__load(object)
         if result != 0 {
-            throw BPFLoaderError("\(name): libbpf cannot load the object: \(errnoText(result))" + Self.because(since: mark), errnoCode: abs(result))
+            // libbpf's own explanation of EPERM talks about RLIMIT_MEMLOCK; the usual cause is privilege.
+            let privilege = abs(result) == EPERM && geteuid() != 0
+                ? "; loading BPF programs needs root (or CAP_BPF and CAP_PERFMON): run it with sudo" : ""
+            throw BPFLoaderError("\(name): libbpf cannot load the object: \(errnoText(result))" + privilege + Self.because(since: mark),
+                                 errnoCode: abs(result))
         }
     }
 

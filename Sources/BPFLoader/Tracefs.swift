@@ -18,6 +18,11 @@ public enum Tracefs {
     /// mounted it (the caller may unmount it at the end); throws when the mount fails.
     public static func mountIfNeeded() throws(BPFLoaderError) -> Bool {
         guard !isAvailable else { return false }
+        // Mounted, but this user may not look inside (tracefs is mode 0700): mounting again would not help.
+        for place in [mountPoint, debugfsPath] where access(place + "/events", F_OK) != 0 && errno == EACCES {
+            throw BPFLoaderError("a tracepoint program needs tracefs, and \(place) is not readable by this user: "
+                                 + "run it as root (loading BPF programs needs root, or CAP_BPF and CAP_PERFMON, anyway)", errnoCode: EACCES)
+        }
         if mount("tracefs", mountPoint, "tracefs", 0, nil) != 0 {
             let code = errno
             throw BPFLoaderError("a tracepoint program needs tracefs, which is not mounted, and mounting it at \(mountPoint) failed: \(errnoText(code))", errnoCode: code)

@@ -271,6 +271,42 @@ struct RunnerTests {
         #expect(text.contains("fedora/39/\(arch)/\(release)") && text.contains("amzn/2/\(arch)/\(release)") && text.contains("BTFKIT_BTF="), "\(text)")
     }
 
+    @Test("an unprivileged user is told that loading needs root, not libbpf's RLIMIT_MEMLOCK guess")
+    func unprivilegedUserIsToldToUseRoot() throws {
+        guard TestSupport.isRoot else {
+            if TestSupport.isCI { Issue.record("running btf-run as another user needs root; CI must run the tests as root") }
+            else { print("SKIPPED: running btf-run as user nobody needs root") }
+            return
+        }
+        // Copies nobody can read and run, wherever the checkout is.
+        let directory = PackFixtures.temporaryPath("unprivileged")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var paths: [String] = []
+        for source in [try PackFixtures.product("btf-run"), try PackFixtures.execsnoopObject(),
+                       try #require(try TestSupport.compiledBPFObjects().first { $0.hasSuffix("/uprobe_calls.bpf.o") })] {
+            let copy = directory + "/" + (source as NSString).lastPathComponent
+            try FileManager.default.copyItem(atPath: source, toPath: copy)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy)
+            paths.append(copy)
+        }
+        var parent = directory
+        while parent != "/" {
+            chmod(parent, (try FileManager.default.attributesOfItem(atPath: parent)[.posixPermissions] as? Int).map { mode_t($0) | 0o011 } ?? 0o755)
+            parent = (parent as NSString).deletingLastPathComponent
+        }
+        let asNobody = ["--reuid=65534", "--regid=65534", "--clear-groups", paths[0]]
+        // A tracepoint object: tracefs is there but closed to nobody.
+        let tracepoint = try TestSupport.run(try TestSupport.which("setpriv"), asNobody + [paths[1], "--duration", "1"])
+        #expect(tracepoint.status == 1)
+        #expect(tracepoint.stderr.contains("run it as root"), "\(tracepoint.stderr)")
+        // A uprobe object needs no tracefs: the load itself is refused.
+        let uprobe = try TestSupport.run(try TestSupport.which("setpriv"),
+                                         asNobody + [paths[2], "--attach", "uprobe_calls_entry=/bin/true:main", "--duration", "1"])
+        #expect(uprobe.status == 1)
+        #expect(uprobe.stderr.contains("loading BPF programs needs root") && uprobe.stderr.contains("Operation not permitted"), "\(uprobe.stderr)")
+    }
+
     @Test("errors before loading: no object anywhere, a tree without this kernel, an unknown --btf file; --which")
     func usageErrors() throws {
         let btfRun = try PackFixtures.product("btf-run")
