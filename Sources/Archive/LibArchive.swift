@@ -67,7 +67,11 @@ final class TarReader {
     init(bytes: some Collection<UInt8>) throws(LibArchiveFailure) {
         archive = try TarReader.newReader()
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
-        _ = storage.initializeMemory(as: UInt8.self, from: bytes)
+        // One memcpy for arrays and slices; element by element only for other collections.
+        let copied = bytes.withContiguousStorageIfAvailable { source in
+            storage.copyMemory(from: UnsafeRawBufferPointer(source))
+        } != nil
+        if !copied { _ = storage.initializeMemory(as: UInt8.self, from: bytes) }
         self.storage = storage
         guard archive_read_support_filter_xz(archive) == ARCHIVE_OK,
               archive_read_support_filter_gzip(archive) == ARCHIVE_OK,
