@@ -8,6 +8,17 @@ import Testing
 /// runner carries, and the errors a user meets before anything is loaded.
 @Suite("btf-run and btf-pack runner")
 struct RunnerTests {
+    /// A fresh btfhub tree holding copies of these kernels of the shared archive (paths relative to it).
+    static func treeOfSharedKernels(_ kernels: [String], named name: String) throws -> String {
+        let root = PackFixtures.temporaryPath(name)
+        for kernel in kernels {
+            let target = root + "/" + kernel
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: TestSupport.sharedArchive + "/" + kernel, toPath: target)
+        }
+        return root
+    }
+
     static func execsnoopBTF() throws -> BTF {
         try BPFObject(contentsOf: try PackFixtures.execsnoopObject()).btf
     }
@@ -110,13 +121,8 @@ struct RunnerTests {
         guard TestSupport.sharedArchiveAvailable() else { return }
         let object = try PackFixtures.execsnoopObject()
         let btfPack = try PackFixtures.product("btf-pack"), btfRun = try PackFixtures.product("btf-run")
-        let root = PackFixtures.temporaryPath("runner-tree")
         let kernels = ["debian/10/x86_64/4.19.0-21-cloud-amd64.btf.tar.xz", "ubuntu/20.04/x86_64/5.4.0-86-generic.btf.tar.xz"]
-        for kernel in kernels {
-            let target = root + "/" + kernel
-            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: TestSupport.sharedArchive + "/" + kernel, toPath: target)
-        }
+        let root = try Self.treeOfSharedKernels(kernels, named: "runner-tree")
         let tool = PackFixtures.temporaryPath("runner")
         let built = try TestSupport.run(btfPack, ["runner", "--object", object, "--btfhub", root, "-o", tool, "--runner", btfRun])
         #expect(built.status == 0, "\(built.stderr)")
@@ -155,14 +161,10 @@ struct RunnerTests {
         guard TestSupport.sharedArchiveAvailable() else { return }
         let object = try PackFixtures.execsnoopObject()
         let btfPack = try PackFixtures.product("btf-pack"), btfRun = try PackFixtures.product("btf-run")
-        let root = PackFixtures.temporaryPath("runner-bad-tree")
         let good = "ubuntu/20.04/x86_64/5.4.0-86-generic.btf.tar.xz", bad = "centos/8/x86_64/4.18.0-80.el8.x86_64.btf.tar.xz"
-        for kernel in [good, bad] {
-            try FileManager.default.createDirectory(atPath: (root + "/" + kernel as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        }
-        try FileManager.default.copyItem(atPath: TestSupport.sharedArchive + "/" + good, toPath: root + "/" + good)
+        let root = try Self.treeOfSharedKernels([good, bad], named: "runner-bad-tree")
         // The first 4 KiB of a real archive: a truncated xz stream.
-        let real = try Data(contentsOf: URL(fileURLWithPath: TestSupport.sharedArchive + "/" + bad))
+        let real = try Data(contentsOf: URL(fileURLWithPath: root + "/" + bad))
         try real.prefix(4096).write(to: URL(fileURLWithPath: root + "/" + bad))
 
         let tool = PackFixtures.temporaryPath("runner-from-bad-tree")
@@ -195,10 +197,7 @@ struct RunnerTests {
         guard TestSupport.sharedArchiveAvailable() else { return }
         let object = try PackFixtures.execsnoopObject()
         let btfPack = try PackFixtures.product("btf-pack"), btfRun = try PackFixtures.product("btf-run")
-        let root = PackFixtures.temporaryPath("defaults-tree")
-        let kernel = "ubuntu/20.04/x86_64/5.4.0-86-generic.btf.tar.xz"
-        try FileManager.default.createDirectory(atPath: (root + "/" + kernel as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: TestSupport.sharedArchive + "/" + kernel, toPath: root + "/" + kernel)
+        let root = try Self.treeOfSharedKernels(["ubuntu/20.04/x86_64/5.4.0-86-generic.btf.tar.xz"], named: "defaults-tree")
         let build = { (output: String, defaults: [String]) in
             try TestSupport.run(btfPack, ["runner", "--object", object, "--btfhub", root, "-o", output, "--runner", btfRun, "--"] + defaults)
         }
