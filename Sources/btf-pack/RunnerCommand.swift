@@ -106,12 +106,9 @@ extension BTFPackCommand {
         /// arguments and checks `--event-type` against its object), from a private temporary copy.
         /// A runner that cannot run on this machine (another architecture) is written unchecked.
         private func checkRunnerArguments(_ runnerBytes: [UInt8]) throws(PackError) {
-            var template = Array("/tmp/btf-pack-runner.XXXXXX".utf8CString)
-            guard let directory = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-                throw PackError(.unreadable, "cannot create a temporary directory to check the runner's arguments: \(String(cString: strerror(errno)))", file: "/tmp")
-            }
+            let directory = try makeScratchDirectory("btf-pack-runner", purpose: "to check the runner's arguments")
+            defer { removeTree(directory) }
             let copy = directory + "/" + (output.split(separator: "/").last.map(String.init) ?? "runner")
-            defer { unlink(copy); rmdir(directory) }
             do { try FileIO.writeAtomically(runnerBytes, to: copy, mode: 0o700) } catch {
                 throw PackError(.unreadable, "cannot write a copy to check the runner's arguments: \(error)", file: copy)
             }
@@ -166,10 +163,7 @@ extension BTFPackCommand {
         /// private scratch directory, read back and removed. Any kernel that fails fails the runner:
         /// it would otherwise be missing from the pack without anyone noticing.
         private func trimmed(object: BPFObject) async throws(PackError) -> [PackInput] {
-            var template = Array("/tmp/btf-pack-trim.XXXXXX".utf8CString)
-            guard let scratch = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-                throw PackError(.unreadable, "cannot create a scratch directory for the trimmed kernels: \(String(cString: strerror(errno)))", file: "/tmp")
-            }
+            let scratch = try makeScratchDirectory("btf-pack-trim", purpose: "for the trimmed kernels")
             defer { removeTree(scratch) }
             let sweep = Sweep(objects: [object], options: SweepOptions(jobs: jobs))
             var console = SweepConsole()
@@ -193,6 +187,15 @@ extension BTFPackCommand {
             return inputs
         }
     }
+}
+
+/// A new private directory `/tmp/NAME.XXXXXX` (mode 0700); `purpose` completes the error message.
+private func makeScratchDirectory(_ name: String, purpose: String) throws(PackError) -> String {
+    var template = Array("/tmp/\(name).XXXXXX".utf8CString)
+    guard let directory = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+        throw PackError(.unreadable, "cannot create a scratch directory \(purpose): \(String(cString: strerror(errno)))", file: "/tmp")
+    }
+    return directory
 }
 
 /// `rm -rf path`, not following symbolic links; what cannot be removed stays.
