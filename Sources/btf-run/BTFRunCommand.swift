@@ -11,6 +11,10 @@ import Glibc
 /// Set by SIGINT/SIGTERM; the polling loop stops at its next turn and detaches cleanly.
 let stopRequested = Atomic<Bool>(false)
 
+/// The arguments this executable was built with (`btf-pack runner … -- ARGS`, section .btfkit.args),
+/// read once: `main` puts them before the command line's, `-v` prints them.
+let embeddedArguments = Result { () throws(BPFLoaderError) -> [String] in try EmbeddedArguments.load() }
+
 /// `btf-run`: loads a CO-RE BPF object with BTF chosen for this kernel, attaches its programs and
 /// prints the events they send. Parses, calls BPFLoader and BTFRuntime, prints.
 @main
@@ -42,7 +46,7 @@ struct BTFRunCommand: ParsableCommand {
     /// The entry point: a runner's embedded arguments (section .btfkit.args), then the command line's.
     static func main() {
         let embedded: [String]
-        do { embedded = try EmbeddedArguments.load() } catch { fail(error) }
+        do { embedded = try embeddedArguments.get() } catch { fail(error) }
         if !embedded.isEmpty {
             do { _ = try parseAsRoot(embedded) } catch {
                 fail(BPFLoaderError("the arguments this runner was built with (\(embedded.joined(separator: " "))) are not valid: "
@@ -140,7 +144,7 @@ struct BTFRunCommand: ParsableCommand {
 
         let chosen = chooseBTF(options)
         if verbose >= 1 {
-            if let embedded = try? EmbeddedArguments.load(), !embedded.isEmpty {
+            if let embedded = try? embeddedArguments.get(), !embedded.isEmpty {
                 print("btf-run: arguments this runner was built with: \(embedded.joined(separator: " "))", to: &diagnostics)
             }
             // BTFRuntime's steps, then the choice in btf-run's words (which replaces its "chosen:" line).
