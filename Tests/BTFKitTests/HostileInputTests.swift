@@ -601,10 +601,7 @@ struct HostileInputTests {
     @Test("the runtime writes to no predictable path: a memfd, or a fresh mkstemp name per call")
     func runtimeUsesNoPredictablePath() throws {
         let (bytes, identity, _) = try RuntimeTestSupport.pack()
-        var options = CoreBTFOptions()
-        options.pack = .bytes(bytes, description: "test pack")
-        options.identity = identity
-        options.environment = ["BTFKIT_FORCE_EMBEDDED": "1"]
+        var options = RuntimeTestSupport.forcedEmbeddedOptions(pack: bytes, identity: identity)
 
         let memory = try CoreBTF.ensure(options)
         let path = try #require(memory.customPath)

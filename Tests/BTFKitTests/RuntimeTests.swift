@@ -124,10 +124,7 @@ struct RuntimeTests {
     @Test("the memfd is sealed against writes; the temporary-file fallback is private and removed on release")
     func exposure() throws {
         let (bytes, identity, btf) = try RuntimeTestSupport.pack()
-        var options = CoreBTFOptions()
-        options.pack = .bytes(bytes, description: "test pack")
-        options.identity = identity
-        options.environment = ["BTFKIT_FORCE_EMBEDDED": "1"]
+        var options = RuntimeTestSupport.forcedEmbeddedOptions(pack: bytes, identity: identity)
 
         let memory = try CoreBTF.ensure(options)
         let path = try #require(memory.customPath)
@@ -155,10 +152,7 @@ struct RuntimeTests {
     @Test("apply(to:) fills bpf_object_open_opts.btf_custom_path, or leaves it NULL for the kernel's own BTF")
     func libbpfOptions() throws {
         let (bytes, identity, _) = try RuntimeTestSupport.pack()
-        var options = CoreBTFOptions()
-        options.pack = .bytes(bytes, description: "test pack")
-        options.identity = identity
-        options.environment = ["BTFKIT_FORCE_EMBEDDED": "1"]
+        var options = RuntimeTestSupport.forcedEmbeddedOptions(pack: bytes, identity: identity)
         let chosen = try CoreBTF.ensure(options)
         var opts = bpf_object_open_opts()
         opts.sz = MemoryLayout<bpf_object_open_opts>.size
@@ -211,6 +205,15 @@ struct RuntimeTests {
 }
 
 enum RuntimeTestSupport {
+    /// Options that pick from `pack` (named "test pack") for `identity`, the kernel's own BTF ignored.
+    static func forcedEmbeddedOptions(pack: [UInt8], identity: KernelIdentity) -> CoreBTFOptions {
+        var options = CoreBTFOptions()
+        options.pack = .bytes(pack, description: "test pack")
+        options.identity = identity
+        options.environment = ["BTFKIT_FORCE_EMBEDDED": "1"]
+        return options
+    }
+
     static func temporaryDirectory() -> String {
         let path = PackFixtures.temporaryPath("runtime")
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
