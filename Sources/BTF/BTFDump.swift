@@ -116,6 +116,16 @@ private struct DumpWriter: ~Copyable {
     }
 
     @inline(__always)
+    /// bpftool's name for a FUNC's or VAR's linkage value.
+    private static func linkageName(_ linkage: UInt32) -> StaticString {
+        switch linkage {
+        case 0: "static"
+        case 1: "global"
+        case 2: "extern"
+        default: "(unknown)"
+        }
+    }
+
     private mutating func text(_ s: StaticString) {
         let count = s.utf8CodeUnitCount
         (buffer + used).update(from: s.utf8Start, count: count)
@@ -268,12 +278,7 @@ private struct DumpWriter: ~Copyable {
         case .function:
             text(" type_id="); decimal(sizeOrType)
             // A FUNC keeps its linkage in vlen.
-            switch vlen {
-            case 0: text(" linkage=static")
-            case 1: text(" linkage=global")
-            case 2: text(" linkage=extern")
-            default: text(" linkage=(unknown)")
-            }
+            text(" linkage="); text(Self.linkageName(UInt32(vlen)))
 
         case .functionPrototype:
             text(" ret_type_id="); decimal(sizeOrType)
@@ -289,12 +294,7 @@ private struct DumpWriter: ~Copyable {
         case .variable:
             // The comma is bpftool's.
             text(" type_id="); decimal(sizeOrType)
-            switch words[extra] {
-            case 0: text(", linkage=static")
-            case 1: text(", linkage=global")
-            case 2: text(", linkage=extern")
-            default: text(", linkage=(unknown)")
-            }
+            text(", linkage="); text(Self.linkageName(words[extra]))
 
         case .dataSection:
             text(" size="); decimal(sizeOrType)
