@@ -130,7 +130,8 @@ public final class ChosenBTF {
         trail.append("btfhub tree: \(root) (\(tree.kernels.count) kernels)")
         let selection: BTFSelection
         do {
-            selection = try BTFSelector.select(for: machine, among: entries, source: "btfhub tree \(root)", allowNearest: options.allowsNearest)
+            selection = try BTFSelector.select(for: machine, among: entries, source: "btfhub tree \(root)", container: "the tree",
+                                               allowNearest: options.allowsNearest)
         } catch {
             throw BPFLoaderError("--btfhub \(root): no BTF for this kernel: \(error.message)", errnoCode: error.errnoCode)
         }
@@ -138,9 +139,7 @@ public final class ChosenBTF {
             throw BPFLoaderError("--btfhub \(root): the selection chose no entry (\(selection.reason))", errnoCode: ENOENT)
         }
         let entry = tree.kernels[index]
-        trail += selection.trail.map { $0.replacing("the pack", with: "the tree") }
-        trail.append("chosen: \(identity) [\(selection.step.rawValue)]: \(selection.reason)")
-        trail += selection.warnings.map { "warning: " + $0.replacing("the pack", with: "the tree") }
+        trail += selection.explanation
         let why = "\(reason); \(selection.step.rawValue): \(selection.reason)"
         if entry.format == .rawBTF {
             return ChosenBTF(source: .treeEntry(identity, path: entry.inputPath), reason: why, customPath: entry.inputPath, treeTrail: trail)

@@ -103,9 +103,10 @@ public enum BTFSelector {
 
     /// The chain over any set of kernels, e.g. a btfhub tree's: `entries` maps each kernel to a
     /// content key, equal keys meaning byte-identical BTF (give every kernel its own key when
-    /// that is unknown); `source` names the set in messages.
+    /// that is unknown); `source` names the set in messages, and `container` is how the trail
+    /// and warnings refer to it ("1 exact: X: in the pack", "in the tree").
     public static func select(for machine: MachineIdentity, among entries: [KernelIdentity: Int], source: String,
-                              allowNearest: Bool = false) throws(BTFRuntimeError) -> BTFSelection {
+                              container: String = "the pack", allowNearest: Bool = false) throws(BTFRuntimeError) -> BTFSelection {
         var trail: [String] = []
         func chosen(_ step: Step, _ entry: KernelIdentity, _ reason: String, _ warnings: [String] = []) -> BTFSelection {
             BTFSelection(step: step, entry: entry, pack: source, reason: reason, warnings: warnings, trail: trail)
@@ -116,10 +117,10 @@ public enum BTFSelector {
         // 1. Exact.
         if let exact = machine.exactIdentity {
             if entries[exact] != nil {
-                trail.append("1 exact: \(exact): in the pack")
+                trail.append("1 exact: \(exact): in \(container)")
                 return chosen(.exact, exact, "os-release and uname name this entry exactly")
             }
-            trail.append("1 exact: \(exact): not in the pack")
+            trail.append("1 exact: \(exact): not in \(container)")
         } else {
             trail.append("1 exact: skipped: os-release gives no \(machine.id == nil ? "ID" : "VERSION_ID")")
         }
@@ -128,9 +129,9 @@ public enum BTFSelector {
         let sameRelease = entries.keys.filter { $0.release == release && $0.arch == arch }.sorted()
         if sameRelease.count == 1 {
             let entry = sameRelease[0]
-            trail.append("2 unique release: \(release) (\(arch)) is in the pack once: \(entry)")
+            trail.append("2 unique release: \(release) (\(arch)) is in \(container) once: \(entry)")
             return chosen(.uniqueRelease, entry, "the only entry with release \(release) for \(arch)",
-                          mismatchWarning(entry, machine).map { [$0] } ?? [])
+                          mismatchWarning(entry, machine, container: container).map { [$0] } ?? [])
         }
         if sameRelease.count > 1 {
             let contents = Set(sameRelease.compactMap { entries[$0] })
@@ -140,7 +141,7 @@ public enum BTFSelector {
                 trail.append("2 unique release: \(release) (\(arch)) is under \(sameRelease.count) entries with identical BTF: "
                              + list(sameRelease))
                 return chosen(.uniqueRelease, entry, "\(sameRelease.count) entries with release \(release) hold identical BTF",
-                              mismatchWarning(entry, machine).map { [$0] } ?? [])
+                              mismatchWarning(entry, machine, container: container).map { [$0] } ?? [])
             }
             trail.append("2 unique release: \(release) (\(arch)) is under \(sameRelease.count) entries with different BTF: " + list(sameRelease))
 
@@ -158,7 +159,7 @@ public enum BTFSelector {
                 }
                 if admitted.count == 1 {
                     return chosen(.releasePattern, admitted[0], "\(patternText) fits only this entry",
-                                  mismatchWarning(admitted[0], machine).map { [$0] } ?? [])
+                                  mismatchWarning(admitted[0], machine, container: container).map { [$0] } ?? [])
                 }
             } else {
                 trail.append("3 release pattern: none recognised in \(release)")
@@ -189,11 +190,11 @@ public enum BTFSelector {
         if allowNearest, let entry = nearest.first {
             trail.append("4 nearest release (\(allowNearestVariable)=1): \(entry)")
             return chosen(.nearestRelease, entry, "\(allowNearestVariable)=1 and \(entry.release) is the nearest packed release to \(release) in \(entry.distro)/\(entry.version)",
-                          ["\(release) is not in the pack; using \(entry.release) because \(allowNearestVariable)=1: a neighbouring build's type layouts may differ, "
+                          ["\(release) is not in \(container); using \(entry.release) because \(allowNearestVariable)=1: a neighbouring build's type layouts may differ, "
                            + "so CO-RE relocations may be wrong"])
         }
         let flavourText = flavour.isEmpty ? "" : " -\(flavour.joined(separator: "-"))"
-        trail.append("4 nearest release: " + (allowNearest ? "no\(flavourText) kernel of \(family.map { "\($0.distro)/\($0.version)/\(arch)" } ?? "one distribution version") in the pack"
+        trail.append("4 nearest release: " + (allowNearest ? "no\(flavourText) kernel of \(family.map { "\($0.distro)/\($0.version)/\(arch)" } ?? "one distribution version") in \(container)"
                                                            : "not tried (set \(allowNearestVariable)=1 to allow it)"))
         var message = "\(source): no BTF for kernel "
             + (machine.exactIdentity.map { "\($0)" } ?? "release \(release) (\(arch))")
@@ -211,7 +212,7 @@ public enum BTFSelector {
             message += "; \(allowNearestVariable)=1 would use \(nearest[0]) (a neighbouring build: its layouts may differ)"
         } else if allowNearest {
             message += family == nil
-                ? "; \(allowNearestVariable)=1 is set, but no one distribution version of the pack is this kernel's "
+                ? "; \(allowNearestVariable)=1 is set, but no one distribution version of \(container) is this kernel's "
                     + "(neither os-release nor the release's pattern names one), so no release is near"
                 : "; \(allowNearestVariable)=1 is set, but \(family.map { "\($0.distro)/\($0.version)/\(arch)" } ?? "") has no\(flavourText) kernel"
         }
@@ -232,12 +233,12 @@ public enum BTFSelector {
     // MARK: - Helpers
 
     /// A warning when `entry` is not the machine's distribution and version (RHEL's `8.4` is `8`).
-    static func mismatchWarning(_ entry: KernelIdentity, _ machine: MachineIdentity) -> String? {
+    static func mismatchWarning(_ entry: KernelIdentity, _ machine: MachineIdentity, container: String = "the pack") -> String? {
         if let id = machine.id, id == entry.distro, let version = machine.versionID, ReleasePattern.version(entry.version, matches: version) {
             return nil
         }
         let said = machine.osReleaseSource == nil ? "no os-release was read" : "os-release says \(describe(machine))"
-        return "the distribution did not match: \(said), but the pack files kernel \(entry.release) under \(entry.distro)/\(entry.version); "
+        return "the distribution did not match: \(said), but \(container) files kernel \(entry.release) under \(entry.distro)/\(entry.version); "
             + "using it because the release is the same"
             + (readUnderHostRoot(machine) ? "" : " (in a container, \(RunningKernel.hostRootVariable)=/host reads the host's os-release)")
     }
