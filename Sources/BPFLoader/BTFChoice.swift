@@ -31,14 +31,15 @@ public final class ChosenBTF {
     public let customPath: String?
     private let coreBTF: CoreBTF?
     private let treeTrail: [String]
-    private var temporaryFile: String?
+    /// The memfd (or temporary file) holding a compressed tree entry's BTF.
+    private var exposedFile: ExposedBTFFile?
 
-    init(source: Source, reason: String, customPath: String?, coreBTF: CoreBTF? = nil, temporaryFile: String? = nil, treeTrail: [String] = []) {
+    init(source: Source, reason: String, customPath: String?, coreBTF: CoreBTF? = nil, exposedFile: ExposedBTFFile? = nil, treeTrail: [String] = []) {
         self.source = source
         self.reason = reason
         self.customPath = customPath
         self.coreBTF = coreBTF
-        self.temporaryFile = temporaryFile
+        self.exposedFile = exposedFile
         self.treeTrail = treeTrail
     }
 
@@ -47,8 +48,8 @@ public final class ChosenBTF {
     /// Closes the memfd or removes the temporary file. Call it after the object is closed.
     public func release() {
         coreBTF?.release()
-        if let temporaryFile { unlink(temporaryFile) }
-        temporaryFile = nil
+        exposedFile?.release()
+        exposedFile = nil
     }
 
     /// One line for `-v`: which BTF and why.
@@ -144,27 +145,15 @@ public final class ChosenBTF {
         if entry.format == .rawBTF {
             return ChosenBTF(source: .treeEntry(identity, path: entry.inputPath), reason: why, customPath: entry.inputPath, treeTrail: trail)
         }
-        // A compressed entry: libbpf needs a file, so the BTF goes to a private temporary file.
+        // A compressed entry: libbpf needs a file, so the BTF is exposed the way the runtime exposes
+        // a pack entry (a sealed memfd, else a private temporary file).
         let bytes: [UInt8]
         do { bytes = try entry.readBTFBytes() } catch { throw BPFLoaderError("\(error)", errnoCode: EIO) }
-        let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        var template = Array("\(directory)/btf-run-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw BPFLoaderError("cannot create a temporary file in \(directory): \(errnoText(errno))", errnoCode: errno) }
-        let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        defer { close(fd) }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let code = errno
-                unlink(path)
-                throw BPFLoaderError("cannot write \(path): \(errnoText(code))", errnoCode: code)
-            }
-            written += n
+        let exposed: ExposedBTFFile
+        do { exposed = try ExposedBTFFile.expose(bytes, forceTemporaryFile: options.forceTemporaryFile) } catch {
+            throw BPFLoaderError(error.message, errnoCode: error.errnoCode)
         }
-        return ChosenBTF(source: .treeEntry(identity, path: entry.inputPath), reason: why, customPath: path, temporaryFile: path, treeTrail: trail)
+        return ChosenBTF(source: .treeEntry(identity, path: entry.inputPath), reason: why, customPath: exposed.path, exposedFile: exposed, treeTrail: trail)
     }
 }
 

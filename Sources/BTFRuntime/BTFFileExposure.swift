@@ -7,13 +7,13 @@ import Musl
 
 /// Where a chosen BTF blob lives while libbpf reads it: an anonymous memory file reached through
 /// `/proc/self/fd/N`, or, where memfd is unavailable, a private (0600) temporary file.
-struct ExposedBTFFile: Sendable {
+public struct ExposedBTFFile: Sendable {
     /// The descriptor holding the bytes (the memfd, or the open temporary file).
-    let fileDescriptor: Int32
+    public let fileDescriptor: Int32
     /// The path to give libbpf.
-    let path: String
+    public let path: String
     /// The temporary file to remove on release; `nil` for a memfd.
-    let temporaryPath: String?
+    public let temporaryPath: String?
 
     // Linux's values for the memfd and sealing constants (uapi; Swift's Glibc does not import them).
     private static let mfdCloexec: UInt32 = 0x0001
@@ -23,7 +23,7 @@ struct ExposedBTFFile: Sendable {
 
     /// Writes `bytes` to a sealed memfd; falls back to `mkstemp` in `$TMPDIR` (else /tmp) when
     /// memfd is unavailable, or when `forceTemporaryFile` (tests) asks for it.
-    static func expose(_ bytes: [UInt8], forceTemporaryFile: Bool = false) throws(BTFRuntimeError) -> ExposedBTFFile {
+    public static func expose(_ bytes: [UInt8], forceTemporaryFile: Bool = false) throws(BTFRuntimeError) -> ExposedBTFFile {
         if !forceTemporaryFile {
             // A C wrapper, not dlsym: a fully static runner has no dynamic symbol table to search.
             let fd = btfkit_memfd_create("btfkit-core-btf", mfdCloexec | mfdAllowSealing)
@@ -58,7 +58,7 @@ struct ExposedBTFFile: Sendable {
     }
 
     /// Closes the descriptor and removes the temporary file, if any.
-    func release() {
+    public func release() {
         close(fileDescriptor)
         if let temporaryPath { unlink(temporaryPath) }
     }

@@ -268,6 +268,17 @@ struct RunnerTests {
         #expect(collision.status == 1, "\(collision)")
         let text = collision.stdout + collision.stderr
         #expect(text.contains("fedora/39/\(arch)/\(release)") && text.contains("amzn/2/\(arch)/\(release)") && text.contains("BTFKIT_BTF="), "\(text)")
+
+        // A compressed entry reaches libbpf through a memfd, like a pack entry, not a file on disk.
+        let compressedRoot = root + "-compressed"
+        let directory = "\(compressedRoot)/fedora/39/\(arch)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data([0]).write(to: URL(fileURLWithPath: "\(root)/\(release).btf"))
+        let packed = try TestSupport.run("tar", ["-cJf", "\(directory)/\(release).btf.tar.xz", "-C", root, "\(release).btf"])
+        #expect(packed.status == 0, "\(packed.stderr)")
+        let compressed = try PackFixtures.runWithEnvironment(btfRun, ["--which", "--btfhub", compressedRoot], environment)
+        #expect(compressed.status == 0, "\(compressed)")
+        #expect(compressed.stdout.contains("\(release).btf.tar.xz), given to libbpf as /proc/self/fd/"), "\(compressed.stdout)")
     }
 
     @Test("an unprivileged user is told that loading needs root, not libbpf's RLIMIT_MEMLOCK guess")
