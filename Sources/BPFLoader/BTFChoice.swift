@@ -79,16 +79,12 @@ public final class ChosenBTF {
             guard access(btfFile, R_OK) == 0 else { throw BPFLoaderError("--btf \(btfFile): cannot read it: \(errnoText(errno))", errnoCode: errno) }
             return ChosenBTF(source: .file(btfFile), reason: "named by --btf", customPath: btfFile)
         }
-        let environment = { (name: String) -> String? in
-            if let given = options.environment { return given[name] }
-            return getenv(name).map { String(cString: $0) }
-        }
-        let forced = environment(CoreBTFOptions.forceEmbeddedVariable).map { !$0.isEmpty && $0 != "0" } ?? false
+        let forced = options.environmentFlag(CoreBTFOptions.forceEmbeddedVariable)
         let kernelHasBTF = access(options.kernelBTFPath, R_OK) == 0
         let noKernelBTF = forced ? "\(CoreBTFOptions.forceEmbeddedVariable)=1 asks not to use the kernel's own BTF"
                                  : "\(options.kernelBTFPath) is absent, so the kernel has no BTF of its own"
         if let btfhubTree {
-            if let path = environment(CoreBTFOptions.btfOverrideVariable), !path.isEmpty {
+            if let path = options.nonEmptyEnvironmentValue(CoreBTFOptions.btfOverrideVariable) {
                 guard access(path, R_OK) == 0 else { throw BPFLoaderError("\(CoreBTFOptions.btfOverrideVariable)=\(path): cannot read it: \(errnoText(errno))", errnoCode: errno) }
                 return ChosenBTF(source: .file(path), reason: "named by \(CoreBTFOptions.btfOverrideVariable)", customPath: path)
             }

@@ -69,18 +69,19 @@ public struct CoreBTFOptions: Sendable {
     /// `BTFKIT_FORCE_EMBEDDED=1`: use the pack even when the kernel has its own BTF.
     public static let forceEmbeddedVariable = "BTFKIT_FORCE_EMBEDDED"
 
-    func environmentValue(_ name: String) -> String? {
+    /// The variable's value from `environment` when given, else from the process environment.
+    public func environmentValue(_ name: String) -> String? {
         if let environment { return environment[name] }
         return getenv(name).map { String(cString: $0) }
     }
 
     /// Whether the variable is set to something other than empty or `0`.
-    func environmentFlag(_ name: String) -> Bool {
+    public func environmentFlag(_ name: String) -> Bool {
         environmentValue(name).map { !$0.isEmpty && $0 != "0" } ?? false
     }
 
     /// A non-empty environment value.
-    func nonEmptyEnvironmentValue(_ name: String) -> String? {
+    public func nonEmptyEnvironmentValue(_ name: String) -> String? {
         environmentValue(name).flatMap { $0.isEmpty ? nil : $0 }
     }
 }
