@@ -158,8 +158,9 @@ struct BTFRunCommand: ParsableCommand {
             let loaded = try LoadedBPFObject(bytes: objectBytes, name: objectName, btfCustomPath: chosen.customPath)
             defer { loaded.close() }
             // --attach checked against the object's programs and sections before anything is loaded.
-            let targets = try attachTargets(programs: loaded.programs, objectName: objectName)
-            if loaded.programs.contains(where: \.needsTracefs) || targets.values.joined().contains(where: \.needsTracefs) {
+            let programs = loaded.programs
+            let targets = try attachTargets(programs: programs, objectName: objectName)
+            if programs.contains(where: \.needsTracefs) || targets.values.joined().contains(where: \.needsTracefs) {
                 mountedTracefs = try Tracefs.mountIfNeeded()
                 if mountedTracefs && verbose >= 1 { print("btf-run: mounted tracefs at \(Tracefs.mountPoint) (a tracepoint program needs it)", to: &diagnostics) }
             }
