@@ -111,10 +111,10 @@ public struct BTFHubTree: Sendable {
         skippedDirectoryLinks = []
         filteredOutCount = 0
         duplicates = []
-        guard let realRoot = BTFHubTree.realPath(root) else {
+        guard let realRoot = FileIO.realPath(root) else {
             throw ArchiveError(.unreadable, "cannot open the input directory: \(KernelArchive.errnoText())", file: root)
         }
-        let excluded = Set(excluding.compactMap(BTFHubTree.realPath))
+        let excluded = Set(excluding.compactMap(FileIO.realPath))
         let wantedArch = arch.map(KernelIdentity.btfhubArch(forMachine:))
         var found: [KernelEntry] = []
         try walk(realDirectory: realRoot, relative: "", excluded: excluded, found: &found)
@@ -174,12 +174,5 @@ public struct BTFHubTree: Sendable {
     /// `directory/name`, with one slash between them.
     public static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
-    }
-
-    /// The canonical absolute path (`realpath(3)`), or `nil` if it does not exist.
-    static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
     }
 }

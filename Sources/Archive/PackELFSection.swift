@@ -21,7 +21,7 @@ public enum ELFSectionEmbedder {
     /// input itself, files that are not ELF64, and files that already have a section of that name.
     public static func embed(_ data: [UInt8], sectionName name: String = packSectionName,
                              into inputPath: String, output outputPath: String) throws(PackError) {
-        if let input = realPath(inputPath), let output = realPath(outputPath), input == output {
+        if let input = FileIO.realPath(inputPath), let output = FileIO.realPath(outputPath), input == output {
             throw PackError(.unreadable, "the output would replace the input; choose another -o", file: inputPath)
         }
         var status = stat()
@@ -89,13 +89,6 @@ public enum ELFSectionEmbedder {
         ELFSectionTable.patch16(&output, at: 0x3C, newCount >= loReserve ? 0 : UInt16(newCount), order)       // e_shnum
         ELFSectionTable.patch16(&output, at: 0x3E, layout.nameTableIndex >= loReserve ? 0xffff : UInt16(layout.nameTableIndex), order)
         return output
-    }
-
-    /// The canonical absolute path (`realpath(3)`), or `nil` if it does not exist.
-    public static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
     }
 }
 

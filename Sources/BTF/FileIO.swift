@@ -96,5 +96,12 @@ public enum FileIO {
         ok = true
     }
 
+    /// The canonical absolute path (`realpath(3)`), or `nil` if it does not exist.
+    public static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     static func errnoText() -> String { String(cString: strerror(errno)) }
 }

@@ -1,4 +1,5 @@
 import Archive
+import BTF
 import CLibBPF
 import Synchronization
 #if canImport(Glibc)
@@ -260,7 +261,7 @@ public final class CoreBTF: Sendable {
             switch source {
             case .embedded:
                 let executable = "/proc/self/exe"
-                let realExecutable = ELFSectionEmbedder.realPath(executable) ?? executable
+                let realExecutable = FileIO.realPath(executable) ?? executable
                 do throws(PackError) {
                     let bytes = try ELFSectionReader.contents(ofSection: ELFSectionEmbedder.packSectionName, inFile: executable)
                     return (bytes, "section \(ELFSectionEmbedder.packSectionName) of \(realExecutable)")

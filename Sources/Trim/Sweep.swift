@@ -163,7 +163,7 @@ struct SweepPlan {
         case .directory:
             mode = .tree
             if outputKind == .other { throw SweepUsageError("\(output): exists and is not a directory; with a btfhub tree as INPUT, OUT is a directory") }
-            if let realInput = realPath(input), realPath(output) == realInput {
+            if let realInput = FileIO.realPath(input), FileIO.realPath(output) == realInput {
                 throw SweepUsageError("\(output): OUT is the input tree itself; trimmed files would replace the kernels")
             }
             let tree: BTFHubTree
@@ -269,12 +269,6 @@ private enum FileKind {
 private func fileSize(_ path: String) -> Int {
     var status = stat()
     return stat(path, &status) == 0 ? Int(status.st_size) : 0
-}
-
-private func realPath(_ path: String) -> String? {
-    guard let resolved = realpath(path, nil) else { return nil }
-    defer { free(resolved) }
-    return String(cString: resolved)
 }
 
 /// `mkdir -p`: creates `path` and its missing parents. Safe when several workers create the same one.

@@ -141,7 +141,7 @@ extension BTFPackCommand {
             do {
                 let bytes = try BTFPack.readFile(pack)
                 _ = try BTFPack(bytes: bytes, source: pack)
-                guard let absolute = ELFSectionEmbedder.realPath(pack) else { fail(PackError(.unreadable, "cannot resolve the path", file: pack)) }
+                guard let absolute = FileIO.realPath(pack) else { fail(PackError(.unreadable, "cannot resolve the path", file: pack)) }
                 try writeFile(Array(PackAssembly.source(packPath: absolute, packBytes: bytes.count).utf8), to: output)
                 print("wrote \(output): .incbin \(absolute) (\(bytes.count) bytes) between \(PackAssembly.startSymbol) and \(PackAssembly.endSymbol)")
             } catch {

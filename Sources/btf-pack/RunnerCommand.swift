@@ -130,7 +130,7 @@ extension BTFPackCommand {
         /// `--runner`, else `btf-run` in the directory of this executable.
         private func locateRunner() throws(PackError) -> String {
             if let runner { return runner }
-            let own = ELFSectionEmbedder.realPath("/proc/self/exe") ?? "/proc/self/exe"
+            let own = FileIO.realPath("/proc/self/exe") ?? "/proc/self/exe"
             let directory = own.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
             let candidate = directory + "/btf-run"
             guard access(candidate, X_OK) == 0 else {

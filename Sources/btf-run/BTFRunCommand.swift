@@ -121,7 +121,7 @@ struct BTFRunCommand: ParsableCommand {
                 objectName = object
             } else if let embedded = try EmbeddedObject.load() {
                 objectBytes = embedded
-                objectName = "the object embedded in \(ELFSectionEmbedder.realPath("/proc/self/exe") ?? "this executable")"
+                objectName = "the object embedded in \(FileIO.realPath("/proc/self/exe") ?? "this executable")"
             } else {
                 throw BPFLoaderError("no OBJECT given, and this executable carries none (build a runner with `btf-pack runner`)")
             }
