@@ -112,7 +112,7 @@ public struct BTFHubTree: Sendable {
         filteredOutCount = 0
         duplicates = []
         guard let realRoot = FileIO.realPath(root) else {
-            throw ArchiveError(.unreadable, "cannot open the input directory: \(KernelArchive.errnoText())", file: root)
+            throw ArchiveError(.unreadable, "cannot open the input directory: \(errnoText())", file: root)
         }
         let excluded = Set(excluding.compactMap(FileIO.realPath))
         let wantedArch = arch.map(KernelIdentity.btfhubArch(forMachine:))
@@ -134,7 +134,7 @@ public struct BTFHubTree: Sendable {
                                found: inout [KernelEntry]) throws(ArchiveError) {
         let displayDirectory = relative.isEmpty ? root : BTFHubTree.join(root, relative)
         guard let dir = opendir(realDirectory) else {
-            throw ArchiveError(.unreadable, "cannot list directory: \(KernelArchive.errnoText())", file: displayDirectory)
+            throw ArchiveError(.unreadable, "cannot list directory: \(errnoText())", file: displayDirectory)
         }
         var names: [String] = []
         while let entry = readdir(dir) {

@@ -1,3 +1,4 @@
+import BTF
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -55,7 +56,6 @@ public enum KernelArchive {
         return found
     }
 
-    static func errnoText() -> String { String(cString: strerror(errno)) }
 }
 
 /// One pass over an archive's members, keeping the `.btf` one and checking the rest.

@@ -26,7 +26,7 @@ public enum ELFSectionEmbedder {
         }
         var status = stat()
         guard stat(inputPath, &status) == 0 else {
-            throw PackError(.unreadable, "cannot stat: \(String(cString: strerror(errno)))", file: inputPath)
+            throw PackError(.unreadable, "cannot stat: \(errnoText())", file: inputPath)
         }
         let input: [UInt8]
         do { input = try FileIO.read(inputPath) } catch { throw PackError(.unreadable, error.problem, file: inputPath) }
@@ -100,7 +100,7 @@ public enum ELFSectionReader {
     public static func contents(ofSection name: String = ELFSectionEmbedder.packSectionName, inFile path: String,
                                 maxSize: Int = BTFPack.defaultMaxExpandedSize) throws(PackError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw PackError(.unreadable, "cannot open: \(String(cString: strerror(errno)))", file: path) }
+        guard fd >= 0 else { throw PackError(.unreadable, "cannot open: \(errnoText())", file: path) }
         defer { close(fd) }
         func readAt(_ offset: UInt64, _ count: Int) throws(PackError) -> [UInt8] {
             guard count >= 0, count <= maxSize, offset <= UInt64(Int.max) else {
@@ -111,7 +111,7 @@ public enum ELFSectionReader {
             while done < count {
                 let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
                 if n < 0 && errno == EINTR { continue }
-                if n < 0 { throw PackError(.unreadable, "read failed: \(String(cString: strerror(errno)))", file: path) }
+                if n < 0 { throw PackError(.unreadable, "read failed: \(errnoText())", file: path) }
                 if n == 0 { throw PackError(.notELF, "ends at \(offset + UInt64(done)) bytes, inside a header or section it lists", file: path) }
                 done += n
             }

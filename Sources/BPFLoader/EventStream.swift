@@ -1,3 +1,4 @@
+import BTF
 import CLibBPF
 #if canImport(Glibc)
 import Glibc

@@ -94,7 +94,3 @@ public enum LibBPFLog {
     }
 }
 
-/// `strerror(code)` for a positive or negative errno.
-func errnoText(_ code: Int32) -> String {
-    String(cString: strerror(abs(code)))
-}

@@ -1,3 +1,4 @@
+import BTF
 #if canImport(Glibc)
 import Glibc
 #endif

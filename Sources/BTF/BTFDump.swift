@@ -41,7 +41,7 @@ extension BTF {
                 let n = write(fd, base + done, chunk.count - done)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    failure = BTFError("cannot write the dump: \(String(cString: strerror(errno)))")
+                    failure = BTFError("cannot write the dump: \(errnoText())")
                     return
                 }
                 done += n

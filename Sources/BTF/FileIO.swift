@@ -103,5 +103,9 @@ public enum FileIO {
         return String(cString: resolved)
     }
 
-    static func errnoText() -> String { String(cString: strerror(errno)) }
+}
+
+/// `strerror` for a positive or negative errno; by default the current `errno`.
+public func errnoText(_ code: Int32 = errno) -> String {
+    String(cString: strerror(abs(code)))
 }

@@ -1,3 +1,4 @@
+import BTF
 import CLinuxShims
 #if canImport(Glibc)
 import Glibc
@@ -44,7 +45,7 @@ public struct ExposedBTFFile: Sendable {
         var template = Array("\(directory)/btfkit-core-btf.XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
-            throw BTFRuntimeError(.cannotExpose, "no memfd, and no temporary file in \(directory): \(String(cString: strerror(errno)))", errnoCode: errno)
+            throw BTFRuntimeError(.cannotExpose, "no memfd, and no temporary file in \(directory): \(errnoText())", errnoCode: errno)
         }
         let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         do {
@@ -69,7 +70,7 @@ public struct ExposedBTFFile: Sendable {
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
-                throw BTFRuntimeError(.cannotExpose, "cannot write the chosen BTF: \(String(cString: strerror(errno)))", errnoCode: errno)
+                throw BTFRuntimeError(.cannotExpose, "cannot write the chosen BTF: \(errnoText())", errnoCode: errno)
             }
             written += n
         }

@@ -177,7 +177,7 @@ public final class CoreBTF: Sendable {
         }
         if let path = options.nonEmptyEnvironmentValue(CoreBTFOptions.btfOverrideVariable) {
             guard access(path, R_OK) == 0 else {
-                throw failing(BTFRuntimeError(.badOverride, "\(CoreBTFOptions.btfOverrideVariable)=\(path): cannot read it: \(String(cString: strerror(errno)))", errnoCode: errno))
+                throw failing(BTFRuntimeError(.badOverride, "\(CoreBTFOptions.btfOverrideVariable)=\(path): cannot read it: \(errnoText())", errnoCode: errno))
             }
             trail.append("override: \(CoreBTFOptions.btfOverrideVariable)=\(path)")
             return (BTFSelection(step: .override, path: path, reason: "\(CoreBTFOptions.btfOverrideVariable) names it", trail: trail), nil)
@@ -200,10 +200,10 @@ public final class CoreBTF: Sendable {
             if !options.useKernelBTF {
                 trail.append(access(options.kernelBTFPath, R_OK) == 0
                     ? "kernel BTF: \(options.kernelBTFPath) is readable and a real run would use it; the pack's choice follows"
-                    : "kernel BTF: \(options.kernelBTFPath): \(String(cString: strerror(errno))); a real run uses the pack")
+                    : "kernel BTF: \(options.kernelBTFPath): \(errnoText()); a real run uses the pack")
             } else {
                 trail.append(forced ? "kernel BTF: not used (\(CoreBTFOptions.forceEmbeddedVariable)=1)"
-                                    : "kernel BTF: \(options.kernelBTFPath): \(String(cString: strerror(errno)))")
+                                    : "kernel BTF: \(options.kernelBTFPath): \(errnoText())")
             }
         }
 

@@ -1,4 +1,5 @@
 import Archive
+import BTF
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -118,7 +119,7 @@ extension RunningKernel {
         for (path, why) in candidates {
             let source = why.isEmpty ? path : "\(path) (\(why))"
             guard let text = readSmallFile(path) else {
-                notes.append("os-release: \(source): \(String(cString: strerror(errno)))")
+                notes.append("os-release: \(source): \(errnoText())")
                 continue
             }
             let osRelease = OSRelease(parsing: text)

@@ -1,4 +1,5 @@
 import Archive
+import BTF
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -21,7 +22,7 @@ public enum RunningKernel {
     public static func identity(osReleasePaths: [String], machine: String, release: String) throws(BTFRuntimeError) -> KernelIdentity {
         var tried: [String] = []
         for path in osReleasePaths {
-            guard let text = readSmallFile(path) else { tried.append("\(path) (\(String(cString: strerror(errno))))"); continue }
+            guard let text = readSmallFile(path) else { tried.append("\(path) (\(errnoText()))"); continue }
             let osRelease = OSRelease(parsing: text)
             guard let id = osRelease.id else {
                 throw BTFRuntimeError(.unknownIdentity, "\(path) has no ID= line, so the distribution is unknown", errnoCode: ENOENT)
@@ -39,7 +40,7 @@ public enum RunningKernel {
     public static func uname() throws(BTFRuntimeError) -> (machine: String, release: String) {
         var names = utsname()
         guard Glibc.uname(&names) == 0 else {
-            throw BTFRuntimeError(.unknownIdentity, "uname failed: \(String(cString: strerror(errno)))", errnoCode: errno)
+            throw BTFRuntimeError(.unknownIdentity, "uname failed: \(errnoText())", errnoCode: errno)
         }
         func field<T>(_ value: T) -> String {
             withUnsafeBytes(of: value) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }

@@ -156,7 +156,7 @@ struct SweepPlan {
         guard options.jobs >= 1 else { throw SweepUsageError("--jobs must be at least 1 (got \(options.jobs))") }
         guard options.maxKernelSize >= 1 else { throw SweepUsageError("the kernel size limit must be positive") }
         guard let inputKind = FileKind(path: input) else {
-            throw SweepUsageError("\(input): input not found (\(String(cString: strerror(errno))))")
+            throw SweepUsageError("\(input): input not found (\(errnoText()))")
         }
         let outputKind = FileKind(path: output)
         switch inputKind {
@@ -277,7 +277,7 @@ private func makeDirectories(_ path: String) throws(SweepUsageError) {
     for component in path.split(separator: "/") {
         prefix += component
         if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-            throw SweepUsageError("\(prefix): cannot create directory: \(String(cString: strerror(errno)))")
+            throw SweepUsageError("\(prefix): cannot create directory: \(errnoText())")
         }
         prefix += "/"
     }

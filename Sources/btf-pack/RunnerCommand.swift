@@ -193,7 +193,7 @@ extension BTFPackCommand {
 private func makeScratchDirectory(_ name: String, purpose: String) throws(PackError) -> String {
     var template = Array("/tmp/\(name).XXXXXX".utf8CString)
     guard let directory = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-        throw PackError(.unreadable, "cannot create a scratch directory \(purpose): \(String(cString: strerror(errno)))", file: "/tmp")
+        throw PackError(.unreadable, "cannot create a scratch directory \(purpose): \(errnoText())", file: "/tmp")
     }
     return directory
 }

@@ -1,3 +1,4 @@
+import BTF
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,7 +19,7 @@ enum Subprocess {
     /// Throws when it cannot be started (missing, not executable, not for this machine).
     static func run(_ path: String, _ arguments: [String]) throws(LaunchError) -> Result {
         var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { throw LaunchError(description: "pipe: \(String(cString: strerror(errno)))") }
+        guard pipe(&fds) == 0 else { throw LaunchError(description: "pipe: \(errnoText())") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
