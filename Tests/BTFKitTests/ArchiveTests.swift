@@ -15,9 +15,9 @@ struct ArchiveTests {
         "ubuntu/20.04/x86_64/5.4.0-26-generic.btf.tar.xz",
     ]
 
-    @Test("real btfhub kernels decode to the same bytes as tar -xJf", arguments: realKernels)
+    @Test("real btfhub kernels decode to the same bytes as tar -xJf", .requiresSharedArchive, arguments: realKernels)
     func realKernelMatchesTar(relativePath: String) throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let archive = TestSupport.sharedArchive + "/" + relativePath
         guard FileManager.default.fileExists(atPath: archive) else {
             Issue.record("\(archive) is not in the shared archive")
@@ -33,9 +33,9 @@ struct ArchiveTests {
         #expect(btf.typeCount > 1000)
     }
 
-    @Test("the size cap is enforced on real kernels too: the 44 MB kernel does not fit in 8 MiB")
+    @Test("the size cap is enforced on real kernels too: the 44 MB kernel does not fit in 8 MiB", .requiresSharedArchive)
     func realKernelOverCap() throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let archive = TestSupport.sharedArchive + "/" + Self.realKernels[0]
         let error = #expect(throws: ArchiveError.self) {
             try KernelArchive.readBTF(fromArchive: archive, maxDecompressedSize: 8 << 20)
@@ -160,9 +160,9 @@ struct ArchiveTests {
 
     // MARK: - Tree walking
 
-    @Test("the shared btfhub archive holds 85 kernels; LICENSE and debian/buster are skipped")
+    @Test("the shared btfhub archive holds 85 kernels; LICENSE and debian/buster are skipped", .requiresSharedArchive)
     func sharedTreeScan() throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let tree = try BTFHubTree(scanning: TestSupport.sharedArchive)
         #expect(tree.kernels.count == 85)
         #expect(tree.skippedFiles.sorted() == ["LICENSE", "debian/buster"])
@@ -177,9 +177,9 @@ struct ArchiveTests {
         #expect(tree.kernels.map(\.relativePath) == tree.kernels.map(\.relativePath).sorted())
     }
 
-    @Test("a root inside the tree (a distro or arch directory) still yields full identities")
+    @Test("a root inside the tree (a distro or arch directory) still yields full identities", .requiresSharedArchive)
     func scanFromInsideTheTree() throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let whole = try BTFHubTree(scanning: TestSupport.sharedArchive)
         for sub in ["ubuntu", "ubuntu/20.04/x86_64/"] {
             let tree = try BTFHubTree(scanning: TestSupport.sharedArchive + "/" + sub)

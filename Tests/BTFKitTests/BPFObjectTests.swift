@@ -95,9 +95,10 @@ struct BPFObjectTests {
         #expect(sawEnum64, "no enum relocation on a BTF_KIND_ENUM64 type (clang should emit one for perf_callchain_context)")
     }
 
-    @Test("relocations match libbpf's: per-section counts, kinds, root types and access specs")
+    @Test("relocations match libbpf's: per-section counts, kinds, root types and access specs", .requiresRoot,
+          .enabled(if: RelocCount.kernelHasBTF || TestSupport.isCI, "needs /sys/kernel/btf/vmlinux"))
     func relocationsMatchLibbpf() throws {
-        guard let helper = try RelocCount.helper() else { return }
+        let helper = try RelocCount.helper()
         for (name, path) in try Self.objects() {
             let object = try BPFObject(contentsOf: path)
             let btf = object.btf
@@ -212,14 +213,13 @@ private enum RelocCount {
         var loadError = ""
     }
 
-    /// The compiled helper, or nil (with the reason printed) when it cannot run here: loading needs
-    /// root and a kernel with BTF. Under CI=true that absence is a failure.
-    static func helper() throws -> String? {
-        guard TestSupport.isRoot, FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux") else {
-            let why = "reloc_count needs root and /sys/kernel/btf/vmlinux to load objects"
-            if TestSupport.isCI { Issue.record("\(why)") } else { print("SKIPPED: \(why)") }
-            return nil
-        }
+    static var kernelHasBTF: Bool { FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux") }
+
+    /// The compiled helper. Loading needs root and a kernel with BTF: the test's traits skip it
+    /// without them, except under CI=true, where their absence fails here.
+    static func helper() throws -> String {
+        try TestSupport.requireRoot("reloc_count loads objects")
+        guard kernelHasBTF else { throw TestSupportError("reloc_count needs /sys/kernel/btf/vmlinux to load objects") }
         let source = TestSupport.packageRoot + "/Tests/BTFKitTests/Support/reloc_count.c"
         let binary = TestSupport.cache + "/reloc_count"
         let attributes = { (path: String) in try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date }

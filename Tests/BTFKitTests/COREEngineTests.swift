@@ -12,9 +12,9 @@ struct COREEngineTests {
     /// The case files: each compiled as the local program and, with -DTARGET, as the target BTF.
     static let caseNames = ["fields", "bitfields", "types_enums", "candidates", "limits", "mixes"]
 
-    @Test("unit case matches libbpf", arguments: caseNames)
+    @Test("unit case matches libbpf", .requiresRoot, arguments: caseNames)
     func unitCase(_ name: String) throws {
-        guard COREOracleGate.rootAvailable() else { return }
+        try TestSupport.requireRoot("the libbpf CO-RE oracle loads objects")
         let fixture = try COREFixtures.caseFixture(name)
         let object = try BPFObject(contentsOf: fixture.object)
         let target = try BTF(contentsOf: fixture.targetBTF)
@@ -48,7 +48,7 @@ struct COREEngineTests {
     /// Access strings clang never emits (out-of-range indices, malformed numbers, a root index other
     /// than 0, blanks and signs that libbpf's sscanf accepts, a type-based string other than "0"):
     /// written over the object's string table, they give the engine and libbpf the same outcomes.
-    @Test("rewritten access strings match libbpf", arguments: [
+    @Test("rewritten access strings match libbpf", .requiresRoot, arguments: [
         ("fields", "0:5:2:3", "0:5:7:3"),     // array index past the end: parse error
         ("fields", "0:12:3:1", "0:12:9:1"),   // flexible array: any index is fine
         ("fields", "0:4:1:1", "0:4:1:7"),     // member index past the end
@@ -60,7 +60,7 @@ struct COREEngineTests {
         ("types_enums", "0", "1"),            // type-based relocations must say "0"
     ])
     func rewrittenAccessStrings(_ name: String, _ original: String, _ replacement: String) throws {
-        guard COREOracleGate.rootAvailable() else { return }
+        try TestSupport.requireRoot("the libbpf CO-RE oracle loads objects")
         let fixture = try COREFixtures.caseFixture(name)
         let mutated = try COREFixtures.replacingBTFString(in: fixture.object, original, with: replacement)
         defer { try? FileManager.default.removeItem(atPath: mutated) }
@@ -78,9 +78,9 @@ struct COREEngineTests {
 
     /// Every project BPF object (and the unit cases' programs) against every kernel: the engine's
     /// outcomes are libbpf's. Kernels run in parallel; the time is printed.
-    @Test("project objects on every kernel match libbpf")
+    @Test("project objects on every kernel match libbpf", .requiresRoot)
     func realKernels() async throws {
-        guard COREOracleGate.rootAvailable() else { return }
+        try TestSupport.requireRoot("the libbpf CO-RE oracle loads objects")
         var objects = try TestSupport.compiledBPFObjects()
         objects += try COREEngineTests.caseNames.map { try COREFixtures.caseFixture($0).object }
         var kernels = try TestSupport.allKernels()
@@ -148,17 +148,6 @@ struct COREEngineTests {
         }
         return KernelReport(kernel: kernel, compared: compared, indexSeconds: t1.timeIntervalSince(t0),
                             engineSeconds: engineSeconds)
-    }
-}
-
-/// Root is needed for libbpf to create maps and reach relocation: skip with a message, or fail
-/// under CI=true.
-enum COREOracleGate {
-    static func rootAvailable() -> Bool {
-        if TestSupport.isRoot { return true }
-        if TestSupport.isCI { Issue.record("the libbpf CO-RE oracle needs root (CI=true)") }
-        else { print("SKIPPED: the libbpf CO-RE oracle needs root to load objects") }
-        return false
     }
 }
 

@@ -99,14 +99,10 @@ struct CoverageReportTests {
     /// The report's classification of every relocation equals libbpf's decision on the full kernel
     /// BTF: poisoned ↔ invalid instruction substituted, resolved value ↔ patched value (an absent
     /// existence check ↔ patched 0), ambiguous/failed ↔ the load failing on that relocation.
-    @Test("every outcome equals libbpf's on CentOS 8, Debian 10, Ubuntu 20.04 and 6.1 kernels")
+    @Test("every outcome equals libbpf's on CentOS 8, Debian 10, Ubuntu 20.04 and 6.1 kernels", .requiresSharedArchive, .requiresRoot)
     func matchesLibbpf() async throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
-        guard TestSupport.isRoot else {
-            if TestSupport.isCI { Issue.record("the libbpf oracle needs root; CI must run the tests as root") }
-            else { print("SKIPPED: the libbpf oracle loads BPF objects and needs root") }
-            return
-        }
+        try TestSupport.requireSharedArchive()
+        try TestSupport.requireRoot()
         let tree = try Self.makeTree()
         defer { try? FileManager.default.removeItem(atPath: tree) }
         let report = try await Self.sweepReport(tree: tree)
@@ -164,9 +160,9 @@ struct CoverageReportTests {
         #expect(summary.contains("centos 8 all 1") && summary.contains("debian 10 all 2") && !summary.contains("debian 12"), "\(summary)")
     }
 
-    @Test("JSON: compact tables, consistent with the outcomes, the same bytes whatever the kernel order")
+    @Test("JSON: compact tables, consistent with the outcomes, the same bytes whatever the kernel order", .requiresSharedArchive)
     func json() async throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let tree = try Self.makeTree()
         defer { try? FileManager.default.removeItem(atPath: tree) }
         let report = try await Self.sweepReport(tree: tree)
@@ -241,9 +237,9 @@ struct CoverageReportTests {
         #expect(summary.contains("poisoned (not found) on 1 of 2 kernels: ubuntu 20.04 1 of 2"), "\(summary)")
     }
 
-    @Test("btf-trim --report --report-summary --require-all: exit 1 naming the relocations, files written")
+    @Test("btf-trim --report --report-summary --require-all: exit 1 naming the relocations, files written", .requiresSharedArchive)
     func commandLine() throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let tree = try Self.makeTree()
         let out = tree + "-out"
         defer { for path in [tree, out, tree + ".json", tree + ".html"] { try? FileManager.default.removeItem(atPath: path) } }

@@ -26,16 +26,9 @@ struct LibbpfAcceptanceTests {
         }
     }
 
-    @Test("the running kernel's BPF_BTF_LOAD accepts a BTF with every kind 1-19")
+    @Test("the running kernel's BPF_BTF_LOAD accepts a BTF with every kind 1-19", .requiresRoot)
     func kernelLoadsEveryKind() throws {
-        guard TestSupport.isRoot else {
-            if TestSupport.isCI {
-                Issue.record("BPF_BTF_LOAD needs root; CI must run this test as root")
-            } else {
-                print("SKIPPED: kernelLoadsEveryKind needs root for BPF_BTF_LOAD (running as uid \(getuid()))")
-            }
-            return
-        }
+        try TestSupport.requireRoot()
         let tool = try BTFCheckTool.path()
         let btf = AllKindsBTF.build()
         let file = try BTFCheckTool.write(btf.serialized(byteOrder: .host), name: "all-kinds-load.btf")
@@ -45,13 +38,9 @@ struct LibbpfAcceptanceTests {
         #expect(String(decoding: result.stdout, as: UTF8.self).hasPrefix("loaded types \(btf.typeCount) "))
     }
 
-    @Test("the kernel's verifier rejects a broken BTF, so the load check can fail")
+    @Test("the kernel's verifier rejects a broken BTF, so the load check can fail", .requiresRoot)
     func kernelRejectsBrokenBTF() throws {
-        guard TestSupport.isRoot else {
-            if TestSupport.isCI { Issue.record("BPF_BTF_LOAD needs root; CI must run this test as root") }
-            else { print("SKIPPED: kernelRejectsBrokenBTF needs root for BPF_BTF_LOAD") }
-            return
-        }
+        try TestSupport.requireRoot()
         // A struct whose member lies outside it: libbpf parses it, the kernel refuses it.
         var b = BTFBuilder()
         let int = b.add(TypeRecord(kind: .int, name: b.addString("int"), sizeOrType: 4, extra: [AllKindsBTF.intEncoding(signed: true, bits: 32)]))
@@ -82,9 +71,9 @@ struct LibbpfAcceptanceTests {
 
     // MARK: - Real kernels
 
-    @Test("real kernels read and written back are accepted by btf__parse with the same type count")
+    @Test("real kernels read and written back are accepted by btf__parse with the same type count", .requiresSharedArchive)
     func realKernelsRoundTrip() throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let tool = try BTFCheckTool.path()
         for kernel in try Self.sampleKernels() {
             let original = try TestSupport.run(tool, ["parse", kernel])

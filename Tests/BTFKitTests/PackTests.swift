@@ -283,7 +283,7 @@ struct PackTests {
             #expect(hidden.status == 0, "\(hidden.stdout) \(hidden.stderr)")
             #expect(hidden.stdout.contains("btf_custom_path=/proc/self/fd/") && hidden.stdout.contains("load=0"), "\(hidden.stdout)")
         } else {
-            print("SKIPPED: the BTF-less kernel case needs root and unshare")
+            TestSupport.skipPart("the BTF-less kernel case needs root and unshare")
         }
         // Without a pack the error says so.
         let bare = try PackFixtures.runWithEnvironment(program, [object], ["BTFKIT_FORCE_EMBEDDED": "1"])

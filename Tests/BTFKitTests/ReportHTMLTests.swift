@@ -7,15 +7,8 @@ import Testing
 /// dumps the DOM after the page's script ran.
 @Suite("Coverage report: HTML page in headless Chromium", .serialized)
 struct ReportHTMLTests {
-    /// Chromium's path, or `nil` (a failure under CI=true, where scripts/install-deps.sh installs it).
-    static func chromium() -> String? {
-        for name in ["chromium", "chromium-browser", "google-chrome"] {
-            if let path = try? TestSupport.which(name) { return path }
-        }
-        if TestSupport.isCI { Issue.record("chromium is not installed; scripts/install-deps.sh installs it for CI") }
-        else { print("SKIPPED: chromium not found (apt-get install chromium)") }
-        return nil
-    }
+    /// Chromium's path, or `nil`.
+    static let chromium: String? = ["chromium", "chromium-browser", "google-chrome"].lazy.compactMap { try? TestSupport.which($0) }.first
 
     /// Headless Chromium flags: root needs --no-sandbox; no GPU, no first-run noise.
     static let chromiumFlags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
@@ -52,9 +45,10 @@ struct ReportHTMLTests {
         #expect(html.components(separatedBy: "</script>").count - 1 == 2)
     }
 
-    @Test("headless Chromium renders the heat map: one cell per kernel and relocation, script ran, screenshot taken")
+    @Test("headless Chromium renders the heat map: one cell per kernel and relocation, script ran, screenshot taken", .requiresSharedArchive, .enabled(if: ReportHTMLTests.chromium != nil || TestSupport.isCI, "needs chromium (apt-get install chromium)"))
     func rendersInChromium() async throws {
-        guard TestSupport.sharedArchiveAvailable(), let chromium = Self.chromium() else { return }
+        try TestSupport.requireSharedArchive()
+        let chromium = try #require(Self.chromium, "chromium is not installed; scripts/install-deps.sh installs it for CI")
         let report = try await Self.report()
         #expect(report.kernels.count == 3 && report.kernels.filter { $0.failure != nil }.count == 1)
         let page = NSTemporaryDirectory() + "coverage-\(getpid()).html"

@@ -58,9 +58,9 @@ struct SweepTests {
 
     // MARK: - The executable
 
-    @Test("a tree with one corrupt kernel: the good ones are written, the bad one reported by path, exit 1")
+    @Test("a tree with one corrupt kernel: the good ones are written, the bad one reported by path, exit 1", .requiresSharedArchive)
     func treeWithCorruptKernel() throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let tool = try BTFTrimTool.path()
         let objects = try TestSupport.compiledBPFObjects()
         let tree = try TestTree()
@@ -99,9 +99,9 @@ struct SweepTests {
         }
     }
 
-    @Test("single-file mode: raw BTF, .btf.tar.xz and the running kernel's BTF give one output file")
+    @Test("single-file mode: raw BTF, .btf.tar.xz and the running kernel's BTF give one output file", .requiresSharedArchive)
     func singleFileMode() throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let tool = try BTFTrimTool.path()
         let objects = try TestSupport.compiledBPFObjects()
         let trimmer = Trimmer(objects: try objects.map { try BPFObject(contentsOf: $0) })
@@ -164,9 +164,9 @@ struct SweepTests {
         #expect(String(decoding: help.stdout, as: UTF8.self).contains("Examples:"))
     }
 
-    @Test("an object without CO-RE relocations is accepted with a warning")
+    @Test("an object without CO-RE relocations is accepted with a warning", .requiresSharedArchive)
     func objectWithoutCORERelocations() throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let tool = try BTFTrimTool.path()
         let dir = try TemporaryDirectory()
         let source = dir.path + "/plain.bpf.c"
@@ -184,9 +184,9 @@ struct SweepTests {
 
     // MARK: - The library
 
-    @Test("Sweep.run reports progress once per kernel and gives the same results with 1 job and with 3")
+    @Test("Sweep.run reports progress once per kernel and gives the same results with 1 job and with 3", .requiresSharedArchive)
     func libraryJobsAgree() async throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let objects = try Sweep.loadObjects(try TestSupport.compiledBPFObjects())
         let tree = try TestTree()
         var reports: [SweepReport] = []
@@ -217,9 +217,9 @@ struct SweepTests {
         }
     }
 
-    @Test("an output tree inside the input tree is not read back as input on the next run")
+    @Test("an output tree inside the input tree is not read back as input on the next run", .requiresSharedArchive)
     func outputInsideInput() async throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let objects = try Sweep.loadObjects(try TestSupport.compiledBPFObjects())
         let tree = try TestTree()
         let nested = tree.input + "/trimmed"

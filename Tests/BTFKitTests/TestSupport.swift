@@ -21,12 +21,32 @@ enum TestSupport {
     static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
     static var isRoot: Bool { getuid() == 0 }
 
-    /// Whether `../shared/btfhub-archive` is present. Under CI=true its absence is a failure, not a skip.
+    static var hasSharedArchive: Bool { FileManager.default.fileExists(atPath: sharedArchive) }
+
+    /// Whether `../shared/btfhub-archive` is present, for tests that use it when it is there and
+    /// do without it otherwise. Under CI=true its absence is a failure.
     static func sharedArchiveAvailable() -> Bool {
-        if FileManager.default.fileExists(atPath: sharedArchive) { return true }
+        if hasSharedArchive { return true }
         if isCI { Issue.record("../shared/btfhub-archive is missing at \(sharedArchive); CI must have it") }
-        else { print("SKIPPED: ../shared/btfhub-archive not found at \(sharedArchive)") }
         return false
+    }
+
+    /// For a test marked `.requiresSharedArchive`: throws (failing the test) when the archive is
+    /// missing, which only happens under CI=true, where the trait does not skip.
+    static func requireSharedArchive() throws {
+        guard hasSharedArchive else { throw TestSupportError("../shared/btfhub-archive is missing at \(sharedArchive); CI must have it") }
+    }
+
+    /// A part of a test that cannot run here (the rest of the test does): said on standard output,
+    /// and a failure under CI=true.
+    static func skipPart(_ why: String) {
+        if isCI { Issue.record("\(why); CI must have it") } else { print("SKIPPED (part of a test): \(why)") }
+    }
+
+    /// For a test marked `.requiresRoot`: throws (failing the test) when not root, which only
+    /// happens under CI=true, where the trait does not skip.
+    static func requireRoot(_ why: String = "it loads BPF or BTF into the kernel") throws {
+        guard isRoot else { throw TestSupportError("this test needs root (\(why)); CI must run the tests as root") }
     }
 
     /// Runs a program, returning its exit status and standard output (standard error is captured too).
@@ -130,6 +150,19 @@ enum TestSupport {
             guard rename(temporary, object) == 0 else { throw TestSupportError("cannot rename \(temporary) to \(object)") }
             return object
         }
+    }
+}
+
+/// Requirements as Swift Testing traits. A test whose requirement is missing shows as skipped,
+/// with the reason; under CI=true it runs anyway and fails at its `TestSupport.require...` call,
+/// because CI must have everything.
+extension Trait where Self == ConditionTrait {
+    static var requiresRoot: Self {
+        .enabled(if: TestSupport.isRoot || TestSupport.isCI, "needs root: it loads BPF or BTF into the running kernel")
+    }
+    static var requiresSharedArchive: Self {
+        .enabled(if: TestSupport.hasSharedArchive || TestSupport.isCI,
+                 "needs ../shared/btfhub-archive beside the checkout (or BTFKIT_SHARED_ARCHIVE)")
     }
 }
 

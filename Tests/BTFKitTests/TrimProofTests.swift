@@ -13,12 +13,8 @@ import Trim
 /// Needs root (libbpf creates maps before relocating): skipped otherwise, a failure under CI=true.
 /// Kernels are processed in parallel, one per core.
 @Suite(.serialized) struct TrimProofTests {
-    @Test func libbpfDecidesTheSameOnTrimmedAndFullBTF() async throws {
-        guard TestSupport.isRoot else {
-            if TestSupport.isCI { Issue.record("TrimProofTests needs root (libbpf creates maps before relocating); CI must run as root") }
-            else { print("SKIPPED: TrimProofTests needs root (libbpf creates maps before relocating)") }
-            return
-        }
+    @Test(.requiresRoot) func libbpfDecidesTheSameOnTrimmedAndFullBTF() async throws {
+        try TestSupport.requireRoot()
         let started = Date()
         let objectPaths = try TestSupport.compiledBPFObjects()
         let objects = try objectPaths.map { try BPFObject(contentsOf: $0) }
@@ -81,12 +77,8 @@ extension TrimProofTests {
     /// The CO-RE unit cases of bpf/core-cases (flavors that agree or disagree, pruned candidates,
     /// bitfields, access limits, type and enum relocations) against their own target BTF: libbpf
     /// decides the same on the trimmed target, with both candidate retentions, failures included.
-    @Test func coreCasesDecideTheSameOnTrimmedTargets() throws {
-        guard TestSupport.isRoot else {
-            if TestSupport.isCI { Issue.record("TrimProofTests needs root (libbpf creates maps before relocating); CI must run as root") }
-            else { print("SKIPPED: TrimProofTests needs root (libbpf creates maps before relocating)") }
-            return
-        }
+    @Test(.requiresRoot) func coreCasesDecideTheSameOnTrimmedTargets() throws {
+        try TestSupport.requireRoot()
         let dir = TestSupport.packageRoot + "/bpf/core-cases"
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".c") }
             .map { String($0.dropLast(2)) }.sorted()
