@@ -4,11 +4,21 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <errno.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 
 /* memfd_create(2), linked directly so that it also works in fully static executables (where a
  * dlsym lookup finds nothing). Returns -1 with errno set (ENOSYS on kernels before 3.17). */
 static inline int btfkit_memfd_create(const char *name, unsigned int flags) {
     return memfd_create(name, flags);
+}
+/* Moves the calling thread into a mount namespace of its own whose mounts do not propagate back
+ * (unshare(CLONE_NEWNS), then / made recursively private), so that what it mounts is seen by
+ * nobody else and goes away with it. Returns 0, or -1 with errno set. */
+static inline int btfkit_enter_private_mount_namespace(void) {
+    if (unshare(CLONE_NEWNS) != 0) return -1;
+    return mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL);
 }
 #endif

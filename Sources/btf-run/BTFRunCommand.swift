@@ -152,7 +152,6 @@ struct BTFRunCommand: ParsableCommand {
             print("btf-run: \(chosen.summary)", to: &diagnostics)
         }
 
-        var mountedTracefs = false
         let exitCode: Int32
         do {
             let loaded = try LoadedBPFObject(bytes: objectBytes, name: objectName, btfCustomPath: chosen.customPath)
@@ -161,8 +160,10 @@ struct BTFRunCommand: ParsableCommand {
             let programs = loaded.programs
             let targets = try attachTargets(programs: programs, objectName: objectName)
             if programs.contains(where: \.needsTracefs) || targets.values.joined().contains(where: \.needsTracefs) {
-                mountedTracefs = try Tracefs.mountIfNeeded()
-                if mountedTracefs && verbose >= 1 { print("btf-run: mounted tracefs at \(Tracefs.mountPoint) (a tracepoint program needs it)", to: &diagnostics) }
+                let mountedTracefs = try Tracefs.mountIfNeeded()
+                if mountedTracefs && verbose >= 1 {
+                    print("btf-run: mounted tracefs at \(Tracefs.mountPoint) in btf-run's own mount namespace (a tracepoint program needs it)", to: &diagnostics)
+                }
             }
             try loaded.load()
             let outcomes = loaded.attachAll(targets: targets)
@@ -207,7 +208,6 @@ struct BTFRunCommand: ParsableCommand {
             exitCode = 1
         }
         chosen.release()
-        if mountedTracefs { Tracefs.unmount() }
         if verbose >= 1 && exitCode == 0 { print("btf-run: detached", to: &diagnostics) }
         if exitCode != 0 { throw ExitCode(exitCode) }
     }

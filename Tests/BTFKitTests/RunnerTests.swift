@@ -116,9 +116,9 @@ struct RunnerTests {
         #expect(EventValue.bytes([0xde, 0xad]).json == #""dead""#)
     }
 
-    @Test("btf-pack runner trims a full tree, embeds object and pack; a trimmed tree is packed as it is")
+    @Test("btf-pack runner trims a full tree, embeds object and pack; a trimmed tree is packed as it is", .requiresSharedArchive)
     func runnerCarriesObjectAndTrimmedPack() throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let object = try PackFixtures.execsnoopObject()
         let btfPack = try PackFixtures.product("btf-pack"), btfRun = try PackFixtures.product("btf-run")
         let kernels = ["debian/10/x86_64/4.19.0-21-cloud-amd64.btf.tar.xz", "ubuntu/20.04/x86_64/5.4.0-86-generic.btf.tar.xz"]
@@ -156,9 +156,9 @@ struct RunnerTests {
         for identity in pack.identities { #expect(repacked.btf(for: identity) == pack.btf(for: identity)) }
     }
 
-    @Test("btf-pack runner trims a full tree in parallel; one kernel that cannot be trimmed fails the runner, which is not written")
+    @Test("btf-pack runner trims a full tree in parallel; one kernel that cannot be trimmed fails the runner, which is not written", .requiresSharedArchive)
     func runnerFailsOnAKernelItCannotTrim() throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let object = try PackFixtures.execsnoopObject()
         let btfPack = try PackFixtures.product("btf-pack"), btfRun = try PackFixtures.product("btf-run")
         let good = "ubuntu/20.04/x86_64/5.4.0-86-generic.btf.tar.xz", bad = "centos/8/x86_64/4.18.0-80.el8.x86_64.btf.tar.xz"
@@ -192,9 +192,9 @@ struct RunnerTests {
         }
     }
 
-    @Test("btf-pack runner -- ARGS: the runner starts with them, the command line adds to them, bad ones are refused before writing")
+    @Test("btf-pack runner -- ARGS: the runner starts with them, the command line adds to them, bad ones are refused before writing", .requiresSharedArchive)
     func runnerDefaultArguments() throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let object = try PackFixtures.execsnoopObject()
         let btfPack = try PackFixtures.product("btf-pack"), btfRun = try PackFixtures.product("btf-run")
         let root = try Self.treeOfSharedKernels(["ubuntu/20.04/x86_64/5.4.0-86-generic.btf.tar.xz"], named: "defaults-tree")
@@ -281,13 +281,9 @@ struct RunnerTests {
         #expect(compressed.stdout.contains("\(release).btf.tar.xz), given to libbpf as /proc/self/fd/"), "\(compressed.stdout)")
     }
 
-    @Test("an unprivileged user is told that loading needs root, not libbpf's RLIMIT_MEMLOCK guess")
+    @Test("an unprivileged user is told that loading needs root, not libbpf's RLIMIT_MEMLOCK guess", .requiresRoot)
     func unprivilegedUserIsToldToUseRoot() throws {
-        guard TestSupport.isRoot else {
-            if TestSupport.isCI { Issue.record("running btf-run as another user needs root; CI must run the tests as root") }
-            else { print("SKIPPED: running btf-run as user nobody needs root") }
-            return
-        }
+        try TestSupport.requireRoot()
         // Copies nobody can read and run, wherever the checkout is.
         let directory = PackFixtures.temporaryPath("unprivileged")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -305,16 +301,29 @@ struct RunnerTests {
             chmod(parent, (try FileManager.default.attributesOfItem(atPath: parent)[.posixPermissions] as? Int).map { mode_t($0) | 0o011 } ?? 0o755)
             parent = (parent as NSString).deletingLastPathComponent
         }
-        let asNobody = ["--reuid=65534", "--regid=65534", "--clear-groups", paths[0]]
-        // A tracepoint object: tracefs is there but closed to nobody.
-        let tracepoint = try TestSupport.run(try TestSupport.which("setpriv"), asNobody + [paths[1], "--duration", "1"])
-        #expect(tracepoint.status == 1)
-        #expect(tracepoint.stderr.contains("run it as root"), "\(tracepoint.stderr)")
-        // A uprobe object needs no tracefs: the load itself is refused.
-        let uprobe = try TestSupport.run(try TestSupport.which("setpriv"),
-                                         asNobody + [paths[2], "--attach", "uprobe_calls_entry=/bin/true:main", "--duration", "1"])
-        #expect(uprobe.status == 1)
-        #expect(uprobe.stderr.contains("loading BPF programs needs root") && uprobe.stderr.contains("Operation not permitted"), "\(uprobe.stderr)")
+        let asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", paths[0]]
+        // Each run in its own mount namespace, with tracefs (and debugfs, which holds it on older
+        // setups) unmounted, then mounted: the message must not depend on the machine's mount state.
+        let unshare = try TestSupport.which("unshare")
+        let states = [
+            "unmounted": "umount -l /sys/kernel/tracing 2>/dev/null; umount -l /sys/kernel/debug 2>/dev/null; test ! -e /sys/kernel/tracing/events",
+            "mounted": "umount -l /sys/kernel/debug 2>/dev/null; mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing; test -e /sys/kernel/tracing/events",
+        ]
+        func asNobodyIn(_ state: String, _ arguments: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
+            let script = "\(states[state]!) || { echo 'cannot set up tracefs \(state)' >&2; exit 99; }; exec \"$@\""
+            return try TestSupport.run(unshare, ["-m", "--propagation", "private", "sh", "-c", script, "sh"] + asNobody + arguments)
+        }
+        for state in states.keys.sorted() {
+            // A tracepoint object: tracefs absent (nobody may not mount it) or closed to nobody (mode 0700).
+            let tracepoint = try asNobodyIn(state, [paths[1], "--duration", "1"])
+            #expect(tracepoint.status == 1, "tracefs \(state): \(tracepoint)")
+            #expect(tracepoint.stderr.contains("run it as root"), "tracefs \(state): \(tracepoint.stderr)")
+            // A uprobe object needs no tracefs: the load itself is refused.
+            let uprobe = try asNobodyIn(state, [paths[2], "--attach", "uprobe_calls_entry=/bin/true:main", "--duration", "1"])
+            #expect(uprobe.status == 1, "tracefs \(state): \(uprobe)")
+            #expect(uprobe.stderr.contains("loading BPF programs needs root") && uprobe.stderr.contains("Operation not permitted"),
+                    "tracefs \(state): \(uprobe.stderr)")
+        }
     }
 
     @Test("errors before loading: no object anywhere, a tree without this kernel, an unknown --btf file; --which")
