@@ -424,12 +424,16 @@ struct MalformedInputTests {
         return (try FileIO.read(path), path)
     }
 
-    /// A BPF object with func_info, line_info and a CO-RE relocation, compiled once into the cache.
-    static func bpfObject() throws -> String {
+    /// A BPF object with func_info, line_info and a CO-RE relocation, compiled once per test
+    /// process (tests run concurrently: a shared temporary name or an earlier run's file must not matter).
+    static func bpfObject() throws -> String { try compiledBPFObject.get() }
+
+    private static let compiledBPFObject = Result<String, any Error> { try compileBPFObject() }
+
+    private static func compileBPFObject() throws -> String {
         let dir = TestSupport.cache + "/malformed"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let object = dir + "/core.bpf.o"
-        if FileManager.default.fileExists(atPath: object) { return object }
         let source = dir + "/core-\(getpid()).bpf.c"
         try """
         struct task { int pid; int tgid; } __attribute__((preserve_access_index));
