@@ -11,7 +11,8 @@ import Trim
 /// with overlapping or out-of-file sections given to `btf-trim`; empty and missing files for every
 /// reader and tool. Each must end with a result or a clear error naming the file, in bounded time.
 /// Also: failure without loss (an interrupted sweep, a failed re-run, `btf-pack embed`, the runtime).
-@Suite("Hostile input: cycles, deep chains, huge records, bad ELF, empty and missing files", .serialized)
+@Suite("Hostile input: cycles, deep chains, huge records, bad ELF, empty and missing files", .serialized,
+       .timeLimit(.minutes(20)))  // a hang guard, not a speed target: linear work on a loaded machine stays far below it
 struct HostileInputTests {
     // MARK: - Fixtures
 
@@ -28,10 +29,6 @@ struct HostileInputTests {
         let full = try BTF(contentsOf: try TestSupport.extractedKernel(source))
         return Fixture(objects: objects, kernel: try Trimmer(objects: objects).trim(kernel: full).minimized)
     }
-
-    /// Longest a single hostile case may take (debug build, shared machine): hangs and
-    /// exponential walks fail it, linear work on a few hundred thousand types passes.
-    static let timeBudget: Duration = .seconds(60)
 
     /// Rebuilds `btf` with the same type ids and the same string table (an object's `.BTF.ext`
     /// refers to both), letting `change` rewrite each record, then appends what `appending` adds
@@ -51,13 +48,13 @@ struct HostileInputTests {
         return try BTF(parsing: built.serialized(), file: name)
     }
 
-    /// Runs `body`, failing the test when it takes longer than `timeBudget`.
+    /// Runs `body` and prints how long it took. Not an assertion (timings belong in benchmarks):
+    /// a hang or an exponential walk is caught by the suite's time limit instead.
     static func withinBudget<T>(_ what: String, _ body: () throws -> T) rethrows -> T {
         let clock = ContinuousClock()
         let start = clock.now
         let result = try body()
-        let elapsed = clock.now - start
-        #expect(elapsed < timeBudget, "\(what) took \(elapsed)")
+        print("hostile input: \(what) took \(clock.now - start)")
         return result
     }
 
@@ -482,9 +479,9 @@ struct HostileInputTests {
     // MARK: - Failure without loss
 
     @Test("SIGINT during a sweep of the 85 shared kernels: every .btf written is complete, no temporary file remains",
-          .timeLimit(.minutes(10)))
+          .timeLimit(.minutes(10)), .requiresSharedArchive)
     func interruptedSweep() throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let tool = try BTFTrimTool.path()
         let objects = try TestSupport.compiledBPFObjects()
         let dir = try TemporaryDirectory()
