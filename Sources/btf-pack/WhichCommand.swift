@@ -1,5 +1,6 @@
 import ArgumentParser
 import Archive
+import BTF
 import BTFRuntime
 #if canImport(Glibc)
 import Glibc
@@ -73,8 +74,8 @@ extension BTFPackCommand {
     
         /// Whether `path` begins with `\x7fELF` (an executable carrying a pack, not a pack).
         static func startsWithELFMagic(_ path: String) -> Bool {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { return false }  // the pack reader reports the unreadable file
+            // The pack reader reports an unreadable file or one that is not regular.
+            guard let fd = try? FileIO.openRegularFile(path).fd else { return false }
             defer { close(fd) }
             var magic = [UInt8](repeating: 0, count: 4)
             let n = magic.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4) }
