@@ -77,7 +77,7 @@ final class TarArchiveWriter {
     func addHardLink(path: String, target: String) throws(LibArchiveFailure) {
         let entry = newEntry(path: path)
         defer { archive_entry_free(entry) }
-        archive_entry_set_hardlink(entry, target)
+        archive_entry_set_hardlink_utf8(entry, target)
         archive_entry_set_size(entry, 0)
         try writeHeader(entry, path: path)
     }
@@ -93,7 +93,8 @@ final class TarArchiveWriter {
 
     private func newEntry(path: String) -> OpaquePointer {
         let entry = archive_entry_new()!
-        archive_entry_set_pathname(entry, path)
+        // The _utf8 setters: the plain ones translate through the C locale and refuse non-ASCII names.
+        archive_entry_set_pathname_utf8(entry, path)
         archive_entry_set_filetype(entry, TarArchiveWriter.regularFileType)
         archive_entry_set_perm(entry, 0o644)
         archive_entry_set_uid(entry, 0)
