@@ -36,8 +36,8 @@ struct BTFRunCommand: ParsableCommand {
         uretprobe, uretprobe.s: BINARY:FUNCTION, BINARY:FUNCTION+OFFSET or BINARY:0xOFFSET (BINARY \
         a path or a library name such as libc.so.6; every process); kprobe, kretprobe: FUNCTION or \
         FUNCTION+OFFSET; tracepoint, tp: CATEGORY:NAME (or CATEGORY/NAME); raw_tracepoint, raw_tp: \
-        NAME. An unknown PROGRAM, another section kind or a malformed TARGET is an error (exit 1) \
-        before anything is loaded.
+        NAME. A malformed TARGET is a usage error (exit 2, like any bad flag); an unknown PROGRAM or \
+        another section kind is an error (exit 1) before anything is loaded.
         A runner also carries the arguments it was built with (`btf-pack runner … -- ARGS`); they \
         come before the command line's: an option that takes one value and is given again on the \
         command line takes the new value (--no-json turns a default --json off); --attach values add up.
@@ -53,7 +53,15 @@ struct BTFRunCommand: ParsableCommand {
                                     + fullMessage(for: error) + "; rebuild it with `btf-pack runner … -- ARGS`"))
             }
         }
-        main(embedded + CommandLine.arguments.dropFirst())
+        // Like ArgumentParser's `main(_:)`, except that a usage error exits with status 2 (as btf-trim's do).
+        let command: BTFRunCommand
+        do { command = try parse(embedded + CommandLine.arguments.dropFirst()) } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            var standardError = StandardError()
+            print(fullMessage(for: error), to: &standardError)
+            Glibc.exit(2)
+        }
+        do { try command.run() } catch { exit(withError: error) }
     }
 
     @Argument(help: ArgumentHelp("The BPF object (clang -target bpf -g). Default: the object embedded in this executable.", valueName: "OBJECT"))
@@ -127,6 +135,12 @@ struct BTFRunCommand: ParsableCommand {
             }
         } catch {
             fail(error)
+        }
+        // libbpf 1.1 crashes or hangs on some malformed CO-RE records (access string `0:-1`, a
+        // local typedef cycle): refused before libbpf sees them. An object the BTF reader cannot
+        // parse is left to libbpf, which reports its own error.
+        if let parsed = try? BPFObject(parsing: objectBytes, path: objectName) {
+            do { try parsed.checkForLibbpf() } catch { fail(BPFLoaderError("\(error); refused before libbpf sees it")) }
         }
         if checkArguments {
             do {
@@ -321,7 +335,7 @@ extension String {
 
 func fail(_ error: some Error) -> Never {
     var standardError = StandardError()
-    print("btf-run: \(error)", to: &standardError)
+    print("btf-run: " + escapedForTerminal("\(error)"), to: &standardError)
     exit(1)
 }
 
