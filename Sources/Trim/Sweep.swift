@@ -182,7 +182,7 @@ struct SweepPlan {
 
     init(input: String, output: String, options: SweepOptions) throws(SweepUsageError) {
         guard options.jobs >= 1, options.jobs <= SweepOptions.maxJobs else {
-            throw SweepUsageError("--jobs must be between 1 and \(SweepOptions.maxJobs) (got \(options.jobs))")
+            throw SweepUsageError("--jobs must be at least 1 and at most \(SweepOptions.maxJobs) (got \(options.jobs))")
         }
         guard options.maxKernelSize >= 1 else { throw SweepUsageError("the kernel size limit must be positive") }
         guard let inputKind = FileKind(path: input) else {

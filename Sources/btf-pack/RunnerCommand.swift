@@ -46,7 +46,7 @@ extension BTFPackCommand {
         var runnerArguments: [String] = []
 
         func validate() throws {
-            guard jobs >= 1, jobs <= SweepOptions.maxJobs else { throw ValidationError("--jobs must be between 1 and \(SweepOptions.maxJobs)") }
+            guard jobs >= 1, jobs <= SweepOptions.maxJobs else { throw ValidationError("--jobs must be at least 1 and at most \(SweepOptions.maxJobs)") }
             if let bad = runnerArguments.first(where: { $0.utf8.contains(0) }) {
                 throw ValidationError("runner argument '\(bad)' contains a NUL byte")
             }

@@ -92,7 +92,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
         guard paths.count >= 2 else {
             throw ValidationError(paths.isEmpty ? "missing BPF objects and INPUT" : "missing INPUT or BPF objects: give OBJ... INPUT")
         }
-        guard jobs >= 1, jobs <= SweepOptions.maxJobs else { throw ValidationError("--jobs must be between 1 and \(SweepOptions.maxJobs)") }
+        guard jobs >= 1, jobs <= SweepOptions.maxJobs else { throw ValidationError("--jobs must be at least 1 and at most \(SweepOptions.maxJobs)") }
         guard maxKernelSizeMiB >= 1, maxKernelSizeMiB <= Int.max >> 20 else { throw ValidationError("--max-kernel-size must be a positive number of MiB") }
         guard maxTypeSectionMiB >= 1, maxTypeSectionMiB <= Int.max >> 20 else { throw ValidationError("--max-type-section must be a positive number of MiB") }
     }
