@@ -8,14 +8,11 @@ import Glibc
 /// FIFO; a trimmed pack entry is small, so checking it costs little next to loading a program.
 public enum ChosenBTFCheck {
     /// Parses `bytes` (raw BTF, or an ELF with `.BTF`) and refuses a pointer-free reference cycle.
-    /// `source` names the BTF in the error (a pack entry, a file).
+    /// `source` names the BTF in the error (a pack entry, a file). Bytes that do not parse are left
+    /// to libbpf, whose own checks refuse malformed BTF with an error of their own.
     public static func check(_ bytes: [UInt8], source: String) throws(BTFRuntimeError) {
-        let btf: BTF
-        do {
-            btf = ELFFile.isELF(bytes) ? try BTF(elf: try ELFFile(parsing: bytes, file: source)) : try BTF(parsing: bytes, file: source)
-        } catch {
-            throw BTFRuntimeError(.badPack, "\(escapedForTerminal(source)): not usable BTF: \(escapedForTerminal(error.problem))", errnoCode: EINVAL)
-        }
+        let parsed = ELFFile.isELF(bytes) ? try? BTF(elf: try ELFFile(parsing: bytes, file: source)) : try? BTF(parsing: bytes, file: source)
+        guard let btf = parsed else { return }
         if let cycle = btf.pointerFreeCycle() {
             throw BTFRuntimeError(.badPack, "\(escapedForTerminal(source)): its BTF has a reference cycle that does not pass through a "
                                   + "pointer (\(btf.describeCycle(cycle))); libbpf would loop forever on it, so it is not used",

@@ -148,6 +148,8 @@ public final class CoreBTF: Sendable {
         switch selection.step {
         case .override:
             let path = selection.path ?? ""
+            // Not a FIFO or device, and no reference cycle libbpf would loop on (`which`, a dry run, only chooses).
+            try ChosenBTFCheck.checkFile(path, what: "\(CoreBTFOptions.btfOverrideVariable)=\(path)")
             return CoreBTF(choice: .override(path: path), selection: selection, customPath: path, exposedFile: nil)
         case .kernelBTF:
             return CoreBTF(choice: .kernel, selection: selection, customPath: nil, exposedFile: nil)
@@ -180,8 +182,6 @@ public final class CoreBTF: Sendable {
             guard access(path, R_OK) == 0 else {
                 throw failing(BTFRuntimeError(.badOverride, "\(CoreBTFOptions.btfOverrideVariable)=\(escapedForTerminal(path)): cannot read it: \(errnoText())", errnoCode: errno))
             }
-            // Not a FIFO or device, and no reference cycle libbpf would loop on.
-            do { try ChosenBTFCheck.checkFile(path, what: "\(CoreBTFOptions.btfOverrideVariable)=\(path)") } catch { throw failing(error) }
             trail.append("override: \(CoreBTFOptions.btfOverrideVariable)=\(path)")
             return (BTFSelection(step: .override, path: path, reason: "\(CoreBTFOptions.btfOverrideVariable) names it", trail: trail), nil)
         }

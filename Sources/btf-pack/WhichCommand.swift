@@ -64,9 +64,10 @@ extension BTFPackCommand {
                     options.uname = (arch ?? running.machine, release ?? running.release)
                 }
                 let selection = try CoreBTF.which(options)
-                for line in selection.explanation { print(line) }
+                // os-release values and pack entry names: escaped, one line each.
+                for line in selection.explanation { print(escapedForTerminal(line)) }
             } catch {
-                for line in error.explanation.dropLast() { print(line) }  // the last line is the message
+                for line in error.explanation.dropLast() { print(escapedForTerminal(line)) }  // the last line is the message
                 fflush(nil)  // the trail before the error, also when both go to one terminal
                 fail(error)
             }

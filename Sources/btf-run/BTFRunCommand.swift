@@ -116,7 +116,8 @@ struct BTFRunCommand: ParsableCommand {
         options.hostRoot = hostRoot
         if which {
             let (lines, found) = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options)
-            for line in lines { print(line) }
+            // os-release values, BTFKIT_* variables and entry names: escaped, one line each.
+            for line in lines { print(escapedForTerminal(line)) }
             if !found { throw ExitCode(1) }
             return
         }
@@ -162,8 +163,8 @@ struct BTFRunCommand: ParsableCommand {
                 print("btf-run: arguments this runner was built with: \(embedded.joined(separator: " "))", to: &diagnostics)
             }
             // BTFRuntime's steps, then the choice in btf-run's words (which replaces its "chosen:" line).
-            for line in chosen.trail where !line.hasPrefix("chosen:") { print("btf-run: \(line)", to: &diagnostics) }
-            print("btf-run: \(chosen.summary)", to: &diagnostics)
+            for line in chosen.trail where !line.hasPrefix("chosen:") { print("btf-run: " + escapedForTerminal(line), to: &diagnostics) }
+            print("btf-run: " + escapedForTerminal(chosen.summary), to: &diagnostics)
         }
 
         var mountedTracefs = false
@@ -255,7 +256,7 @@ struct BTFRunCommand: ParsableCommand {
             if verbose >= 1 {
                 // The steps the selection went through, from the dry run (the error carries only the message).
                 let steps = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options).lines
-                for line in steps where !line.hasPrefix("no choice:") { print("btf-run: \(line)", to: &diagnostics) }
+                for line in steps where !line.hasPrefix("no choice:") { print("btf-run: " + escapedForTerminal(line), to: &diagnostics) }
             }
             fail(error)
         }

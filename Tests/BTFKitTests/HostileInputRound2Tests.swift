@@ -470,6 +470,13 @@ struct HostileInputRound2Tests {
             #expect(!result.stderr.contains("\u{1b}"), "\(line): a raw ESC reached the terminal: \(result.stderr)")
             #expect(result.stderr.contains("\\x1b[2J\\x0a"), "\(line): \(result.stderr)")
         }
+        // os-release values in btf-run --which's trail (standard output).
+        try dir.write("host/etc/os-release", Array("ID=ubuntu\nVERSION_ID=\"20.04\u{1b}[2J\"\n".utf8))
+        try dir.write("hub/ubuntu/20.04/x86_64/5.4.0-1-generic.btf", try Self.kernelBytes())
+        let which = try Self.guarded("btf-run", ["--which", "--host-root", d + "/host", "--btfhub", d + "/hub"],
+                                     environment: ["BTFKIT_FORCE_EMBEDDED": "1"])
+        #expect(!(which.stdout + which.stderr).contains("\u{1b}"), "btf-run --which printed a raw ESC: \(which.stdout) \(which.stderr)")
+        #expect((which.stdout + which.stderr).contains("20.04\\x1b[2J"), "\(which.stdout) \(which.stderr)")
         #expect(escapedForTerminal(bytes: [0x61, 0xe9, 0x1b, 0x0a]) == "a\\xe9\\x1b\\x0a")
         #expect(escapedForTerminal("caf\u{e9} \u{9b}") == "caf\u{e9} \\xc2\\x9b")
     }
