@@ -36,8 +36,9 @@ struct BTFRunCommand: ParsableCommand {
         uretprobe, uretprobe.s: BINARY:FUNCTION, BINARY:FUNCTION+OFFSET or BINARY:0xOFFSET (BINARY \
         a path or a library name such as libc.so.6; every process); kprobe, kretprobe: FUNCTION or \
         FUNCTION+OFFSET; tracepoint, tp: CATEGORY:NAME (or CATEGORY/NAME); raw_tracepoint, raw_tp: \
-        NAME. A malformed TARGET is a usage error (exit 2, like any bad flag); an unknown PROGRAM or \
-        another section kind is an error (exit 1) before anything is loaded.
+        NAME. An --attach value not of the form PROGRAM=TARGET is a usage error (exit 2, like any bad \
+        flag); an unknown PROGRAM, another section kind or a malformed TARGET is an error (exit 1) \
+        before anything is loaded.
         A runner also carries the arguments it was built with (`btf-pack runner … -- ARGS`); they \
         come before the command line's: an option that takes one value and is given again on the \
         command line takes the new value (--no-json turns a default --json off); --attach values add up.
