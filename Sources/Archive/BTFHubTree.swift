@@ -80,6 +80,15 @@ public struct KernelEntry: Sendable, Hashable {
     }
 }
 
+/// An entry of a btfhub tree that may hold kernels but cannot be used.
+public struct UnusableEntry: Sendable, Hashable {
+    /// The entry's path (the tree root joined with its relative path), control characters and bytes
+    /// that are not UTF-8 escaped as `\xNN`.
+    public var path: String
+    /// Why it cannot be used.
+    public var reason: String
+}
+
 /// The kernels of a btfhub tree: every `<distro>/<version>/<arch>/<release>.btf.tar.xz` or `.btf`
 /// below a root that may be the tree's top or any directory inside it (a distro, a version, an arch).
 /// The identity comes from the last three directories of each file's real path; the third must be a
@@ -95,6 +104,10 @@ public struct BTFHubTree: Sendable {
     public var skippedDirectoryLinks: [String]
     /// Kernels found but left out by the architecture filter.
     public var filteredOutCount: Int
+    /// Entries that may hold kernels but cannot be used, with the reason: a name that is not UTF-8,
+    /// a path too long for the system, a directory that cannot be listed, a file symlink pointing
+    /// out of the tree. Reported, never dropped silently; a sweep fails each like an unreadable kernel.
+    public var unusable: [UnusableEntry]
     /// Files describing a kernel already listed (e.g. both `K.btf` and `K.btf.tar.xz`); the first one
     /// found is kept in `kernels`, these are not processed.
     public var duplicates: [KernelEntry]
@@ -109,6 +122,7 @@ public struct BTFHubTree: Sendable {
         kernels = []
         skippedFiles = []
         skippedDirectoryLinks = []
+        unusable = []
         filteredOutCount = 0
         duplicates = []
         guard let realRoot = FileIO.realPath(root) else {
@@ -117,7 +131,7 @@ public struct BTFHubTree: Sendable {
         let excluded = Set(excluding.compactMap(FileIO.realPath))
         let wantedArch = arch.map(KernelIdentity.btfhubArch(forMachine:))
         var found: [KernelEntry] = []
-        try walk(realDirectory: realRoot, relative: "", excluded: excluded, found: &found)
+        try walk(realDirectory: realRoot, relative: "", realRoot: realRoot, excluded: excluded, found: &found)
         var seen: Set<KernelIdentity> = []
         for entry in found {
             if let wantedArch, entry.arch != wantedArch {
@@ -130,16 +144,28 @@ public struct BTFHubTree: Sendable {
         }
     }
 
-    private mutating func walk(realDirectory: String, relative: String, excluded: Set<String>,
+    private mutating func walk(realDirectory: String, relative: String, realRoot: String, excluded: Set<String>,
                                found: inout [KernelEntry]) throws(ArchiveError) {
         let displayDirectory = relative.isEmpty ? root : BTFHubTree.join(root, relative)
         guard let dir = opendir(realDirectory) else {
-            throw ArchiveError(.unreadable, "cannot list directory: \(errnoText())", file: displayDirectory)
+            // The root must be readable; a subdirectory that is not fails alone.
+            if relative.isEmpty { throw ArchiveError(.unreadable, "cannot list directory: \(errnoText())", file: displayDirectory) }
+            unusable.append(UnusableEntry(path: displayDirectory, reason: "cannot list directory: \(errnoText()); its kernels are not processed"))
+            return
         }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(while: { $0 != 0 })) }
+            guard let name = String(validating: bytes, as: UTF8.self) else {
+                // Paths are Strings here; a name that is not UTF-8 cannot be named in an output, so it is reported.
+                let shown = BTFHubTree.join(displayDirectory, escapedForTerminal(bytes: bytes))
+                let isDirectory = entry.pointee.d_type == UInt8(DT_DIR)
+                if isDirectory || BTFHubTree.looksLikeKernel(bytes) {
+                    unusable.append(UnusableEntry(path: shown, reason: "the name is not valid UTF-8; rename it to process it"))
+                } else {
+                    skippedFiles.append(BTFHubTree.join(relative, escapedForTerminal(bytes: bytes)))
+                }
+                continue
             }
             if name != "." && name != ".." { names.append(name) }
         }
@@ -149,7 +175,12 @@ public struct BTFHubTree: Sendable {
             let real = realDirectory == "/" ? "/" + name : realDirectory + "/" + name
             let rel = relative.isEmpty ? name : relative + "/" + name
             var link = stat()
-            guard lstat(real, &link) == 0 else { continue }  // vanished since readdir
+            guard lstat(real, &link) == 0 else {
+                if errno != ENOENT {  // ENOENT: vanished since readdir
+                    unusable.append(UnusableEntry(path: BTFHubTree.join(root, rel), reason: "cannot stat: \(errnoText())"))
+                }
+                continue
+            }
             var target = link
             let isLink = (link.st_mode & S_IFMT) == S_IFLNK
             if isLink && stat(real, &target) != 0 { skippedFiles.append(rel); continue }  // dangling link
@@ -157,10 +188,16 @@ public struct BTFHubTree: Sendable {
             case S_IFDIR:
                 if isLink { skippedDirectoryLinks.append(rel); continue }
                 if excluded.contains(real) { continue }
-                try walk(realDirectory: real, relative: rel, excluded: excluded, found: &found)
+                try walk(realDirectory: real, relative: rel, realRoot: realRoot, excluded: excluded, found: &found)
             case S_IFREG:
                 // The identity is read from the real path, so a root deep inside the tree still knows its distro.
                 if let (identity, format) = KernelEntry.identity(ofPath: real) {
+                    // A file symlink is followed only inside the tree: one to /etc/shadow is not packed.
+                    if isLink, let resolved = FileIO.realPath(real), !BTFHubTree.isInside(resolved, realRoot) {
+                        unusable.append(UnusableEntry(path: BTFHubTree.join(root, rel),
+                                                      reason: "a symbolic link to \(resolved), outside the tree; not followed"))
+                        continue
+                    }
                     found.append(KernelEntry(identity: identity, inputPath: BTFHubTree.join(root, rel), relativePath: rel, format: format))
                 } else {
                     skippedFiles.append(rel)
@@ -169,6 +206,16 @@ public struct BTFHubTree: Sendable {
                 skippedFiles.append(rel)
             }
         }
+    }
+
+    /// Whether a file name ends like a kernel file (`.btf`, `.btf.tar.xz`).
+    static func looksLikeKernel(_ name: [UInt8]) -> Bool {
+        name.count > 4 && (name.suffix(4).elementsEqual(".btf".utf8) || name.suffix(11).elementsEqual(".btf.tar.xz".utf8))
+    }
+
+    /// Whether the real path `path` lies inside the real directory `root`.
+    static func isInside(_ path: String, _ root: String) -> Bool {
+        root == "/" || path == root || path.hasPrefix(root + "/")
     }
 
     /// `directory/name`, with one slash between them.

@@ -1,3 +1,5 @@
+import BTF
+
 /// A problem with a file, and with one of its members when it is an archive: which file, which
 /// member, what is wrong, and a `Kind` that callers and tests can tell apart without parsing text.
 /// `ArchiveError` (kernel archives, btfhub trees) and `PackError` (packs, embedding) are its two
@@ -23,9 +25,10 @@ public struct FileError<ProblemKind: Sendable & Equatable>: Error, Sendable, Equ
         self.member = member
     }
 
-    /// `file: member M: problem`, or `file: problem`.
+    /// `file: member M: problem`, or `file: problem`; control characters (from names in archives
+    /// and packs) escaped as `\xNN`, so the message stays one harmless line.
     public var description: String {
-        if let member { return "\(file): member \(member): \(problem)" }
-        return "\(file): \(problem)"
+        if let member { return escapedForTerminal("\(file): member \(member): \(problem)") }
+        return escapedForTerminal("\(file): \(problem)")
     }
 }

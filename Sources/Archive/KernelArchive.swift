@@ -30,12 +30,13 @@ public enum KernelArchive {
     /// reading).
     public static func readBTF(fromArchive path: String,
                                maxDecompressedSize: Int = defaultMaxDecompressedSize) throws(ArchiveError) -> ExtractedBTF {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ArchiveError(.unreadable, "cannot open: \(errnoText())", file: path) }
+        // A regular file only: a FIFO or device would block or never end.
+        let fd: Int32
+        let status: stat
+        do { (fd, status) = try FileIO.openRegularFile(path) } catch {
+            throw ArchiveError(.unreadable, error.problem, file: path)
+        }
         defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw ArchiveError(.unreadable, "cannot stat: \(errnoText())", file: path) }
-        if (status.st_mode & S_IFMT) == S_IFDIR { throw ArchiveError(.unreadable, "is a directory, not a .btf.tar.xz archive", file: path) }
         if status.st_size == 0 { throw ArchiveError(.emptyFile, "empty file (0 bytes), not an xz archive", file: path) }
 
         var extractor = BTFMemberExtractor(archivePath: path, maxDecompressedSize: maxDecompressedSize)

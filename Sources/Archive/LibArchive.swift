@@ -105,10 +105,11 @@ final class TarReader {
         guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
             throw failure(fallback: "cannot read the next tar header")
         }
-        let path = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
+        // UTF-8 first: in the C locale the plain getter cannot translate a non-ASCII pax name.
+        let path = (archive_entry_pathname_utf8(entry) ?? archive_entry_pathname(entry)).map { String(cString: $0) } ?? ""
         let type: TarMemberType
         var linkTarget: String?
-        if let target = archive_entry_hardlink(entry) {
+        if let target = archive_entry_hardlink_utf8(entry) ?? archive_entry_hardlink(entry) {
             type = .hardLink
             linkTarget = String(cString: target)
         } else {

@@ -1,4 +1,7 @@
 import CArchive
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // libarchive for packs: writing a tar (plain or gzip) into memory. LibArchive.swift holds the
 // reading side (btfhub archives from a descriptor, packs from memory); like it, nothing outside
@@ -23,11 +26,21 @@ final class TarArchiveWriter {
     /// The `AE_IFREG` value; the macro carries a cast Swift cannot import.
     private static let regularFileType: UInt32 = 0o100000
 
+    /// libarchive converts member names through the locale's character set; in the C locale a
+    /// non-ASCII name does not convert and its pax writer dereferences the missing result. A tool
+    /// still in the C locale switches its character set (only that) to C.UTF-8 once.
+    private static let utf8CharacterSet: Bool = {
+        let current = setlocale(LC_CTYPE, nil).map { String(cString: $0) } ?? "C"
+        guard current == "C" || current == "POSIX" else { return true }
+        return setlocale(LC_CTYPE, "C.UTF-8") != nil
+    }()
+
     init(compression: TarWriterCompression) throws(LibArchiveFailure) {
         guard let archive = archive_write_new() else {
             throw LibArchiveFailure(message: "libarchive could not allocate a writer", isTruncation: false)
         }
         self.archive = archive
+        _ = TarArchiveWriter.utf8CharacterSet
         // pax_restricted is plain ustar unless a path is too long for ustar's fields.
         guard archive_write_set_format_pax_restricted(archive) == ARCHIVE_OK else {
             throw failure(fallback: "libarchive lacks the pax/ustar tar format")
@@ -77,7 +90,7 @@ final class TarArchiveWriter {
     func addHardLink(path: String, target: String) throws(LibArchiveFailure) {
         let entry = newEntry(path: path)
         defer { archive_entry_free(entry) }
-        archive_entry_set_hardlink(entry, target)
+        archive_entry_set_hardlink_utf8(entry, target)
         archive_entry_set_size(entry, 0)
         try writeHeader(entry, path: path)
     }
@@ -93,7 +106,8 @@ final class TarArchiveWriter {
 
     private func newEntry(path: String) -> OpaquePointer {
         let entry = archive_entry_new()!
-        archive_entry_set_pathname(entry, path)
+        // The _utf8 setters: the plain ones translate through the C locale and refuse non-ASCII names.
+        archive_entry_set_pathname_utf8(entry, path)
         archive_entry_set_filetype(entry, TarArchiveWriter.regularFileType)
         archive_entry_set_perm(entry, 0o644)
         archive_entry_set_uid(entry, 0)

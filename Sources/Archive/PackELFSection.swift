@@ -99,8 +99,14 @@ public enum ELFSectionReader {
     /// Errors: `.unreadable`, `.notELF`, `.noSection`.
     public static func contents(ofSection name: String = ELFSectionEmbedder.packSectionName, inFile path: String,
                                 maxSize: Int = BTFPack.defaultMaxExpandedSize) throws(PackError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw PackError(.unreadable, "cannot open: \(errnoText())", file: path) }
+        let fd: Int32
+        let fileSize: Int
+        do {
+            let opened = try FileIO.openRegularFile(path)
+            (fd, fileSize) = (opened.fd, Int(opened.status.st_size))
+        } catch {
+            throw PackError(.unreadable, error.problem, file: path)
+        }
         defer { close(fd) }
         func readAt(_ offset: UInt64, _ count: Int) throws(PackError) -> [UInt8] {
             guard count >= 0, count <= maxSize, offset <= UInt64(Int.max) else {
@@ -117,7 +123,8 @@ public enum ELFSectionReader {
             }
             return bytes
         }
-        let elfHeader = try readAt(0, 64)
+        // A short file still gets its magic and class judged (an ELF32 header is 52 bytes).
+        let elfHeader = try readAt(0, min(64, fileSize))
         let header = try ELFSectionTable.Header(elfHeader, file: path)
         var count = header.sectionCount
         var nameTableIndex = header.nameTableIndex
@@ -161,10 +168,15 @@ struct ELFSectionTable {
         var nameTableIndex: Int
 
         init(_ bytes: [UInt8], file: String) throws(PackError) {
-            guard bytes.count >= 64, bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46 else {
+            guard bytes.count >= 4, bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46 else {
                 throw PackError(.notELF, "not an ELF file (no \\x7fELF magic)", file: file)
             }
-            guard bytes[4] == 2 else { throw PackError(.notELF, "a 32-bit ELF file; only ELF64 is supported", file: file) }
+            // The class before the length: a minimal ELF32 header is 52 bytes, and is ELF32 first.
+            guard bytes.count >= 5 else { throw PackError(.notELF, "truncated ELF header: \(bytes.count) bytes, 64 needed", file: file) }
+            guard bytes[4] == 2 else {
+                throw PackError(.notELF, bytes[4] == 1 ? "a 32-bit ELF file; only ELF64 is supported" : "bad ELF class \(bytes[4])", file: file)
+            }
+            guard bytes.count >= 64 else { throw PackError(.notELF, "truncated ELF header: \(bytes.count) bytes, 64 needed", file: file) }
             switch bytes[5] {
             case 1: byteOrder = .little
             case 2: byteOrder = .big

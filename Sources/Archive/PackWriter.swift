@@ -1,3 +1,5 @@
+import BTF
+
 /// How a pack is laid out and compressed.
 public enum PackFormat: String, Sendable, CaseIterable {
     /// BTFKit's pack: `<distro>/<version>/<arch>/<release>.btf` members in a tar, xz -9e; a file
@@ -54,18 +56,33 @@ public enum PackWriter {
         do { tree = try BTFHubTree(scanning: directory) } catch {
             throw PackError(.unreadable, error.problem, file: error.file)
         }
-        guard !tree.kernels.isEmpty else {
+        guard !tree.kernels.isEmpty || !tree.unusable.isEmpty else {
             throw PackError(.noKernels, "no <distro>/<version>/<arch>/<release>.btf file below this directory", file: directory)
+        }
+        return try pack(try inputs(of: tree), format: format)
+    }
+
+    /// Every kernel of `tree`, read and checked: a pack holds only what the tree holds as BTF. Refused,
+    /// naming the file: an entry the walk could not use (a symlink out of the tree, a name that is not
+    /// UTF-8, an unreadable directory), a file over `maxInputFileSize`, one that does not parse as BTF
+    /// (garbage, empty).
+    public static func inputs(of tree: BTFHubTree) throws(PackError) -> [PackInput] {
+        if let entry = tree.unusable.first {
+            throw PackError(.unreadable, entry.reason + (tree.unusable.count > 1 ? " (and \(tree.unusable.count - 1) more such entries)" : ""),
+                            file: entry.path)
         }
         var inputs: [PackInput] = []
         for kernel in tree.kernels {
-            do {
-                inputs.append(PackInput(identity: kernel.identity, btf: try kernel.readBTFBytes(maxSize: maxInputFileSize)))
-            } catch {
+            let bytes: [UInt8]
+            do { bytes = try kernel.readBTFBytes(maxSize: maxInputFileSize) } catch {
                 throw PackError(error.kind == .tooLarge ? .tooLarge : .unreadable, error.problem, file: error.file, member: error.member)
             }
+            do { _ = try BTF(parsing: bytes, file: kernel.inputPath) } catch {
+                throw PackError(.unreadable, "not BTF, so not packed: \(error.problem)", file: kernel.inputPath)
+            }
+            inputs.append(PackInput(identity: kernel.identity, btf: bytes))
         }
-        return try pack(inputs, format: format)
+        return inputs
     }
 
     /// Packs `inputs`. The result depends only on the identities and bytes given, not on their

@@ -77,6 +77,7 @@ public final class ChosenBTF {
                               options: CoreBTFOptions = CoreBTFOptions()) throws(BPFLoaderError) -> ChosenBTF {
         if let btfFile {
             guard access(btfFile, R_OK) == 0 else { throw BPFLoaderError("--btf \(btfFile): cannot read it: \(errnoText(errno))", errnoCode: errno) }
+            try checkBeforeLibbpf(file: btfFile, what: "--btf \(btfFile)")
             return ChosenBTF(source: .file(btfFile), reason: "named by --btf", customPath: btfFile)
         }
         let forced = options.environmentFlag(CoreBTFOptions.forceEmbeddedVariable)
@@ -86,6 +87,7 @@ public final class ChosenBTF {
         if let btfhubTree {
             if let path = options.nonEmptyEnvironmentValue(CoreBTFOptions.btfOverrideVariable) {
                 guard access(path, R_OK) == 0 else { throw BPFLoaderError("\(CoreBTFOptions.btfOverrideVariable)=\(path): cannot read it: \(errnoText(errno))", errnoCode: errno) }
+                try checkBeforeLibbpf(file: path, what: "\(CoreBTFOptions.btfOverrideVariable)=\(path)")
                 return ChosenBTF(source: .file(path), reason: "named by \(CoreBTFOptions.btfOverrideVariable)", customPath: path)
             }
             if kernelHasBTF && !forced {
@@ -109,6 +111,12 @@ public final class ChosenBTF {
                              reason: "\(noKernelBTF); \(core.selection.step.rawValue): \(core.selection.reason)",
                              customPath: core.customPath, coreBTF: core)
         }
+    }
+
+    /// BTFRuntime's check of a BTF file before libbpf opens it (a regular file, parseable, no
+    /// pointer-free reference cycle), as a loader error.
+    private static func checkBeforeLibbpf(file: String, what: String) throws(BPFLoaderError) {
+        do { try ChosenBTFCheck.checkFile(file, what: what) } catch { throw BPFLoaderError(error.description, errnoCode: error.errnoCode) }
     }
 
     /// The tree's entry for this machine, by the same selection chain as a pack's (exact, unique
@@ -139,12 +147,14 @@ public final class ChosenBTF {
         trail += selection.explanation
         let why = "\(reason); \(selection.step.rawValue): \(selection.reason)"
         if entry.format == .rawBTF {
+            try checkBeforeLibbpf(file: entry.inputPath, what: "--btfhub \(root)")
             return ChosenBTF(source: .treeEntry(identity, path: entry.inputPath), reason: why, customPath: entry.inputPath, treeTrail: trail)
         }
         // A compressed entry: libbpf needs a file, so the BTF is exposed the way the runtime exposes
         // a pack entry (a sealed memfd, else a private temporary file).
         let bytes: [UInt8]
         do { bytes = try entry.readBTFBytes() } catch { throw BPFLoaderError("\(error)", errnoCode: EIO) }
+        do { try ChosenBTFCheck.check(bytes, source: entry.inputPath) } catch { throw BPFLoaderError(error.message, errnoCode: error.errnoCode) }
         let exposed: ExposedBTFFile
         do { exposed = try ExposedBTFFile.expose(bytes, forceTemporaryFile: options.forceTemporaryFile) } catch {
             throw BPFLoaderError(error.message, errnoCode: error.errnoCode)

@@ -24,6 +24,19 @@ extension BTF {
         try self.init(parsing: bytes[...], file: file)
     }
 
+    /// The type section length a raw BTF blob's header declares (either byte order), or `nil` when
+    /// `bytes` is not raw BTF. Lets a caller refuse a huge type section before parsing it.
+    public static func typeSectionLength(_ bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 24 else { return nil }
+        let order: ByteOrder
+        switch UInt16(bytes[0]) | UInt16(bytes[1]) << 8 {
+        case BTFHeader.magic: order = .little
+        case BTFHeader.magic.byteSwapped: order = .big
+        default: return nil
+        }
+        return ByteReader(bytes, byteOrder: order).get(UInt32.self, at: 12).map(Int.init)
+    }
+
     /// Reads a raw BTF file, or the `.BTF` section when the file is an ELF object or vmlinux image.
     public init(contentsOf path: String) throws(BTFError) {
         if let btf = try BTF.readRawFileBySection(path) {
@@ -59,7 +72,8 @@ extension BTF {
     /// Returns `nil` whenever the general path should decide instead: not a regular file, small,
     /// ELF, a header longer than the prefix read, or a file that changed while being read.
     private static func readRawFileBySection(_ path: String) throws(BTFError) -> BTF? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO must not block here; the general path refuses it.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()

@@ -21,7 +21,8 @@ public struct BTFError: Error, Sendable, Equatable, CustomStringConvertible {
         if let file { parts.append(file) }
         if let offset { parts.append("offset \(offset)") }
         if let typeID { parts.append("type \(typeID)") }
-        return parts.isEmpty ? problem : parts.joined(separator: ": ") + ": " + problem
+        // File names and strings from the input may hold control characters: one harmless line.
+        return escapedForTerminal(parts.isEmpty ? problem : parts.joined(separator: ": ") + ": " + problem)
     }
 
     /// The same error, attributed to `file` (if it does not name one yet).

@@ -56,10 +56,12 @@ extension ELFFile {
     public init(parsing bytes: [UInt8], file: String? = nil) throws(BTFError) {
         func fail(_ what: String, _ offset: Int) -> BTFError { BTFError(what, offset: offset, file: file) }
         guard ELFFile.isELF(bytes) else { throw fail("not an ELF file (bad magic)", 0) }
-        guard bytes.count >= 64 else { throw fail("truncated ELF header: \(bytes.count) bytes, 64 needed", 0) }
+        // The class before the length: a minimal ELF32 header is 52 bytes, and is ELF32 first.
+        guard bytes.count >= 5 else { throw fail("truncated ELF header: \(bytes.count) bytes, 64 needed", 0) }
         guard bytes[4] == 2 else {
             throw fail(bytes[4] == 1 ? "32-bit ELF is not supported; BTFKit reads ELF64" : "bad ELF class \(bytes[4])", 4)
         }
+        guard bytes.count >= 64 else { throw fail("truncated ELF header: \(bytes.count) bytes, 64 needed", 0) }
         let order: ByteOrder
         switch bytes[5] {
         case 1: order = .little

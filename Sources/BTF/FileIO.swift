@@ -8,14 +8,47 @@ import Darwin
 
 /// Minimal POSIX file reading and atomic writing, so the BTF core needs no Foundation.
 public enum FileIO {
-    /// Reads a whole file. Throws a `BTFError` naming the file and the system error.
-    public static func read(_ path: String, limit: Int = Int.max) throws(BTFError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    /// The most `read` accepts unless told otherwise: above any BPF object, executable or raw kernel
+    /// BTF BTFKit meets (a whole vmlinux with debug info stays under it), far below what exhausts memory.
+    public static let defaultReadLimit = 1 << 30
+
+    /// Opens `path` for reading, refusing anything that is not a regular file: a FIFO would block
+    /// the open or the read forever, a device (`/dev/zero`) never ends. `O_NONBLOCK` keeps a FIFO's
+    /// open from blocking; it is cleared again for the regular file. sysfs and procfs files
+    /// (`/sys/kernel/btf/vmlinux`, `/proc/self/fd/N` of a memfd) are regular files.
+    public static func openRegularFile(_ path: String) throws(BTFError) -> (fd: Int32, status: stat) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw BTFError("cannot open: \(errnoText())", file: path) }
-        defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw BTFError("cannot stat: \(errnoText())", file: path) }
-        if (st.st_mode & S_IFMT) == S_IFDIR { throw BTFError("is a directory", file: path) }
+        guard fstat(fd, &st) == 0 else { let text = errnoText(); close(fd); throw BTFError("cannot stat: \(text)", file: path) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw BTFError("is \(describeFileType(st.st_mode)), not a regular file", file: path)
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return (fd, st)
+    }
+
+    /// "a directory", "a FIFO", "a character device" ... for error messages.
+    public static func describeFileType(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: "a regular file"
+        case S_IFDIR: "a directory"
+        case S_IFIFO: "a FIFO"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFSOCK: "a socket"
+        case S_IFLNK: "a symbolic link"
+        default: "of unknown type"
+        }
+    }
+
+    /// Reads a whole regular file of at most `limit` bytes. Throws a `BTFError` naming the file and
+    /// the problem (system error, not a regular file, too large).
+    public static func read(_ path: String, limit: Int = defaultReadLimit) throws(BTFError) -> [UInt8] {
+        let (fd, st) = try openRegularFile(path)
+        defer { close(fd) }
+        if Int(st.st_size) > limit { throw BTFError("\(st.st_size) bytes, larger than the limit of \(limit) bytes", file: path) }
         // sysfs files report a size of 4096 or 0; read until EOF instead of trusting st_size.
         var buffer = [UInt8]()
         if st.st_size > 0 {
@@ -65,10 +98,13 @@ public enum FileIO {
 
     /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename.
     /// On failure nothing is left behind and an existing `path` is untouched.
+    /// Every writer goes through here, so none replaces a device, FIFO or socket (`-o /dev/null`
+    /// stays a device): such an output is refused before anything is written.
     public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(BTFError) {
+        try checkOutputPath(path)
         let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
-        var template = Array("\(dir.isEmpty ? "/" : dir)/.\(base).tmp-XXXXXX".utf8CString)
+        var template = Array("\(dir.isEmpty ? "/" : dir)/.\(temporaryStem(base)).tmp-XXXXXX".utf8CString)
         // Registered with InterruptCleanup, which removes it should the process be interrupted.
         let created = InterruptCleanup.creating { () -> (fd: Int32, path: String)? in
             let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
@@ -94,6 +130,56 @@ public enum FileIO {
             throw BTFError("cannot rename into place: \(errnoText())", file: path)
         }
         ok = true
+    }
+
+    /// The output name's part of a temporary name: short enough that `.<stem>.tmp-XXXXXX` fits in
+    /// NAME_MAX (255 bytes) even for a 250-byte output name, cut at a character boundary.
+    static func temporaryStem(_ base: String) -> String {
+        let maxBytes = 200
+        guard base.utf8.count > maxBytes else { return base }
+        var stem = ""
+        for character in base where stem.utf8.count + character.utf8.count <= maxBytes { stem.append(character) }
+        return stem
+    }
+
+    /// Refuses an output path that exists and is not a regular file (a device, FIFO, socket or
+    /// directory): renaming over it would replace the device with a regular file.
+    public static func checkOutputPath(_ path: String) throws(BTFError) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return }  // not there yet (or unreachable: the write will say)
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw BTFError("is \(describeFileType(st.st_mode)); outputs are written as regular files, so it is not replaced", file: path)
+        }
+    }
+
+    /// Device and inode of what `path` names (through symbolic links), or `nil` if nothing is there.
+    public static func fileIdentity(_ path: String) -> (device: UInt64, inode: UInt64)? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
+
+    /// Refuses outputs that are the same file as an input or as each other (same device and inode,
+    /// so also through hard and symbolic links), before anything is read or written: `-o p.o` for an
+    /// input `p.o` would replace the object. Outputs that do not exist yet are fine.
+    public static func checkOutputs(_ outputs: [String], against inputs: [String]) throws(BTFError) {
+        let inputIDs = inputs.compactMap { path in fileIdentity(path).map { (path, $0) } }
+        var seen: [(String, (device: UInt64, inode: UInt64))] = []
+        for output in outputs {
+            guard let id = fileIdentity(output) else { continue }
+            if let input = inputIDs.first(where: { $0.1 == id }) {
+                throw BTFError("is the same file as the input \(input.0); choose another output", file: output)
+            }
+            if let other = seen.first(where: { $0.1 == id }) {
+                throw BTFError("is the same file as the output \(other.0); give each output its own path", file: output)
+            }
+            seen.append((output, id))
+        }
+        // Outputs that do not exist yet may still be named twice.
+        let missing = outputs.filter { fileIdentity($0) == nil }
+        for (index, output) in missing.enumerated() where missing[..<index].contains(output) {
+            throw BTFError("is named as two outputs; give each output its own path", file: output)
+        }
     }
 
     /// The canonical absolute path (`realpath(3)`), or `nil` if it does not exist.

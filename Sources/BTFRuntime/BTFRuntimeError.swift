@@ -1,4 +1,5 @@
 import Archive
+import BTF
 
 /// Why the runtime could not provide BTF for the running kernel.
 public struct BTFRuntimeError: Error, Sendable, CustomStringConvertible {
@@ -39,5 +40,6 @@ public struct BTFRuntimeError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The message.
-    public var description: String { message }
+    /// The message, control characters escaped (os-release values and environment variables are printed in it).
+    public var description: String { escapedForTerminal(message) }
 }

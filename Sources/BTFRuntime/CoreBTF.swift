@@ -148,6 +148,8 @@ public final class CoreBTF: Sendable {
         switch selection.step {
         case .override:
             let path = selection.path ?? ""
+            // Not a FIFO or device, and no reference cycle libbpf would loop on (`which`, a dry run, only chooses).
+            try ChosenBTFCheck.checkFile(path, what: "\(CoreBTFOptions.btfOverrideVariable)=\(path)")
             return CoreBTF(choice: .override(path: path), selection: selection, customPath: path, exposedFile: nil)
         case .kernelBTF:
             return CoreBTF(choice: .kernel, selection: selection, customPath: nil, exposedFile: nil)
@@ -155,6 +157,7 @@ public final class CoreBTF: Sendable {
             guard let entry = selection.entry, let btf else {
                 throw BTFRuntimeError(.badPack, "internal error: step \(selection.step.rawValue) chose no entry", errnoCode: EINVAL)
             }
+            try ChosenBTFCheck.check(btf, source: "entry \(entry.btfRelativePath) of \(selection.pack ?? "the pack")")
             let file = try ExposedBTFFile.expose(btf, forceTemporaryFile: options.forceTemporaryFile)
             return CoreBTF(choice: .packed(entry, pack: selection.pack ?? ""), selection: selection, customPath: file.path, exposedFile: file)
         }
@@ -177,7 +180,7 @@ public final class CoreBTF: Sendable {
         }
         if let path = options.nonEmptyEnvironmentValue(CoreBTFOptions.btfOverrideVariable) {
             guard access(path, R_OK) == 0 else {
-                throw failing(BTFRuntimeError(.badOverride, "\(CoreBTFOptions.btfOverrideVariable)=\(path): cannot read it: \(errnoText())", errnoCode: errno))
+                throw failing(BTFRuntimeError(.badOverride, "\(CoreBTFOptions.btfOverrideVariable)=\(escapedForTerminal(path)): cannot read it: \(errnoText())", errnoCode: errno))
             }
             trail.append("override: \(CoreBTFOptions.btfOverrideVariable)=\(path)")
             return (BTFSelection(step: .override, path: path, reason: "\(CoreBTFOptions.btfOverrideVariable) names it", trail: trail), nil)

@@ -15,13 +15,26 @@ public struct SweepOptions: Sendable {
     public var arch: String?
     /// The largest raw BTF (and archive expansion) accepted per kernel.
     public var maxKernelSize: Int
+    /// The largest type section accepted per kernel, checked before the types are parsed: parsing
+    /// costs about twice the section in memory, so this bounds a kernel's memory by what real
+    /// kernels need rather than by `maxKernelSize` (a 126 KB archive can expand to 504 MB of types).
+    public var maxTypeSectionSize: Int
 
     public init(jobs: Int = SweepOptions.defaultJobs, arch: String? = nil,
-                maxKernelSize: Int = KernelArchive.defaultMaxDecompressedSize) {
+                maxKernelSize: Int = KernelArchive.defaultMaxDecompressedSize,
+                maxTypeSectionSize: Int = SweepOptions.defaultMaxTypeSectionSize) {
         self.jobs = jobs
         self.arch = arch
         self.maxKernelSize = maxKernelSize
+        self.maxTypeSectionSize = maxTypeSectionSize
     }
+
+    /// 128 MiB: three times the type section of the largest btfhub kernel (CentOS 8's
+    /// 4.18.0-147, 42.6 MB, not deduplicated).
+    public static let defaultMaxTypeSectionSize = 128 << 20
+
+    /// The most kernels processed at once: far above any machine's cores; more only queues work.
+    public static let maxJobs = 1024
 
     /// The number of online processors.
     public static var defaultJobs: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
@@ -31,13 +44,14 @@ public struct SweepOptions: Sendable {
 /// cannot be used, no kernels to process): nothing was trimmed. Command-line tools exit with 2.
 public struct SweepUsageError: Error, Sendable, CustomStringConvertible {
     public var description: String
-    public init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = escapedForTerminal(description) }
 }
 
 /// Something the user should know that does not stop the sweep (an object without CO-RE relocations,
 /// skipped duplicates ...).
 public struct SweepWarning: Sendable, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = escapedForTerminal(description) }
 }
 
 /// A BPF object of the sweep, read once.
@@ -72,6 +86,11 @@ public struct Sweep: Sendable {
             if count == 0 {
                 let why = object.ext == nil ? "no .BTF.ext section" : "no CO-RE relocations in .BTF.ext"
                 warnings.append(SweepWarning(description: "\(object.path): \(why); it adds nothing to the trimmed BTF"))
+            }
+            // What would crash or hang libbpf 1.1 (`0:-1` access strings, local cycles): reported here;
+            // `btf-pack runner` and `btf-run` refuse such an object.
+            for hazard in object.libbpfHazards() {
+                warnings.append(SweepWarning(description: "\(hazard) (btf-pack runner and btf-run refuse this object)"))
             }
             return SweepObject(object: object, relocationCount: count)
         }
@@ -108,7 +127,13 @@ public struct Sweep: Sendable {
             throw SweepUsageError("cannot use BPF object: \(error)")
         }
         let results = await Sweep.process(plan.kernels, trimmer: trimmer, table: table, options: options, progress: progress)
-        var report = SweepReport(input: input, output: output, mode: plan.mode, objects: objects, kernels: results,
+        // Entries the tree walk could not use fail like unreadable kernels: never dropped silently.
+        let unusable = plan.unusable.map { entry in
+            var result = KernelSweepResult(name: entry.path, inputPath: entry.path, outputPath: "")
+            result.failure = entry.reason
+            return result
+        }
+        var report = SweepReport(input: input, output: output, mode: plan.mode, objects: objects, kernels: results + unusable,
                                  warnings: objectWarnings + plan.warnings, skippedFiles: plan.skippedFiles,
                                  filteredOutCount: plan.filteredOutCount, elapsed: clock.now - start)
         report.relocationTable = table
@@ -119,6 +144,7 @@ public struct Sweep: Sendable {
     static func process(_ kernels: [SweepKernel], trimmer: Trimmer, table: CoverageRelocationTable? = nil, options: SweepOptions,
                         progress: (SweepProgress) -> Void) async -> [KernelSweepResult] {
         let maxSize = options.maxKernelSize
+        let maxTypeSection = options.maxTypeSectionSize
         return await withTaskGroup(of: (Int, KernelSweepResult).self) { group in
             var results = [KernelSweepResult?](repeating: nil, count: kernels.count)
             var next = 0
@@ -128,10 +154,11 @@ public struct Sweep: Sendable {
                 guard next < kernels.count else { return }
                 let index = next
                 let kernel = kernels[index]
-                group.addTask { (index, kernel.trim(with: trimmer, table: table, maxSize: maxSize)) }
+                group.addTask { (index, kernel.trim(with: trimmer, table: table, maxSize: maxSize, maxTypeSection: maxTypeSection)) }
                 next += 1
             }
-            for _ in 0 ..< max(1, options.jobs) { startNext(&group) }
+            // Bounded by the kernel count: a huge --jobs must not spin through empty starts.
+            for _ in 0 ..< min(max(1, options.jobs), max(1, kernels.count)) { startNext(&group) }
             var completed = 0
             while let (index, result) = await group.next() {
                 results[index] = result
@@ -150,10 +177,13 @@ struct SweepPlan {
     var kernels: [SweepKernel] = []
     var warnings: [SweepWarning] = []
     var skippedFiles: [String] = []
+    var unusable: [UnusableEntry] = []
     var filteredOutCount = 0
 
     init(input: String, output: String, options: SweepOptions) throws(SweepUsageError) {
-        guard options.jobs >= 1 else { throw SweepUsageError("--jobs must be at least 1 (got \(options.jobs))") }
+        guard options.jobs >= 1, options.jobs <= SweepOptions.maxJobs else {
+            throw SweepUsageError("--jobs must be at least 1 and at most \(SweepOptions.maxJobs) (got \(options.jobs))")
+        }
         guard options.maxKernelSize >= 1 else { throw SweepUsageError("the kernel size limit must be positive") }
         guard let inputKind = FileKind(path: input) else {
             throw SweepUsageError("\(input): input not found (\(errnoText()))")
@@ -170,7 +200,7 @@ struct SweepPlan {
             do { tree = try BTFHubTree(scanning: input, arch: options.arch, excluding: [output]) } catch {
                 throw SweepUsageError("\(error)")
             }
-            guard !tree.kernels.isEmpty else {
+            guard !tree.kernels.isEmpty || !tree.unusable.isEmpty else {
                 let filter = options.arch.map { " for --arch \($0) (\(tree.filteredOutCount) of other architectures)" } ?? ""
                 throw SweepUsageError("\(input): no kernels found\(filter): expected <distro>/<version>/<arch>/<release>.btf.tar.xz or .btf files"
                                       + (tree.skippedFiles.isEmpty ? "" : " (\(tree.skippedFiles.count) other files skipped)"))
@@ -179,8 +209,9 @@ struct SweepPlan {
             kernels = tree.kernels.map { entry in
                 SweepKernel(name: entry.identity.description, input: entry.inputPath,
                             output: BTFHubTree.join(output, entry.identity.btfRelativePath),
-                            source: .entry(entry))
+                            source: .entry(entry), outputRoot: output)
             }
+            unusable = tree.unusable
             warnings = tree.duplicates.map { duplicate in
                 SweepWarning(description: "\(duplicate.inputPath): \(duplicate.identity) is already taken from another file; skipped")
             }
@@ -194,6 +225,8 @@ struct SweepPlan {
                 throw SweepUsageError("\(output): is a directory; with a single kernel file as INPUT, OUT names the output file")
             }
             let name = input.split(separator: "/").last.map(String.init) ?? input
+            // The output must not be an input (an object, the kernel) nor a device or FIFO.
+            do { try FileIO.checkOutputPath(output) } catch { throw SweepUsageError("\(error)") }
             kernels = [SweepKernel(name: name, input: input, output: output, source: .file)]
         }
     }
@@ -211,20 +244,23 @@ struct SweepKernel: Sendable {
     var input: String
     var output: String
     var source: Source
+    /// OUT for a tree: directories below it are created, and never followed when they are symlinks.
+    var outputRoot: String? = nil
 
     /// Reads, trims and writes this kernel. Never throws: a failure becomes the result's reason.
     /// With a `table`, the result also holds the kernel's coverage (one outcome per relocation).
-    func trim(with trimmer: Trimmer, table: CoverageRelocationTable? = nil, maxSize: Int) -> KernelSweepResult {
+    func trim(with trimmer: Trimmer, table: CoverageRelocationTable? = nil, maxSize: Int,
+              maxTypeSection: Int = SweepOptions.defaultMaxTypeSectionSize) -> KernelSweepResult {
         let clock = ContinuousClock()
         let start = clock.now
         var result = KernelSweepResult(name: name, inputPath: input, outputPath: output)
         if case .entry(let entry) = source { result.identity = entry.identity }
         result.compressedBytes = fileSize(input)
         do {
-            let kernel = try readKernel(maxSize: maxSize, into: &result)
+            let kernel = try readKernel(maxSize: maxSize, maxTypeSection: maxTypeSection, into: &result)
             let trimmed = try trimmer.trim(kernel: kernel)
             let bytes = trimmed.minimized.serialized()
-            if let slash = output.lastIndex(of: "/") { try makeDirectories(String(output[..<slash])) }
+            if let slash = output.lastIndex(of: "/") { try makeDirectories(String(output[..<slash]), below: outputRoot) }
             try FileIO.writeAtomically(bytes, to: output)
             result.outputBytes = bytes.count
             result.tally(trimmed.relocations, objects: trimmer.objects)
@@ -238,7 +274,7 @@ struct SweepKernel: Sendable {
     }
 
     /// The kernel's BTF; the raw bytes are dropped as soon as they are parsed.
-    private func readKernel(maxSize: Int, into result: inout KernelSweepResult) throws -> BTF {
+    private func readKernel(maxSize: Int, maxTypeSection: Int, into result: inout KernelSweepResult) throws -> BTF {
         let bytes: [UInt8]
         switch source {
         case .entry(let entry):
@@ -251,6 +287,10 @@ struct SweepKernel: Sendable {
             }
         }
         result.inputBytes = bytes.count
+        if let typeLength = BTF.typeSectionLength(bytes), typeLength > maxTypeSection {
+            throw BTFError("its type section is \(typeLength) bytes, more than the limit of \(maxTypeSection) bytes "
+                           + "(--max-type-section); not parsed", file: input)
+        }
         if ELFFile.isELF(bytes) { return try BTF(elf: try ELFFile(parsing: bytes, file: input)) }
         return try BTF(parsing: bytes, file: input)
     }
@@ -272,12 +312,18 @@ private func fileSize(_ path: String) -> Int {
 }
 
 /// `mkdir -p`: creates `path` and its missing parents. Safe when several workers create the same one.
-private func makeDirectories(_ path: String) throws(SweepUsageError) {
+/// Below `root` (OUT), a directory that is a symbolic link is refused: writes stay inside OUT.
+private func makeDirectories(_ path: String, below root: String? = nil) throws(SweepUsageError) {
     var prefix = path.hasPrefix("/") ? "/" : ""
-    for component in path.split(separator: "/") {
+    let rootDepth = root.map { $0.split(separator: "/").count }
+    for (depth, component) in path.split(separator: "/").enumerated() {
         prefix += component
         if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
             throw SweepUsageError("\(prefix): cannot create directory: \(errnoText())")
+        }
+        var status = stat()
+        if let rootDepth, depth >= rootDepth, lstat(prefix, &status) == 0, (status.st_mode & S_IFMT) == S_IFLNK {
+            throw SweepUsageError("\(prefix): a symbolic link inside the output directory; not followed out of it")
         }
         prefix += "/"
     }

@@ -20,10 +20,10 @@ public struct SweepConsole {
     /// Shows one finished kernel: a failure as a line that stays, success only on the progress line.
     public mutating func show(_ progress: SweepProgress) {
         if let failure = progress.result.failure {
-            print("error: \(progress.result.inputPath): \(SweepConsole.withoutPathPrefix(failure, progress.result.inputPath))")
+            print("error: " + escapedForTerminal("\(progress.result.inputPath): \(SweepConsole.withoutPathPrefix(failure, progress.result.inputPath))"))
         }
         guard isTerminal else { return }
-        var line = "[\(progress.completed)/\(progress.total)] \(progress.result.name)"
+        var line = "[\(progress.completed)/\(progress.total)] \(escapedForTerminal(progress.result.name))"
         // Keep it on one line of a standard-width terminal so \r redraws it cleanly.
         if line.count > 79 { line = String(line.prefix(76)) + "..." }
         write("\r\u{1B}[K" + line)

@@ -47,6 +47,14 @@ public struct Trimmer: Sendable {
                 throw e
             }
         }
-        return TrimResult(minimized: minimizer.build(), relocations: relocations)
+        let minimized = minimizer.build()
+        // A relocation's path ran into a pointer-free cycle (`typedef pid_t pid_t`): written out, it
+        // would hang libbpf in every runner carrying it, so this kernel fails instead.
+        if let cycle = minimized.pointerFreeCycle() {
+            throw BTFError("the kernel's BTF has a reference cycle that does not pass through a pointer, on a path the "
+                           + "relocations need (\(minimized.describeCycle(cycle)), ids of the trimmed BTF); libbpf would "
+                           + "loop forever on it, so no trimmed BTF is written for this kernel")
+        }
+        return TrimResult(minimized: minimized, relocations: relocations)
     }
 }

@@ -1,5 +1,8 @@
 import ArgumentParser
 import BTF
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct BTFDumpCommand: ParsableCommand {
@@ -9,7 +12,8 @@ struct BTFDumpCommand: ParsableCommand {
         discussion: """
         FILE is raw BTF (a btfhub .btf file, /sys/kernel/btf/vmlinux) or an ELF file with a .BTF
         section (a BPF object, a vmlinux image). The text matches `bpftool btf dump file FILE`.
-        Exit status: 0 on success, 1 if FILE cannot be read or is not valid BTF, 2 on usage errors.
+        Exit status: 0 on success, 1 if FILE cannot be read or is not valid BTF, 2 on usage errors (bad flags,
+        -o naming FILE itself, a device or a FIFO).
         """)
 
     @Argument(help: "The BTF or ELF file to read.")
@@ -31,9 +35,30 @@ struct BTFDumpCommand: ParsableCommand {
         }
     }
 
+    /// Like ArgumentParser's `main`, except that a usage error exits with status 2 (as btf-trim's do).
+    static func main() {
+        let command: BTFDumpCommand
+        do { command = try parse() } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            printError(fullMessage(for: error))
+            Glibc.exit(2)
+        }
+        do { try command.run() } catch { exit(withError: error) }
+    }
+
     func run() throws {
         // ^C while writing with -o removes the temporary file.
         if output != nil { InterruptCleanup.install() }
+        if let output {
+            // Refused before reading: -o naming FILE itself, a device or a FIFO.
+            do {
+                try FileIO.checkOutputs([output], against: [file])
+                try FileIO.checkOutputPath(output)
+            } catch {
+                printError("btf-dump: \(error)")
+                throw ExitCode(2)
+            }
+        }
         let btf: BTF
         do { btf = try BTF(contentsOf: file) } catch {
             printError("btf-dump: \(error)")

@@ -27,8 +27,15 @@ struct BTFPackCommand: AsyncParsableCommand {
     static func main() async {
         // ^C while a pack, embedded binary or runner is written removes the temporary file.
         InterruptCleanup.install()
+        var command: ParsableCommand
+        do { command = try parseAsRoot() } catch {
+            // --help is an "error" that exits 0; every usage error exits 2, as btf-trim's do.
+            if exitCode(for: error) == .success { exit(withError: error) }
+            var standardError = StandardError()
+            print(fullMessage(for: error), to: &standardError)
+            Glibc.exit(2)
+        }
         do {
-            var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -40,11 +47,24 @@ struct BTFPackCommand: AsyncParsableCommand {
     }
 }
 
-/// Prints `error` as `btf-pack: error` and exits with status 1.
+/// Prints `error` as `btf-pack: error` (one line, control characters escaped) and exits with status 1.
 func fail(_ error: some Error) -> Never {
     var standardError = StandardError()
-    print("btf-pack: \(error)", to: &standardError)
+    print("btf-pack: " + escapedForTerminal("\(error)"), to: &standardError)
     exit(1)
+}
+
+/// Exits with status 2 (a usage error) when an output is one of the inputs or another output, or
+/// a device or FIFO; checked before anything is read.
+func checkOutputs(_ outputs: [String], against inputs: [String]) {
+    do {
+        try FileIO.checkOutputs(outputs, against: inputs)
+        for output in outputs { try FileIO.checkOutputPath(output) }
+    } catch {
+        var standardError = StandardError()
+        print("btf-pack: " + escapedForTerminal("\(error)"), to: &standardError)
+        exit(2)
+    }
 }
 
 
@@ -74,6 +94,7 @@ extension BTFPackCommand {
         }
 
         func run() {
+            checkOutputs([output], against: [directory])
             do {
                 let packed = try PackWriter.pack(directory: directory, format: PackFormat(rawValue: format)!)
                 try writeFile(packed.bytes, to: output)
@@ -109,7 +130,13 @@ extension BTFPackCommand {
         @Option(help: ArgumentHelp("The section name.", valueName: "NAME"))
         var section: String = ELFSectionEmbedder.packSectionName
 
+        func validate() throws {
+            guard !section.isEmpty else { throw ValidationError("--section must name a section (it is empty)") }
+            guard !section.utf8.contains(0) else { throw ValidationError("--section must not contain a NUL byte") }
+        }
+
         func run() {
+            checkOutputs([output], against: [pack, into])
             do {
                 let bytes = try BTFPack.readFile(pack)
                 let contents = try BTFPack(bytes: bytes, source: pack)  // refuse a broken pack now, not at run time
@@ -138,6 +165,7 @@ extension BTFPackCommand {
         var output: String
 
         func run() {
+            checkOutputs([output], against: [pack])
             do {
                 let bytes = try BTFPack.readFile(pack)
                 _ = try BTFPack(bytes: bytes, source: pack)

@@ -46,7 +46,7 @@ extension BTFPackCommand {
         var runnerArguments: [String] = []
 
         func validate() throws {
-            guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+            guard jobs >= 1, jobs <= SweepOptions.maxJobs else { throw ValidationError("--jobs must be at least 1 and at most \(SweepOptions.maxJobs)") }
             if let bad = runnerArguments.first(where: { $0.utf8.contains(0) }) {
                 throw ValidationError("runner argument '\(bad)' contains a NUL byte")
             }
@@ -58,14 +58,19 @@ extension BTFPackCommand {
         func run() async {
             do {
                 let runnerPath = try locateRunner()
+                checkOutputs([output], against: [object, runnerPath, btfhub])
                 let objectBytes: [UInt8]
                 do { objectBytes = try FileIO.read(object) } catch { fail(error) }
                 let bpfObject: BPFObject
-                do { bpfObject = try BPFObject(contentsOf: object) } catch { fail(error) }
+                do { bpfObject = try BPFObject(parsing: objectBytes, path: object) } catch { fail(error) }
+                // A runner built from it would crash or hang in libbpf at every start.
+                do { try bpfObject.checkForLibbpf() } catch {
+                    fail(PackError(.unreadable, "\(error.problem); no runner is built", file: object))
+                }
 
                 let tree: BTFHubTree
                 do { tree = try BTFHubTree(scanning: btfhub) } catch { fail(error) }
-                guard !tree.kernels.isEmpty else {
+                guard !tree.kernels.isEmpty || !tree.unusable.isEmpty else {
                     fail(ValidationError("\(btfhub): no kernels found: expected <distro>/<version>/<arch>/<release>.btf.tar.xz or .btf files"))
                 }
                 let inputs = try await packInputs(tree, object: bpfObject)
@@ -147,13 +152,7 @@ extension BTFPackCommand {
             }
             if alreadyTrimmed {
                 print("\(btfhub): \(tree.kernels.count) kernels, already trimmed (raw .btf files under 1 MiB); packing them as they are")
-                var inputs: [PackInput] = []
-                for entry in tree.kernels {
-                    do { inputs.append(PackInput(identity: entry.identity, btf: try entry.readBTFBytes())) } catch {
-                        throw PackError(.unreadable, "\(error)", file: entry.inputPath)
-                    }
-                }
-                return inputs
+                return try PackWriter.inputs(of: tree)
             }
             print("\(btfhub): \(tree.kernels.count) kernels; trimming each for \(object.path) (\(jobs) in parallel)")
             return try await trimmed(object: object)

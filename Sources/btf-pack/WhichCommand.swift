@@ -1,5 +1,6 @@
 import ArgumentParser
 import Archive
+import BTF
 import BTFRuntime
 #if canImport(Glibc)
 import Glibc
@@ -63,9 +64,10 @@ extension BTFPackCommand {
                     options.uname = (arch ?? running.machine, release ?? running.release)
                 }
                 let selection = try CoreBTF.which(options)
-                for line in selection.explanation { print(line) }
+                // os-release values and pack entry names: escaped, one line each.
+                for line in selection.explanation { print(escapedForTerminal(line)) }
             } catch {
-                for line in error.explanation.dropLast() { print(line) }  // the last line is the message
+                for line in error.explanation.dropLast() { print(escapedForTerminal(line)) }  // the last line is the message
                 fflush(nil)  // the trail before the error, also when both go to one terminal
                 fail(error)
             }
@@ -73,8 +75,8 @@ extension BTFPackCommand {
     
         /// Whether `path` begins with `\x7fELF` (an executable carrying a pack, not a pack).
         static func startsWithELFMagic(_ path: String) -> Bool {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { return false }  // the pack reader reports the unreadable file
+            // The pack reader reports an unreadable file or one that is not regular.
+            guard let fd = try? FileIO.openRegularFile(path).fd else { return false }
             defer { close(fd) }
             var magic = [UInt8](repeating: 0, count: 4)
             let n = magic.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4) }

@@ -36,7 +36,8 @@ struct BTFRunCommand: ParsableCommand {
         uretprobe, uretprobe.s: BINARY:FUNCTION, BINARY:FUNCTION+OFFSET or BINARY:0xOFFSET (BINARY \
         a path or a library name such as libc.so.6; every process); kprobe, kretprobe: FUNCTION or \
         FUNCTION+OFFSET; tracepoint, tp: CATEGORY:NAME (or CATEGORY/NAME); raw_tracepoint, raw_tp: \
-        NAME. An unknown PROGRAM, another section kind or a malformed TARGET is an error (exit 1) \
+        NAME. An --attach value not of the form PROGRAM=TARGET is a usage error (exit 2, like any bad \
+        flag); an unknown PROGRAM, another section kind or a malformed TARGET is an error (exit 1) \
         before anything is loaded.
         A runner also carries the arguments it was built with (`btf-pack runner … -- ARGS`); they \
         come before the command line's: an option that takes one value and is given again on the \
@@ -53,7 +54,15 @@ struct BTFRunCommand: ParsableCommand {
                                     + fullMessage(for: error) + "; rebuild it with `btf-pack runner … -- ARGS`"))
             }
         }
-        main(embedded + CommandLine.arguments.dropFirst())
+        // Like ArgumentParser's `main(_:)`, except that a usage error exits with status 2 (as btf-trim's do).
+        let command: BTFRunCommand
+        do { command = try parse(embedded + CommandLine.arguments.dropFirst()) } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            var standardError = StandardError()
+            print(fullMessage(for: error), to: &standardError)
+            Glibc.exit(2)
+        }
+        do { try command.run() } catch { exit(withError: error) }
     }
 
     @Argument(help: ArgumentHelp("The BPF object (clang -target bpf -g). Default: the object embedded in this executable.", valueName: "OBJECT"))
@@ -108,7 +117,8 @@ struct BTFRunCommand: ParsableCommand {
         options.hostRoot = hostRoot
         if which {
             let (lines, found) = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options)
-            for line in lines { print(line) }
+            // os-release values, BTFKIT_* variables and entry names: escaped, one line each.
+            for line in lines { print(escapedForTerminal(line)) }
             if !found { throw ExitCode(1) }
             return
         }
@@ -127,6 +137,12 @@ struct BTFRunCommand: ParsableCommand {
             }
         } catch {
             fail(error)
+        }
+        // libbpf 1.1 crashes or hangs on some malformed CO-RE records (access string `0:-1`, a
+        // local typedef cycle): refused before libbpf sees them. An object the BTF reader cannot
+        // parse is left to libbpf, which reports its own error.
+        if let parsed = try? BPFObject(parsing: objectBytes, path: objectName) {
+            do { try parsed.checkForLibbpf() } catch { fail(BPFLoaderError("\(error); refused before libbpf sees it")) }
         }
         if checkArguments {
             do {
@@ -148,8 +164,8 @@ struct BTFRunCommand: ParsableCommand {
                 print("btf-run: arguments this runner was built with: \(embedded.joined(separator: " "))", to: &diagnostics)
             }
             // BTFRuntime's steps, then the choice in btf-run's words (which replaces its "chosen:" line).
-            for line in chosen.trail where !line.hasPrefix("chosen:") { print("btf-run: \(line)", to: &diagnostics) }
-            print("btf-run: \(chosen.summary)", to: &diagnostics)
+            for line in chosen.trail where !line.hasPrefix("chosen:") { print("btf-run: " + escapedForTerminal(line), to: &diagnostics) }
+            print("btf-run: " + escapedForTerminal(chosen.summary), to: &diagnostics)
         }
 
         let exitCode: Int32
@@ -241,7 +257,7 @@ struct BTFRunCommand: ParsableCommand {
             if verbose >= 1 {
                 // The steps the selection went through, from the dry run (the error carries only the message).
                 let steps = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options).lines
-                for line in steps where !line.hasPrefix("no choice:") { print("btf-run: \(line)", to: &diagnostics) }
+                for line in steps where !line.hasPrefix("no choice:") { print("btf-run: " + escapedForTerminal(line), to: &diagnostics) }
             }
             fail(error)
         }
@@ -321,7 +337,7 @@ extension String {
 
 func fail(_ error: some Error) -> Never {
     var standardError = StandardError()
-    print("btf-run: \(error)", to: &standardError)
+    print("btf-run: " + escapedForTerminal("\(error)"), to: &standardError)
     exit(1)
 }
 

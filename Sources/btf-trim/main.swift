@@ -62,6 +62,11 @@ struct BTFTrimCommand: AsyncParsableCommand {
             help: ArgumentHelp("Largest raw BTF accepted per kernel, in MiB; a guard against decompression bombs.", valueName: "MiB"))
     var maxKernelSizeMiB: Int = KernelArchive.defaultMaxDecompressedSize >> 20
 
+    @Option(name: .customLong("max-type-section"),
+            help: ArgumentHelp("Largest type section accepted per kernel, in MiB, checked before parsing: bounds each kernel's "
+                               + "memory (real kernels: at most 43 MB). A kernel over it fails alone.", valueName: "MiB"))
+    var maxTypeSectionMiB: Int = SweepOptions.defaultMaxTypeSectionSize >> 20
+
     @Flag(name: .shortAndLong, help: "Print one line per kernel and the relocations libbpf would reject.")
     var verbose = false
 
@@ -87,8 +92,9 @@ struct BTFTrimCommand: AsyncParsableCommand {
         guard paths.count >= 2 else {
             throw ValidationError(paths.isEmpty ? "missing BPF objects and INPUT" : "missing INPUT or BPF objects: give OBJ... INPUT")
         }
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        guard jobs >= 1, jobs <= SweepOptions.maxJobs else { throw ValidationError("--jobs must be at least 1 and at most \(SweepOptions.maxJobs)") }
         guard maxKernelSizeMiB >= 1, maxKernelSizeMiB <= Int.max >> 20 else { throw ValidationError("--max-kernel-size must be a positive number of MiB") }
+        guard maxTypeSectionMiB >= 1, maxTypeSectionMiB <= Int.max >> 20 else { throw ValidationError("--max-type-section must be a positive number of MiB") }
     }
 
     /// Like ArgumentParser's `main`, except that every usage error exits with status 2.
@@ -112,8 +118,21 @@ struct BTFTrimCommand: AsyncParsableCommand {
         var console = SweepConsole()
         let sweep: Sweep
         do {
+            // Before anything is read: no output may be an input or another output (`-o p.o`,
+            // `--report x.btf -o x.btf`), nor a device or FIFO.
+            let reports = [reportJSON, reportHTML].compactMap { $0 }
+            var status = stat()
+            let fileOutputs = (stat(output, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR) ? reports : [output] + reports
+            try FileIO.checkOutputs(fileOutputs, against: paths)
+            for report in reports { try FileIO.checkOutputPath(report) }
+        } catch {
+            console.print("error: \(error)")
+            return 2
+        }
+        do {
             let objects = try Sweep.loadObjects(Array(paths.dropLast()))
-            sweep = Sweep(objects: objects, options: SweepOptions(jobs: jobs, arch: arch, maxKernelSize: maxKernelSizeMiB << 20))
+            sweep = Sweep(objects: objects, options: SweepOptions(jobs: jobs, arch: arch, maxKernelSize: maxKernelSizeMiB << 20,
+                                                                  maxTypeSectionSize: maxTypeSectionMiB << 20))
         } catch {
             console.print("error: \(error)")
             return 2
@@ -129,11 +148,11 @@ struct BTFTrimCommand: AsyncParsableCommand {
         for warning in report.warnings.dropFirst(sweep.objectWarnings.count) { console.print("warning: \(warning)") }
         if verbose {
             for kernel in report.kernels {
-                console.print(kernel.succeeded
+                console.print(escapedForTerminal(kernel.succeeded
                     ? "\(kernel.name): \(kernel.inputBytes) -> \(kernel.outputBytes) bytes, \(kernel.resolvedRelocations) resolved, "
                         + "\(kernel.poisonedRelocations) poisoned, \(kernel.rejectedRelocations.count) rejected"
-                    : "\(kernel.name): FAILED: \(kernel.failure ?? "")")
-                for rejected in kernel.rejectedRelocations { console.print("  rejected: \(rejected)") }
+                    : "\(kernel.name): FAILED: \(kernel.failure ?? "")"))
+                for rejected in kernel.rejectedRelocations { console.print(escapedForTerminal("  rejected: \(rejected)")) }
             }
         }
         console.print(report.summary)
@@ -156,7 +175,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
         let failures = report.failures
         if !failures.isEmpty {
             console.print("failed kernels (\(failures.count)):")
-            for failure in failures { console.print("  \(failure.inputPath): \(failure.failure ?? "")") }
+            for failure in failures { console.print("  " + escapedForTerminal("\(failure.inputPath): \(failure.failure ?? "")")) }
             return 1
         }
         return status

@@ -19,5 +19,7 @@ public func fuzzELF(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if let section = elf.section(named: ".BTF.ext"), let contents = try? elf.contents(of: section) {
         _ = try? BTFExt(parsing: contents, file: "fuzz-input")
     }
+    // The object validation btf-run and btf-pack runner do before libbpf (ids, offsets, access strings, cycles).
+    if let object = try? BPFObject(parsing: bytes, path: "fuzz-input") { _ = object.libbpfHazards() }
     return 0
 }
