@@ -29,8 +29,9 @@ let package = Package(
         .target(name: "BTF"),
         // CO-RE relocation engine: libbpf's rules, BTF in, decisions out. No I/O.
         .target(name: "CORE", dependencies: ["BTF"]),
-        // btfhub layout, xz/tar streaming (liblzma, libarchive).
-        .target(name: "Archive", dependencies: ["BTF", "CLZMA", "CArchive"]),
+        // btfhub layout, xz/tar streaming (tar in Swift over liblzma and zlib: no libarchive, so the
+        // static runner carries no archive library it does not use).
+        .target(name: "Archive", dependencies: ["BTF", "CLZMA", "CZlib"]),
         // Minimizer and the btfhub sweep.
         .target(name: "Trim", dependencies: ["BTF", "CORE", "Archive"]),
         // Runtime selection of the running kernel's BTF from an embedded pack; memfd; libbpf glue.
@@ -43,7 +44,6 @@ let package = Package(
         // Debian's C libraries, reached through system-library targets.
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev"])]),
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
-        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         // Linux calls Swift's Glibc does not import (memfd_create), as static inline C wrappers.
         .systemLibrary(name: "CLinuxShims"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),

@@ -117,7 +117,7 @@ public struct BTFPack: Sendable {
                     }
                     index = targetIndex
                 case .regularFile:
-                    guard path.hasSuffix(".btf") else { continue }  // libarchive skips the data
+                    guard path.hasSuffix(".btf") else { continue }  // the reader skips the data
                     var data: [UInt8] = []
                     if let size = header.declaredSize {
                         guard size >= 0, size <= maxExpandedSize - expanded else {
@@ -151,7 +151,7 @@ public struct BTFPack: Sendable {
             }
         } catch let error as PackError {
             throw error
-        } catch let failure as LibArchiveFailure {
+        } catch let failure as TarFailure {
             let what = failure.isTruncation ? "truncated pack" : "corrupt pack, or not an xz- or gzip-compressed tar"
             throw PackError(.corrupt, "\(what): \(failure.message)", file: source, member: currentMember)
         } catch {

@@ -94,8 +94,8 @@ public enum PackWriter {
             tar = try writer.finish()
         } catch let error as PackError {
             throw error
-        } catch let failure as LibArchiveFailure {
-            throw PackError(.compression, "libarchive: \(failure.message)", file: "(pack)")
+        } catch let failure as TarFailure {
+            throw PackError(.compression, "tar: \(failure.message)", file: "(pack)")
         } catch {
             throw PackError(.compression, "\(error)", file: "(pack)")
         }
