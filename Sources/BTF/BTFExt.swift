@@ -175,7 +175,15 @@ public struct BPFObject: Sendable {
 
     /// Reads `.BTF` and `.BTF.ext` from a BPF ELF object.
     public init(contentsOf path: String) throws(BTFError) {
-        let elf = try ELFFile(contentsOf: path)
+        try self.init(elf: try ELFFile(contentsOf: path), path: path)
+    }
+
+    /// Reads `.BTF` and `.BTF.ext` from a BPF ELF object in memory; `path` names it in errors.
+    public init(bytes: [UInt8], path: String) throws(BTFError) {
+        try self.init(elf: try ELFFile(parsing: bytes, file: path), path: path)
+    }
+
+    private init(elf: ELFFile, path: String) throws(BTFError) {
         self.path = path
         btf = try BTF(elf: elf)
         if let section = elf.section(named: ".BTF.ext") {
