@@ -51,7 +51,16 @@ let package = Package(
         .executableTarget(name: "btf-dump", dependencies: ["BTF", argumentParser]),
         .executableTarget(name: "btf-trim", dependencies: ["BTF", "CORE", "Archive", "Trim", argumentParser]),
         .executableTarget(name: "btf-pack", dependencies: ["BTF", "Archive", "BTFRuntime", "Trim", "BPFLoader", argumentParser]),
-        .executableTarget(name: "btf-run", dependencies: ["BTF", "Archive", "BTFRuntime", "BPFLoader", argumentParser]),
+        // Linked fully static (Swift runtime, libbpf, libelf, liblzma, zlib, glibc), stripped in release,
+        // by a plain `swift build`: `btf-pack runner` copies it into one file that needs nothing on the
+        // target machine (docs/worked-example.md). The static libraries come with the -dev packages.
+        .executableTarget(name: "btf-run", dependencies: ["BTF", "Archive", "BTFRuntime", "BPFLoader", argumentParser],
+                          linkerSettings: [.unsafeFlags(["-static-executable"]),
+                                           // swift-argument-parser's FoundationEssentials needs these when linked
+                                           // static; the dependency is compiled for the shared runtime, which
+                                           // records them as its own dependencies instead.
+                                           .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims"),
+                                           .unsafeFlags(["-Xlinker", "-s"], .when(configuration: .release))]),
         // Benchmarks print figures beside the reference tools; they are not tests.
         .executableTarget(name: "btfkit-bench", dependencies: ["BTF", "Trim", "Archive", argumentParser]),
 
