@@ -92,7 +92,10 @@ final class TarReader {
                 return nil
             }
             if header.allSatisfy({ $0 == 0 }) {
-                ended = true  // the end-of-archive marker; the second zero block, if any, is not needed
+                ended = true
+                // The end-of-archive marker: the rest of the stream is padding, but it is read to its
+                // end so that a compressed stream cut short or damaged there is still noticed.
+                try stream.drain()
                 return nil
             }
             try TarReader.verifyChecksum(header, first: stream.produced == Int64(TarReader.block))
@@ -169,9 +172,12 @@ final class TarReader {
 
     /// The header's checksum (field at 148, octal) against the sum of its bytes with that field as spaces.
     private static func verifyChecksum(_ header: [UInt8], first: Bool) throws(TarFailure) {
-        var sum = 0
-        for (i, byte) in header.enumerated() { sum += (148 ..< 156).contains(i) ? 0x20 : Int(byte) }
-        guard let stored = octal(header[148 ..< 156]), stored == Int64(sum) else {
+        var sum = 0, signedSum = 0  // some old writers summed signed chars; tar accepts both
+        for (i, byte) in header.enumerated() {
+            sum += (148 ..< 156).contains(i) ? 0x20 : Int(byte)
+            signedSum += (148 ..< 156).contains(i) ? 0x20 : Int(Int8(bitPattern: byte))
+        }
+        guard let stored = octal(header[148 ..< 156]), stored == Int64(sum) || stored == Int64(signedSum) else {
             throw TarFailure(message: first ? "not a tar archive (unrecognized data)" : "damaged tar header (checksum mismatch)", isTruncation: false)
         }
     }
@@ -323,6 +329,20 @@ private final class DecompressedStream {
             filled += n
         }
         return Array(block)
+    }
+
+    /// Decompresses to the end of the stream, keeping nothing.
+    func drain() throws(TarFailure) {
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { scratch.deallocate() }
+        var drained = 0
+        while true {
+            let n = try read(into: scratch)
+            if n == 0 { return }
+            drained += n
+            // Real archives end with a few blocks of zeros; far more is a decompression bomb.
+            if drained > 16 << 20 { throw TarFailure(message: "more than 16 MiB of data after the end of the tar archive", isTruncation: false) }
+        }
     }
 
     /// Decompresses past `count` bytes.
