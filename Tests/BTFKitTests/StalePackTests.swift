@@ -181,6 +181,53 @@ struct StalePackTests {
     }
 }
 
+extension StalePackTests {
+    /// argv[1]: object_path, argv[2]: sz to declare ("full" or "old": the size before object_path).
+    static let cSource = #"""
+    #include <bpf/libbpf.h>
+    #include <stdio.h>
+    #include <string.h>
+    #include "btfkit.h"
+    int main(int argc, char **argv) {
+        LIBBPF_OPTS(bpf_object_open_opts, opts);
+        struct btfkit_ensure_opts eopts = { .sz = sizeof(eopts), .object_path = argv[1] };
+        if (strcmp(argv[2], "old") == 0) eopts.sz = sizeof(size_t);  /* a caller built before object_path */
+        int err = btfkit_ensure_core_btf_opts(&opts, &eopts);
+        if (err) { fprintf(stderr, "btfkit_ensure_core_btf_opts: %d: %s\n", err, btfkit_last_error()); return 2; }
+        printf("btf_custom_path=%s\n", opts.btf_custom_path ? opts.btf_custom_path : "(null)");
+        btfkit_clean_core_btf(&opts);
+        return 0;
+    }
+    """#
+
+    @Test("C: btfkit_ensure_core_btf_opts with object_path refuses a stale pack (-ESTALE, the relocation named); a caller with the old sz is unaffected")
+    func cABIRefusesStalePack() throws {
+        let s = try Self.setup.get()
+        let library = try PackFixtures.product("libbtfkit.so")
+        let libraryDirectory = (library as NSString).deletingLastPathComponent
+        let sourcePath = PackFixtures.temporaryPath("stale-c.c")
+        try Self.cSource.write(toFile: sourcePath, atomically: true, encoding: .utf8)
+        let program = PackFixtures.temporaryPath("stale-c")
+        let cc = try TestSupport.run("cc", [sourcePath, "-I", TestSupport.packageRoot + "/Sources/CBTFKit/include", "-L", libraryDirectory,
+                                            "-lbtfkit", "-lbpf", "-Wl,-rpath," + libraryDirectory, "-o", program])
+        #expect(cc.status == 0, "\(cc.stderr)")
+        let embedded = program + "-packed"
+        #expect(try TestSupport.run(try PackFixtures.product("btf-pack"), ["embed", s.pack, "--into", program, "-o", embedded]).status == 0)
+        let entry = try #require(try BTFPack(contentsOf: s.pack).identities.first)
+        let environment = ["BTFKIT_FORCE_EMBEDDED": "1", "BTFKIT_ENTRY": entry.description]
+
+        let stale = try PackFixtures.runWithEnvironment(embedded, [s.withFlags, "full"], environment)
+        #expect(stale.status == 2)
+        #expect(stale.stderr.contains(": -\(ESTALE): stale pack:") && stale.stderr.contains("`byte_off task_struct.flags` of \(s.withFlags)"), "\(stale.stderr)")
+        let subset = try PackFixtures.runWithEnvironment(embedded, [s.subset, "full"], environment)
+        #expect(subset.status == 0 && subset.stdout.contains("btf_custom_path=/proc/self/fd/"), "\(subset.stdout) \(subset.stderr)")
+        let old = try PackFixtures.runWithEnvironment(embedded, [s.withFlags, "old"], environment)
+        #expect(old.status == 0, "a caller that does not know object_path gets no check: \(old.stderr)")
+        let allowed = try PackFixtures.runWithEnvironment(embedded, [s.withFlags, "full"], environment.merging([PackFreshness.allowStaleVariable: "1"]) { $1 })
+        #expect(allowed.status == 0 && allowed.stderr.contains("btfkit: warning: stale pack:"), "\(allowed.stderr)")
+    }
+}
+
 /// `btf-pack runner` makes static runners: the btf-run beside it is static (Package.swift), and a
 /// dynamically linked one is refused with the command that makes a static one.
 @Suite("Runner: static by default")
