@@ -29,12 +29,13 @@ let package = Package(
         .target(name: "BTF"),
         // CO-RE relocation engine: libbpf's rules, BTF in, decisions out. No I/O.
         .target(name: "CORE", dependencies: ["BTF"]),
-        // btfhub layout, xz/tar streaming (liblzma, libarchive).
-        .target(name: "Archive", dependencies: ["BTF", "CLZMA", "CArchive"]),
+        // btfhub layout, xz/tar streaming (tar in Swift over liblzma and zlib: no libarchive, so the
+        // static runner carries no archive library it does not use).
+        .target(name: "Archive", dependencies: ["BTF", "CLZMA", "CZlib"]),
         // Minimizer and the btfhub sweep.
         .target(name: "Trim", dependencies: ["BTF", "CORE", "Archive"]),
         // Runtime selection of the running kernel's BTF from an embedded pack; memfd; libbpf glue.
-        .target(name: "BTFRuntime", dependencies: ["BTF", "Archive", "CLibBPF", "CLinuxShims"]),
+        .target(name: "BTFRuntime", dependencies: ["BTF", "CORE", "Archive", "CLibBPF", "CLinuxShims"]),
         // The C ABI over BTFRuntime (@_cdecl); its header lives in include/, for C compilers only.
         .target(name: "CBTFKit", dependencies: ["BTFRuntime", "CLibBPF"], exclude: ["include"]),
         // libbpf glue for btf-run: open, load, attach, ring/perf buffers, events decoded from the object's BTF.
@@ -43,7 +44,6 @@ let package = Package(
         // Debian's C libraries, reached through system-library targets.
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev"])]),
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
-        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         // Linux calls Swift's Glibc does not import (memfd_create), as static inline C wrappers.
         .systemLibrary(name: "CLinuxShims"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -51,7 +51,16 @@ let package = Package(
         .executableTarget(name: "btf-dump", dependencies: ["BTF", argumentParser]),
         .executableTarget(name: "btf-trim", dependencies: ["BTF", "CORE", "Archive", "Trim", argumentParser]),
         .executableTarget(name: "btf-pack", dependencies: ["BTF", "Archive", "BTFRuntime", "Trim", "BPFLoader", argumentParser]),
-        .executableTarget(name: "btf-run", dependencies: ["BTF", "Archive", "BTFRuntime", "BPFLoader", argumentParser]),
+        // Linked fully static (Swift runtime, libbpf, libelf, liblzma, zlib, glibc), stripped in release,
+        // by a plain `swift build`: `btf-pack runner` copies it into one file that needs nothing on the
+        // target machine (docs/worked-example.md). The static libraries come with the -dev packages.
+        .executableTarget(name: "btf-run", dependencies: ["BTF", "Archive", "BTFRuntime", "BPFLoader", argumentParser],
+                          linkerSettings: [.unsafeFlags(["-static-executable"]),
+                                           // swift-argument-parser's FoundationEssentials needs these when linked
+                                           // static; the dependency is compiled for the shared runtime, which
+                                           // records them as its own dependencies instead.
+                                           .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims"),
+                                           .unsafeFlags(["-Xlinker", "-s"], .when(configuration: .release))]),
         // Benchmarks print figures beside the reference tools; they are not tests.
         .executableTarget(name: "btfkit-bench", dependencies: ["BTF", "Trim", "Archive", argumentParser]),
 

@@ -15,7 +15,7 @@ mkdir -p "$out"
 swiftc=${SWIFTC:-swiftc}
 # -O keeps Swift's bounds and overflow checks (unlike -Ounchecked): a trap is a finding.
 flags=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -I "$out"
-       -I "$root/Sources/CLZMA" -I "$root/Sources/CArchive" -I "$root/Sources/CZlib")
+       -I "$root/Sources/CLZMA" -I "$root/Sources/CZlib")
 
 # module name, then the modules it needs (already built, found through -I "$out").
 build_module() {
@@ -29,7 +29,7 @@ build_module CORE
 build_module Archive
 build_module Trim
 
-link=(-L "$out" -lTrim -lArchive -lCORE -lBTF -llzma -larchive -lz)
+link=(-L "$out" -lTrim -lArchive -lCORE -lBTF -llzma -lz)
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=(btf:FuzzBTF btfext:FuzzBTFExt elf:FuzzELF core:FuzzCORE pack:FuzzPack)
 for target in "${targets[@]}"; do

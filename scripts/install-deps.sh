@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages BTFKit builds and tests with. Safe to re-run; needs root (or sudo).
 set -euo pipefail
-packages=(libbpf-dev libelf-dev liblzma-dev libarchive-dev zlib1g-dev bpftool xz-utils zstd lz4 python3 time
+packages=(libbpf-dev libelf-dev liblzma-dev zlib1g-dev bpftool xz-utils zstd lz4 python3 time
           chromium) # chromium: ReportHTMLTests render the coverage page headless
 missing=()
 for p in "${packages[@]}"; do

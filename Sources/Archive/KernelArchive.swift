@@ -42,7 +42,7 @@ public enum KernelArchive {
         var extractor = BTFMemberExtractor(archivePath: path, maxDecompressedSize: maxDecompressedSize)
         do {
             try extractor.run(TarReader(fileDescriptor: fd))
-        } catch let failure as LibArchiveFailure {
+        } catch let failure as TarFailure {
             throw extractor.error(for: failure)
         } catch let error as ArchiveError {
             throw error
@@ -67,7 +67,7 @@ private struct BTFMemberExtractor {
     private(set) var memberPaths: [String] = []
     /// Member data bytes accounted for so far (read, skipped, or declared by the member in progress).
     private var budgetUsed = 0
-    /// The member being read, for naming it in an error libarchive raises.
+    /// The member being read, for naming it in an error the tar reader raises.
     private var currentMember: String?
 
     init(archivePath: String, maxDecompressedSize: Int) {
@@ -75,8 +75,8 @@ private struct BTFMemberExtractor {
         self.maxDecompressedSize = maxDecompressedSize
     }
 
-    /// The error for a libarchive failure, naming the member being read when there was one.
-    func error(for failure: LibArchiveFailure) -> ArchiveError {
+    /// The error for a tar reading failure, naming the member being read when there was one.
+    func error(for failure: TarFailure) -> ArchiveError {
         if failure.isTruncation {
             return ArchiveError(.truncated, "truncated archive: \(failure.message)", file: archivePath, member: currentMember)
         }

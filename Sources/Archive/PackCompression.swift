@@ -1,8 +1,7 @@
 import CLZMA
 
-// The only liblzma call of the packer. libarchive's own xz filter offers presets 0-9 but not
-// xz's "extreme" variants nor a dictionary sized to the input, so the tar is written plain by
-// libarchive and compressed here.
+// The only liblzma encoding call of the packer: xz's "extreme" preset with a dictionary sized to
+// the input, over the plain tar TarArchiveWriter writes.
 
 /// xz compression of a whole buffer, tuned for packs: small inputs made of many similar BTF files.
 enum PackXZ {

@@ -16,7 +16,7 @@ public enum PackErrorKind: Sendable, Equatable {
     case tooLarge
     /// The pack has no BTF for the kernel asked for.
     case noEntry
-    /// liblzma or libarchive refused to compress.
+    /// liblzma or zlib refused to compress.
     case compression
     /// The file is not an ELF64 file this tool can add a section to.
     case notELF

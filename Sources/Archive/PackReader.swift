@@ -16,6 +16,9 @@ public struct BTFPack: Sendable {
     public private(set) var entries: [KernelIdentity: Int] = [:]
     /// The distinct BTF files, in the order they appear in the archive.
     public private(set) var contents: [[UInt8]] = []
+    /// What the kernels were trimmed for (member `btfkit-trimmed-for.txt`); `nil` when the pack
+    /// does not say (packs of earlier BTFKit versions, bpf-compatible's).
+    public private(set) var metadata: PackMetadata?
 
     /// The kernels the pack holds, sorted.
     public var identities: [KernelIdentity] { entries.keys.sorted() }
@@ -48,6 +51,14 @@ public struct BTFPack: Sendable {
         var pack = BTFPack(source: source)
         if let found = try pack.scan(bytes, stoppingAt: identity, maxExpandedSize: maxExpandedSize) { return found }
         throw pack.missingEntryError(for: identity)
+    }
+
+    /// Reads only what the pack in `bytes` says it was trimmed for: the members before its first
+    /// kernel (the record is the first member), so this costs a few kilobytes of decompression.
+    public static func metadata(inPack bytes: some Collection<UInt8>, source: String) throws(PackError) -> PackMetadata? {
+        var pack = BTFPack(source: source)
+        _ = try pack.scan(bytes, stoppingAt: nil, maxExpandedSize: defaultMaxExpandedSize, metadataOnly: true)
+        return pack.metadata
     }
 
     /// The error for a kernel the pack does not hold: the identity, and the entries closest to it.
@@ -88,7 +99,7 @@ public struct BTFPack: Sendable {
     /// Reads members in order into `entries` and `contents`; with `stoppingAt`, returns that
     /// kernel's BTF as soon as its member is read.
     private mutating func scan(_ bytes: some Collection<UInt8>, stoppingAt wanted: KernelIdentity?,
-                               maxExpandedSize: Int) throws(PackError) -> [UInt8]? {
+                               maxExpandedSize: Int, metadataOnly: Bool = false) throws(PackError) -> [UInt8]? {
         if bytes.isEmpty { throw PackError(.corrupt, "empty pack (0 bytes)", file: source) }
         var contentIndexOfPath: [String: Int] = [:]
         var expanded = 0
@@ -110,6 +121,7 @@ public struct BTFPack: Sendable {
                 case .symbolicLink, .special:
                     throw PackError(.badMember, "a pack holds only regular files and hard links", file: source, member: header.path)
                 case .hardLink:
+                    if metadataOnly { return nil }
                     let target = BTFPack.normalizedPath(header.linkTarget ?? "")
                     guard let targetIndex = contentIndexOfPath[target] else {
                         throw PackError(.badMember, "hard link to \(header.linkTarget ?? "nothing"), which is not an earlier .btf member",
@@ -117,7 +129,22 @@ public struct BTFPack: Sendable {
                     }
                     index = targetIndex
                 case .regularFile:
-                    guard path.hasSuffix(".btf") else { continue }  // libarchive skips the data
+                    if path == PackMetadata.memberName {
+                        guard let size = header.declaredSize, size <= PackMetadata.maxSize else {
+                            throw PackError(.tooLarge, "larger than \(PackMetadata.maxSize) bytes", file: source, member: header.path)
+                        }
+                        var data: [UInt8] = []
+                        while true {
+                            let n = try reader.read(into: chunk)
+                            if n == 0 { break }
+                            data.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0 ..< n]))
+                            if data.count > PackMetadata.maxSize { break }
+                        }
+                        metadata = try PackMetadata(parsing: data, source: source)
+                        continue
+                    }
+                    guard path.hasSuffix(".btf") else { continue }  // the reader skips the data
+                    if metadataOnly { return nil }
                     var data: [UInt8] = []
                     if let size = header.declaredSize {
                         guard size >= 0, size <= maxExpandedSize - expanded else {
@@ -151,7 +178,7 @@ public struct BTFPack: Sendable {
             }
         } catch let error as PackError {
             throw error
-        } catch let failure as LibArchiveFailure {
+        } catch let failure as TarFailure {
             let what = failure.isTruncation ? "truncated pack" : "corrupt pack, or not an xz- or gzip-compressed tar"
             throw PackError(.corrupt, "\(what): \(failure.message)", file: source, member: currentMember)
         } catch {

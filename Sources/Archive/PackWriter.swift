@@ -43,6 +43,8 @@ public struct PackedArchive: Sendable {
     public var bytes: [UInt8]
     /// Counts and sizes.
     public var summary: PackSummary
+    /// What the kernels were trimmed for, stored as the pack's first member; `nil`: not recorded.
+    public var metadata: PackMetadata?
 }
 
 /// Builds packs: deterministic tar archives of trimmed kernel BTF in btfhub layout.
@@ -50,8 +52,11 @@ public enum PackWriter {
     /// The largest raw BTF file accepted from a tree: 64 MiB, more than any untrimmed btfhub kernel.
     public static let maxInputFileSize = 64 << 20
 
-    /// Packs every kernel of the btfhub tree at `directory` (raw `.btf`, or `.btf.tar.xz` files).
+    /// Packs every kernel of the btfhub tree at `directory` (raw `.btf`, or `.btf.tar.xz` files),
+    /// with the record `btf-trim` left at its top of what they were trimmed for; a tree without one
+    /// whose kernels are all whole (each at least `wholeKernelMinimumSize`) is recorded as whole BTF.
     public static func pack(directory: String, format: PackFormat = .tarXZ) throws(PackError) -> PackedArchive {
+        var metadata = try PackMetadata.read(treeAt: directory)
         let tree: BTFHubTree
         do { tree = try BTFHubTree(scanning: directory) } catch {
             throw PackError(.unreadable, error.problem, file: error.file)
@@ -59,7 +64,9 @@ public enum PackWriter {
         guard !tree.kernels.isEmpty || !tree.unusable.isEmpty else {
             throw PackError(.noKernels, "no <distro>/<version>/<arch>/<release>.btf file below this directory", file: directory)
         }
-        return try pack(try inputs(of: tree), format: format)
+        let kernels = try Self.inputs(of: tree)
+        if metadata == nil && kernels.allSatisfy({ $0.btf.count >= wholeKernelMinimumSize }) { metadata = .fullBTF }
+        return try pack(kernels, format: format, metadata: metadata)
     }
 
     /// Every kernel of `tree`, read and checked: a pack holds only what the tree holds as BTF. Refused,
@@ -85,9 +92,14 @@ public enum PackWriter {
         return inputs
     }
 
+    /// The smallest raw BTF counted as a whole kernel's: no trimmed kernel comes near 1 MiB, no
+    /// whole one is below it.
+    public static let wholeKernelMinimumSize = 1 << 20
+
     /// Packs `inputs`. The result depends only on the identities and bytes given, not on their
     /// order: members are sorted by path, owned by root:root, mode 0644, dated 1970-01-01.
-    public static func pack(_ inputs: [PackInput], format: PackFormat = .tarXZ) throws(PackError) -> PackedArchive {
+    /// `metadata`, when given, is the first member (`PackMetadata.memberName`).
+    public static func pack(_ inputs: [PackInput], format: PackFormat = .tarXZ, metadata: PackMetadata? = nil) throws(PackError) -> PackedArchive {
         var seenPaths: Set<String> = []
         let members = inputs.map { (path: memberPath(for: $0.identity, format: format), btf: $0.btf) }
             .sorted { $0.path < $1.path }
@@ -96,6 +108,8 @@ public enum PackWriter {
         let tar: [UInt8]
         do {
             let writer = try TarArchiveWriter(compression: format == .tarGz ? .gzip(level: 9) : .none)
+            // First, so that a reader looking for one kernel has it before any BTF.
+            if let metadata { try writer.addFile(path: PackMetadata.memberName, contents: Array(metadata.text.utf8)) }
             for member in members {
                 guard seenPaths.insert(member.path).inserted else {
                     throw PackError(.badMember, "two inputs for the same kernel", file: "(pack)", member: member.path)
@@ -111,15 +125,15 @@ public enum PackWriter {
             tar = try writer.finish()
         } catch let error as PackError {
             throw error
-        } catch let failure as LibArchiveFailure {
-            throw PackError(.compression, "libarchive: \(failure.message)", file: "(pack)")
+        } catch let failure as TarFailure {
+            throw PackError(.compression, "tar: \(failure.message)", file: "(pack)")
         } catch {
             throw PackError(.compression, "\(error)", file: "(pack)")
         }
         let packed = format == .tarXZ ? try PackXZ.compress(tar) : tar
         let summary = PackSummary(entries: members.count, uniqueContents: firstPathOfContent.count, rawBytes: rawBytes,
                                   packedBytes: packed.count)
-        return PackedArchive(bytes: packed, summary: summary)
+        return PackedArchive(bytes: packed, summary: summary, metadata: metadata)
     }
 
     /// The tar member path of a kernel in `format`.

@@ -175,12 +175,15 @@ public struct BPFObject: Sendable {
 
     /// Reads `.BTF` and `.BTF.ext` from a BPF ELF object.
     public init(contentsOf path: String) throws(BTFError) {
-        try self.init(parsing: try FileIO.read(path), path: path)
+        try self.init(elf: try ELFFile(contentsOf: path), path: path)
     }
 
     /// Reads `.BTF` and `.BTF.ext` from the bytes of a BPF ELF object; `path` names it in errors.
     public init(parsing bytes: [UInt8], path: String) throws(BTFError) {
-        let elf = try ELFFile(parsing: bytes, file: path)
+        try self.init(elf: try ELFFile(parsing: bytes, file: path), path: path)
+    }
+
+    private init(elf: ELFFile, path: String) throws(BTFError) {
         self.path = path
         btf = try BTF(elf: elf)
         if let section = elf.section(named: ".BTF.ext") {

@@ -20,6 +20,10 @@ public struct BTFRuntimeError: Error, Sendable, CustomStringConvertible {
         case badOverride
         /// Neither a memfd nor a temporary file could hold the chosen BTF.
         case cannotExpose
+        /// The pack was trimmed for other CO-RE relocations than the object's (`PackFreshness`).
+        case stalePack
+        /// The object given for the stale-pack check cannot be read.
+        case badObject
     }
 
     /// What kind of problem it is.

@@ -61,6 +61,10 @@ public struct CoreBTFOptions: Sendable {
     public var environment: [String: String]?
     /// Use a temporary file even where memfd works (tests of the fallback).
     public var forceTemporaryFile = false
+    /// The BPF object the BTF is for. When set, and the pack records what its kernels were trimmed
+    /// for, every CO-RE relocation of the object must be among those: otherwise the pack is stale
+    /// and refused (`stalePack`), unless `BTFKIT_ALLOW_STALE=1` (then a warning says so).
+    public var object: BPFObjectSource?
 
     /// The defaults of a real run.
     public init() {}
@@ -172,7 +176,47 @@ public final class CoreBTF: Sendable {
     /// The selection chain with its inputs gathered (environment, kernel BTF, os-release, uname,
     /// pack), and the chosen entry's BTF.
     static func decide(_ options: CoreBTFOptions) throws(BTFRuntimeError) -> (selection: BTFSelection, btf: [UInt8]?) {
+        guard let object = options.object, options.nonEmptyEnvironmentValue(CoreBTFOptions.btfOverrideVariable) == nil else {
+            return try decide(options, trail: [], pack: nil)
+        }
+        // The stale-pack check comes first, whatever the kernel: a pack made for another build of
+        // the object is a mistake to report on the developer's machine too, not only where it is used.
         var trail: [String] = []
+        let pack: (bytes: [UInt8], name: String)
+        do { pack = try readPack(options.pack) } catch {
+            guard error.kind == .noPack else {
+                var failure = error
+                failure.explanation = ["no choice: \(error.message)"]
+                throw failure
+            }
+            return try decide(options, trail: ["pack record: no pack, nothing to compare \(object.name) with"], pack: nil)
+        }
+        let freshness: PackFreshness
+        do { freshness = try PackFreshness.check(packBytes: pack.bytes, pack: pack.name, object: object) } catch {
+            var failure = error
+            failure.explanation = ["no choice: \(error.message)"]
+            throw failure
+        }
+        trail.append(freshness.line)
+        var warning: String?
+        if var error = freshness.error {
+            guard options.environmentFlag(PackFreshness.allowStaleVariable) else {
+                error.explanation = trail + ["no choice: \(error.message)"]
+                throw error
+            }
+            warning = (freshness.staleMessage(withHint: false) ?? "") + "; used anyway (\(PackFreshness.allowStaleVariable)=1): "
+                + "relocations it lacks may fail or be poisoned on some kernels"
+            trail.append("pack record: stale, used anyway (\(PackFreshness.allowStaleVariable)=1)")
+        }
+        var result = try decide(options, trail: trail, pack: pack)
+        if let warning { result.selection.warnings.append(warning) }
+        return result
+    }
+
+    /// The selection chain after the stale-pack check, with the pack already read when it was.
+    private static func decide(_ options: CoreBTFOptions, trail initialTrail: [String],
+                               pack prefetched: (bytes: [UInt8], name: String)?) throws(BTFRuntimeError) -> (selection: BTFSelection, btf: [UInt8]?) {
+        var trail = initialTrail
         func failing(_ error: BTFRuntimeError) -> BTFRuntimeError {
             var error = error
             error.explanation = trail + (error.explanation.isEmpty ? ["no choice: \(error.message)"] : error.explanation)
@@ -214,7 +258,11 @@ public final class CoreBTF: Sendable {
         do { machine = try options.machineIdentity(trail: &trail) } catch { throw failing(error) }
 
         let packBytes: [UInt8], packName: String
-        do { (packBytes, packName) = try readPack(options.pack) } catch { throw failing(error) }
+        if let prefetched {
+            (packBytes, packName) = prefetched
+        } else {
+            do { (packBytes, packName) = try readPack(options.pack) } catch { throw failing(error) }
+        }
         trail.append("pack: \(packName) (\(packBytes.count) bytes)")
 
         let allowNearest = options.allowsNearest

@@ -66,7 +66,7 @@ private func optsHoldCustomPath(_ opts: UnsafeMutablePointer<bpf_object_open_opt
     return opts.pointee.sz >= offset + MemoryLayout<UnsafePointer<CChar>?>.size
 }
 
-private func ensure(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?, pack: PackSource) -> Int32 {
+private func ensure(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?, pack: PackSource, objectPath: String? = nil) -> Int32 {
     guard let opts else { recordError("btfkit_ensure_core_btf: opts is NULL"); return -EINVAL }
     guard optsHoldCustomPath(opts) else {
         recordError("btfkit_ensure_core_btf: opts->sz (\(opts.pointee.sz)) is too small for btf_custom_path; declare opts with LIBBPF_OPTS")
@@ -76,6 +76,7 @@ private func ensure(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?, pack: P
     btfkit_clean_core_btf(opts)
     var options = CoreBTFOptions()
     options.pack = pack
+    options.object = objectPath.map { .file($0) }
     do {
         let chosen = try CoreBTF.ensure(options)
         recordSelection(step: chosen.selection.step.cValue, entry: chosen.selection.entry?.description ?? "",
@@ -97,6 +98,23 @@ private func ensure(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?, pack: P
 @_cdecl("btfkit_ensure_core_btf")
 public func btfkit_ensure_core_btf(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?) -> Int32 {
     ensure(opts, pack: .embedded)
+}
+
+/// `int btfkit_ensure_core_btf_opts(opts, const struct btfkit_ensure_opts *ensure_opts)`: see btfkit.h.
+@_cdecl("btfkit_ensure_core_btf_opts")
+public func btfkit_ensure_core_btf_opts(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?, _ ensureOpts: UnsafeRawPointer?) -> Int32 {
+    // struct btfkit_ensure_opts { size_t sz; const char *object_path; }: read by offset, each field
+    // only when sz says the caller's struct has it (btfkit.h is for C compilers, not imported here).
+    var objectPath: String?
+    if let ensureOpts {
+        let size = ensureOpts.load(as: Int.self)
+        let pathOffset = MemoryLayout<Int>.size
+        if size >= pathOffset + MemoryLayout<UnsafePointer<CChar>?>.size,
+           let path = ensureOpts.load(fromByteOffset: pathOffset, as: UnsafePointer<CChar>?.self) {
+            objectPath = String(cString: path)
+        }
+    }
+    return ensure(opts, pack: .embedded, objectPath: objectPath)
 }
 
 /// `int btfkit_ensure_core_btf_from_pack(opts, const void *pack, size_t size)`: see btfkit.h.

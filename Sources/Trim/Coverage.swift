@@ -166,47 +166,9 @@ public struct CoverageRelocationTable: Sendable {
         }
     }
 
-    /// `task_struct.__state` for a field (`mm_struct.rss_stat[1].count` through an array),
-    /// `struct mm_rss_stat` for a type, `enum bpf_func_id::X` for an enumerator; `type #N access 0:1`
-    /// when the access string could not be parsed.
+    /// The relocation's name (`task_struct.__state`, `struct mm_rss_stat`, `enum bpf_func_id::X`),
+    /// as `CORESpec.displayName` gives it.
     static func name(of result: CORERelocationResult, in btf: BTF) -> String {
-        let kind = result.relocation.kind
-        guard let spec = result.localSpec, hasType(btf, spec.rootTypeID) else {
-            return "type #\(result.relocation.typeID.rawValue) access \(btf.string(result.relocation.accessStringOffset))"
-        }
-        let rootName = btf.name(spec.rootTypeID)
-        let root = rootName.isEmpty ? "(anonymous \(keyword(btf.type(spec.rootTypeID).kind)))" : rootName
-        if kind.isTypeBased { return "\(keyword(btf.type(spec.rootTypeID).kind)) \(root)" }
-        if kind.isEnumValueBased {
-            let enumerator = spec.accessors.first.map { String(decoding: $0.name, as: UTF8.self) } ?? "?"
-            return "enum \(root)::\(enumerator)"
-        }
-        var name = root
-        for (step, accessor) in spec.accessors.enumerated() {
-            if step == 0 {
-                if accessor.index != 0 { name += "[\(accessor.index)]" }
-            } else if !accessor.name.isEmpty {
-                name += "." + String(decoding: accessor.name, as: UTF8.self)
-            } else {
-                // Unnamed steps are array elements (anonymous members get no accessor of their own).
-                name += "[\(accessor.index)]"
-            }
-        }
-        return name
-    }
-
-    /// Whether `id` names a real type of `btf` (not `void`, not past the end).
-    private static func hasType(_ btf: BTF, _ id: TypeID) -> Bool {
-        id.rawValue != 0 && Int(id.rawValue) < btf.typeCount
-    }
-
-    private static func keyword(_ kind: BTFKind) -> String {
-        switch kind {
-        case .structure: "struct"
-        case .union: "union"
-        case .enumeration, .enum64: "enum"
-        case .typedef: "typedef"
-        default: "\(kind)"
-        }
+        CORESpec.displayName(of: result.relocation, spec: result.localSpec, in: btf)
     }
 }

@@ -137,6 +137,13 @@ public struct Sweep: Sendable {
                                  warnings: objectWarnings + plan.warnings, skippedFiles: plan.skippedFiles,
                                  filteredOutCount: plan.filteredOutCount, elapsed: clock.now - start)
         report.relocationTable = table
+        if plan.mode == .tree {
+            // What the tree was trimmed for, which btf-pack carries into the pack (stale-pack check).
+            let set = CORERelocationSet(objects: trimmer.objects)
+            let metadata = PackMetadata(objects: objects.map { $0.object.path.split(separator: "/").last.map(String.init) ?? $0.object.path },
+                                        relocations: set.sorted, digest: set.digest)
+            do { try metadata.write(treeAt: output) } catch { report.warnings.append(SweepWarning(description: "\(error)")) }
+        }
         return report
     }
 

@@ -130,6 +130,9 @@ extension BTFPackCommand {
         @Option(help: ArgumentHelp("The section name.", valueName: "NAME"))
         var section: String = ELFSectionEmbedder.packSectionName
 
+        @Option(help: ArgumentHelp("The BPF object the executable loads: refuse a pack trimmed for other CO-RE relocations (BTFKIT_ALLOW_STALE=1 warns instead).", valueName: "OBJ"))
+        var object: String?
+
         func validate() throws {
             guard !section.isEmpty else { throw ValidationError("--section must name a section (it is empty)") }
             guard !section.utf8.contains(0) else { throw ValidationError("--section must not contain a NUL byte") }
@@ -140,6 +143,7 @@ extension BTFPackCommand {
             do {
                 let bytes = try BTFPack.readFile(pack)
                 let contents = try BTFPack(bytes: bytes, source: pack)  // refuse a broken pack now, not at run time
+                if let object { checkFreshness(metadata: contents.metadata, pack: pack, object: object) }
                 try ELFSectionEmbedder.embed(bytes, sectionName: section, into: into, output: output)
                 print("embedded \(pack) (\(bytes.count) bytes, \(contents.entries.count) kernels) as section \(section) of \(output)")
             } catch {
@@ -224,4 +228,18 @@ extension BTFPackCommand {
 /// Writes `bytes` to `path` atomically, turning a failure into a PackError naming the file.
 func writeFile(_ bytes: [UInt8], to path: String) throws(PackError) {
     do { try FileIO.writeAtomically(bytes, to: path) } catch { throw PackError(.unreadable, error.problem, file: path) }
+}
+
+/// Compares what the pack was trimmed for with `object`'s CO-RE relocations (PackFreshness) and
+/// prints the outcome; a stale pack fails the command unless BTFKIT_ALLOW_STALE=1.
+func checkFreshness(metadata: PackMetadata?, pack: String, object: String) {
+    let freshness: PackFreshness
+    do { freshness = try PackFreshness.check(metadata: metadata, pack: pack, object: .file(object)) } catch { fail(error) }
+    guard let error = freshness.error else {
+        print(freshness.line)
+        return
+    }
+    guard CoreBTFOptions().environmentFlag(PackFreshness.allowStaleVariable) else { fail(error) }
+    var standardError = StandardError()
+    print("btf-pack: warning: \(freshness.staleMessage(withHint: false) ?? ""); going on (\(PackFreshness.allowStaleVariable)=1)", to: &standardError)
 }

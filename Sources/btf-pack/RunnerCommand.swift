@@ -22,10 +22,16 @@ extension BTFPackCommand {
             DIR is a btfhub tree: full kernels (.btf.tar.xz or .btf) are trimmed for the object on the \
             way; a tree that is already trimmed (only raw .btf files, each under 1 MiB, which no whole \
             kernel BTF is) is packed as it is.
-            The runner is btf-run from beside this btf-pack, or --runner. For a runner that needs \
-            nothing on the target machine build it static:
-              swift build -c release --product btf-run -Xswiftc -static-executable -Xlinker -s
+            The runner is btf-run from beside this btf-pack, or --runner. The package links btf-run \
+            fully static (Package.swift), so that the runner needs nothing on the target machine; a \
+            dynamically linked btf-run is refused unless --allow-dynamic. To make a static one by hand:
+              \(Runner.staticBuildCommand)
+            The pack records what its kernels were trimmed for (btf-trim's record, or this trimming); \
+            a pack trimmed for other CO-RE relocations than OBJ's is refused (BTFKIT_ALLOW_STALE=1 warns).
             """)
+
+        /// The command that builds a fully static btf-run.
+        static let staticBuildCommand = "swift build -c release --product btf-run -Xswiftc -static-executable -Xlinker -s"
 
         @Option(help: ArgumentHelp("The BPF object to embed (clang -target bpf -g).", valueName: "OBJ"))
         var object: String
@@ -38,6 +44,9 @@ extension BTFPackCommand {
 
         @Option(help: ArgumentHelp("The btf-run executable to embed into (default: btf-run beside btf-pack).", valueName: "PATH"))
         var runner: String?
+
+        @Flag(name: .customLong("allow-dynamic"), help: "Accept a dynamically linked btf-run (the runner then needs its shared libraries, Swift's among them, on the target machine).")
+        var allowDynamic = false
 
         @Option(help: ArgumentHelp("Kernels trimmed in parallel when DIR holds full kernels (default: the number of cores).", valueName: "N"))
         var jobs = SweepOptions.defaultJobs
@@ -59,6 +68,12 @@ extension BTFPackCommand {
             do {
                 let runnerPath = try locateRunner()
                 checkOutputs([output], against: [object, runnerPath, btfhub])
+                let interpreter = Runner.interpreter(of: runnerPath)
+                if let interpreter, !allowDynamic {
+                    fail(ValidationError("\(runnerPath): btf-run is dynamically linked (\(interpreter)): a runner made from it needs the "
+                                         + "Swift runtime and its shared libraries at the same paths on the target machine. Build a static "
+                                         + "one with `\(Runner.staticBuildCommand)` and give it with --runner, or pass --allow-dynamic"))
+                }
                 let objectBytes: [UInt8]
                 do { objectBytes = try FileIO.read(object) } catch { fail(error) }
                 let bpfObject: BPFObject
@@ -73,8 +88,14 @@ extension BTFPackCommand {
                 guard !tree.kernels.isEmpty || !tree.unusable.isEmpty else {
                     fail(ValidationError("\(btfhub): no kernels found: expected <distro>/<version>/<arch>/<release>.btf.tar.xz or .btf files"))
                 }
-                let inputs = try await packInputs(tree, object: bpfObject)
-                let packed = try PackWriter.pack(inputs)
+                let (inputs, metadata) = try await packInputs(tree, object: bpfObject)
+                if let metadata {
+                    checkFreshness(metadata: metadata, pack: btfhub, object: object)
+                } else {
+                    print("note: \(btfhub) does not record what it was trimmed for (\(PackMetadata.memberName), written by btf-trim); "
+                          + "the pack cannot be checked against the object")
+                }
+                let packed = try PackWriter.pack(inputs, metadata: metadata)
 
                 let runnerBytes: [UInt8]
                 do { runnerBytes = try FileIO.read(runnerPath) } catch { fail(error) }
@@ -97,10 +118,9 @@ extension BTFPackCommand {
                     print("  + default arguments: \(runnerArguments.joined(separator: " ")) (section \(EmbeddedArguments.sectionName))")
                 }
                 print("  + pack: \(s.entries) kernels, \(s.uniqueContents) distinct BTF files, \(s.rawBytes) bytes raw, \(s.packedBytes) bytes packed (section \(ELFSectionEmbedder.packSectionName))")
-                if let interpreter = try? ELFSectionReader.contents(ofSection: ".interp", inFile: runnerPath, maxSize: 4096) {
-                    let loader = String(decoding: interpreter.prefix { $0 != 0 }, as: UTF8.self)
-                    print("note: \(runnerPath) is dynamically linked (\(loader)); a target machine needs its libraries. "
-                          + "Build btf-run with -Xswiftc -static-executable for a runner that needs nothing.")
+                if let interpreter {
+                    print("note: \(runnerPath) is dynamically linked (\(interpreter)); a target machine needs its libraries "
+                          + "(--allow-dynamic). `\(Runner.staticBuildCommand)` makes a runner that needs nothing.")
                 }
             } catch {
                 fail(error)
@@ -132,6 +152,13 @@ extension BTFPackCommand {
             }
         }
 
+        /// The program interpreter (`.interp`, the dynamic loader) of the ELF file at `path`, or
+        /// `nil` for a static executable.
+        static func interpreter(of path: String) -> String? {
+            guard let bytes = try? ELFSectionReader.contents(ofSection: ".interp", inFile: path, maxSize: 4096) else { return nil }
+            return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+        }
+
         /// `--runner`, else `btf-run` in the directory of this executable.
         private func locateRunner() throws(PackError) -> String {
             if let runner { return runner }
@@ -144,15 +171,16 @@ extension BTFPackCommand {
             return candidate
         }
 
-        /// Every kernel of the tree, trimmed for `object` unless the tree is already trimmed.
-        private func packInputs(_ tree: BTFHubTree, object: BPFObject) async throws(PackError) -> [PackInput] {
+        /// Every kernel of the tree, trimmed for `object` unless the tree is already trimmed, and the
+        /// record of what they were trimmed for (`nil` for an already trimmed tree without one).
+        private func packInputs(_ tree: BTFHubTree, object: BPFObject) async throws(PackError) -> ([PackInput], PackMetadata?) {
             let alreadyTrimmed = tree.kernels.allSatisfy { entry in
                 var status = stat()
                 return entry.format == .rawBTF && stat(entry.inputPath, &status) == 0 && Int(status.st_size) < Runner.trimmedSizeLimit
             }
             if alreadyTrimmed {
                 print("\(btfhub): \(tree.kernels.count) kernels, already trimmed (raw .btf files under 1 MiB); packing them as they are")
-                return try PackWriter.inputs(of: tree)
+                return (try PackWriter.inputs(of: tree), try PackMetadata.read(treeAt: btfhub))
             }
             print("\(btfhub): \(tree.kernels.count) kernels; trimming each for \(object.path) (\(jobs) in parallel)")
             return try await trimmed(object: object)
@@ -161,7 +189,7 @@ extension BTFPackCommand {
         /// The tree trimmed by btf-trim's sweep (parallel, a progress line on a terminal) into a
         /// private scratch directory, read back and removed. Any kernel that fails fails the runner:
         /// it would otherwise be missing from the pack without anyone noticing.
-        private func trimmed(object: BPFObject) async throws(PackError) -> [PackInput] {
+        private func trimmed(object: BPFObject) async throws(PackError) -> ([PackInput], PackMetadata?) {
             let scratch = try makeScratchDirectory("btf-pack-trim", purpose: "for the trimmed kernels")
             defer { removeTree(scratch) }
             let sweep = Sweep(objects: [object], options: SweepOptions(jobs: jobs))
@@ -183,7 +211,7 @@ extension BTFPackCommand {
                     throw PackError(.unreadable, "cannot read back the trimmed kernel: \(error)", file: kernel.outputPath)
                 }
             }
-            return inputs
+            return (inputs, try PackMetadata.read(treeAt: scratch))
         }
     }
 }

@@ -19,7 +19,10 @@ extension BTFPackCommand {
             nearest release; see docs/selection.md. The kernel's own /sys/kernel/btf/vmlinux is \
             reported but not used, so that the pack's choice is always shown. BTFKIT_BTF, \
             BTFKIT_ENTRY, BTFKIT_HOST_ROOT, BTFKIT_OS_RELEASE and BTFKIT_ALLOW_NEAREST apply as at \
-            run time. Exit status 0 when an entry is chosen, 1 otherwise.
+            run time. With --object, the pack's record of what its kernels were trimmed for is \
+            compared with the object's CO-RE relocations first; a stale pack is an error naming the \
+            missing relocation (BTFKIT_ALLOW_STALE=1: a warning; docs/pack-format.md). Exit status 0 \
+            when an entry is chosen, 1 otherwise.
               btf-pack which btf.tar.xz --id ubuntu --version-id 18.04 --release 5.4.0-1029-aws
               btf-pack which ./loader --host-root /host
             """)
@@ -48,6 +51,9 @@ extension BTFPackCommand {
         @Flag(name: .customLong("allow-nearest"), help: "Allow the nearest packed release when this one is not packed.")
         var allowNearest = false
 
+        @Option(help: ArgumentHelp("Also compare what the pack was trimmed for with this BPF object's CO-RE relocations (a stale pack: exit 1).", valueName: "OBJ"))
+        var object: String?
+
         func run() {
             var options = CoreBTFOptions()
             options.pack = Self.startsWithELFMagic(pack)
@@ -58,6 +64,7 @@ extension BTFPackCommand {
             options.allowNearest = allowNearest
             options.osReleaseID = id
             options.osReleaseVersionID = versionID
+            options.object = object.map { .file($0) }
             do {
                 if arch != nil || release != nil {
                     let running = try RunningKernel.uname()

@@ -158,6 +158,8 @@ struct BTFRunCommand: ParsableCommand {
             return
         }
 
+        // A pack trimmed for another build of this object is refused (PackFreshness).
+        options.object = .bytes(objectBytes, name: objectName)
         let chosen = chooseBTF(options)
         if verbose >= 1 {
             if let embedded = try? embeddedArguments.get(), !embedded.isEmpty {

@@ -26,6 +26,17 @@ struct EndToEndTests {
         #expect(matching.first?["ppid"] as? Int == run.parentPID, "\(matching)")
     }
 
+    @Test("plain `swift build -c release` gives a fully static btf-run, and the runner made from it is static too (ldd)")
+    func runnerIsStaticFromAPlainBuild() throws {
+        let setup = try EndToEnd.setup.get()
+        for binary in [try EndToEnd.staticBTFRun(), setup.runner] {
+            // ldd is the reference: glibc's loader says this of an executable with no interpreter.
+            let ldd = try TestSupport.run("ldd", [binary])
+            let said = String(decoding: ldd.stdout, as: UTF8.self) + ldd.stderr
+            #expect(said.contains("not a dynamic executable"), "\(binary): \(said)")
+        }
+    }
+
     @Test("a runner whose tree lacks this kernel says so and exits non-zero")
     func missingKernelIsAClearError() throws {
         let setup = try EndToEnd.setup.get()
@@ -307,14 +318,15 @@ enum EndToEnd {
                      tree: withThisKernel)
     }
 
-    /// The fully static btf-run: BTFKIT_STATIC_BTF_RUN if set (a prebuilt one), else built here
-    /// with its own scratch directory (a release build from a clean clone takes a few minutes).
+    /// The release btf-run: BTFKIT_STATIC_BTF_RUN if set (a prebuilt one), else built here by a
+    /// plain `swift build -c release` (no extra flags: Package.swift makes it static) with its own
+    /// scratch directory (a release build from a clean clone takes a few minutes).
     static func staticBTFRun() throws -> String {
         if let given = ProcessInfo.processInfo.environment["BTFKIT_STATIC_BTF_RUN"] { return given }
         let scratch = TestSupport.packageRoot + "/.build-runner"
         let start = Date()
         let build = try TestSupport.run("swift", ["build", "--package-path", TestSupport.packageRoot, "-c", "release", "--product", "btf-run",
-                                                  "--scratch-path", scratch, "-Xswiftc", "-static-executable", "-Xlinker", "-s"])
+                                                  "--scratch-path", scratch])
         guard build.status == 0 else {
             throw TestSupportError("building the static btf-run failed: \(String(decoding: build.stdout, as: UTF8.self).suffix(3000)) \(build.stderr.suffix(3000))")
         }

@@ -36,7 +36,8 @@ struct bpf_object_open_opts;
  *    unavailable). Warnings (a distribution mismatch, a nearest release) go to stderr.
  * Returns 0 on success, or a negative errno: -ENOENT no entry for this kernel, -ENOTUNIQ the
  * release is packed under several entries and nothing decides, -EOPNOTSUPP no pack embedded,
- * -EINVAL corrupt pack, bad opts or a malformed BTFKIT_ENTRY, -EIO unreadable pack.
+ * -EINVAL corrupt pack, bad opts or a malformed BTFKIT_ENTRY, -EIO unreadable pack, -ESTALE the
+ * pack was trimmed for another object (btfkit_ensure_core_btf_opts with object_path).
  * btfkit_last_error() then says what went wrong. Calling it again on the same opts first releases
  * what the earlier call set up. */
 int btfkit_ensure_core_btf(struct bpf_object_open_opts *opts);
@@ -45,6 +46,24 @@ int btfkit_ensure_core_btf(struct bpf_object_open_opts *opts);
  * and btfkit_pack_end symbols of `btf-pack emit-asm`'s output). The bytes are read during the
  * call only. */
 int btfkit_ensure_core_btf_from_pack(struct bpf_object_open_opts *opts, const void *pack, size_t size);
+
+/* Options for btfkit_ensure_core_btf_opts. Set sz to sizeof(struct btfkit_ensure_opts): fields
+ * are only ever added at the end, and a caller built with an older header (smaller sz) gets the
+ * defaults for the fields it does not know.
+ *     struct btfkit_ensure_opts eopts = { .sz = sizeof(eopts), .object_path = "prog.bpf.o" };
+ *     int err = btfkit_ensure_core_btf_opts(&opts, &eopts); */
+struct btfkit_ensure_opts {
+    size_t sz;
+    /* The BPF object about to be opened, or NULL. When the embedded pack records what its kernels
+     * were trimmed for (packs written by btf-pack from btf-trim's output), every CO-RE relocation
+     * of this object must be among those; otherwise the pack is stale: -ESTALE, and
+     * btfkit_last_error() names the relocation and the object. BTFKIT_ALLOW_STALE=1 in the
+     * environment turns that into a warning on stderr. Packs of whole kernel BTF serve any object. */
+    const char *object_path;
+};
+
+/* As btfkit_ensure_core_btf, with options (ensure_opts may be NULL: the defaults). */
+int btfkit_ensure_core_btf_opts(struct bpf_object_open_opts *opts, const struct btfkit_ensure_opts *ensure_opts);
 
 /* Releases what btfkit_ensure_core_btf set up (closes the memfd, frees the path) and resets
  * opts->btf_custom_path to NULL. A path btfkit did not set is left alone. Safe on NULL. */
