@@ -8,12 +8,17 @@ struct BTFDumpCommand: ParsableCommand {
         abstract: "Print the types of a BTF file, or write it back out as raw BTF.",
         discussion: """
         FILE is raw BTF (a btfhub .btf file, /sys/kernel/btf/vmlinux) or an ELF file with a .BTF
-        section (a BPF object, a vmlinux image). The text matches `bpftool btf dump file FILE`.
+        section (a BPF object, a vmlinux image, a kernel module). The text matches `bpftool btf dump
+        file FILE`. A module's BTF is split BTF: give its base with --base (vmlinux BTF, raw or ELF), and
+        the text matches `bpftool btf dump file FILE -B BASE`; -o then writes the module's split BTF.
         Exit status: 0 on success, 1 if FILE cannot be read or is not valid BTF, 2 on usage errors.
         """)
 
     @Argument(help: "The BTF or ELF file to read.")
     var file: String
+
+    @Option(name: [.customShort("B"), .long], help: "Read FILE as split BTF against this base BTF (vmlinux, for a module).")
+    var base: String?
 
     @Option(name: .shortAndLong, help: "Write the parsed BTF as raw BTF to this file instead of printing it.")
     var output: String?
@@ -35,7 +40,10 @@ struct BTFDumpCommand: ParsableCommand {
         // ^C while writing with -o removes the temporary file.
         if output != nil { InterruptCleanup.install() }
         let btf: BTF
-        do { btf = try BTF(contentsOf: file) } catch {
+        do {
+            let baseBTF = try base.map { path throws(BTFError) in try BTF(contentsOf: path) }
+            btf = try BTF(contentsOf: file, base: baseBTF)
+        } catch {
             printError("btf-dump: \(error)")
             throw ExitCode(1)
         }
