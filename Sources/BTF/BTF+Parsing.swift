@@ -227,6 +227,9 @@ extension BTF {
         } else {
             guard !strings.isEmpty, strings.first == 0, strings.last == 0 else {
                 throw BTFError(strings.isEmpty ? "string section is empty"
+                               : strings.first != 0 && strings.last == 0
+                               ? "string section must start and end with a NUL byte; it does not start with one"
+                                 + " (split BTF, such as a kernel module's, must be read against its base BTF)"
                                : "string section must start and end with a NUL byte", offset: layout.stringStart)
             }
         }
@@ -431,7 +434,8 @@ extension BTF {
             kind.forEachTypeIDWord(vlen: vlen) { p in
                 let ref = words[start + p]
                 if bad == nil, ref >= count {
-                    bad = (p, "refers to type \(ref), but only \(count - 1) types exist")
+                    bad = (p, "refers to type \(ref), but only \(count - 1) types exist"
+                           + (split == nil ? " (split BTF, such as a kernel module's, must be read against its base BTF)" : ""))
                 }
             }
             if let bad {
