@@ -275,3 +275,42 @@ extension BTF {
         id.rawValue == 0 ? "" : string(type(id).nameOffset)
     }
 }
+
+// MARK: - Kernel plus modules
+
+extension BTF {
+    /// One BTF holding vmlinux and several modules' types, as libbpf sees them when it loads against
+    /// the running kernel with modules: the base's ids first, then each module's own types in turn
+    /// (the second module's ids and string offsets shifted past the first's). `split` still marks
+    /// where vmlinux ends, which is what `bpf_core_find_cands` needs (vmlinux candidates first).
+    /// Each module must be split BTF read against the same base. A module holding a kind BTFKit does
+    /// not know cannot be shifted and is refused (only the first module is taken as it is).
+    public static func combining(modules: [BTF]) throws(BTFError) -> BTF {
+        guard var combined = modules.first, let boundary = combined.split else {
+            throw BTFError("combining modules needs at least one split BTF read against its base")
+        }
+        for (index, module) in modules.enumerated().dropFirst() {
+            guard let split = module.split, split.typeCount == boundary.typeCount, split.stringLength == boundary.stringLength,
+                  module.words[..<split.wordCount].elementsEqual(combined.words[..<boundary.wordCount]) else {
+                throw BTFError("module #\(index + 1) is not split BTF against the same base as the first module")
+            }
+            let idShift = UInt32(combined.typeCount - boundary.typeCount)
+            let stringShift = UInt32(combined.strings.count - boundary.stringLength)
+            let baseStrings = UInt32(boundary.stringLength), baseTypes = UInt32(boundary.typeCount)
+            for id in module.ownTypeIDs {
+                var record = module.record(id)
+                guard record.kind != .unknown else {
+                    throw BTFError("module #\(index + 1): kind \(module.type(id).kindNumber) is unknown to BTFKit, "
+                                   + "so its type ids cannot be renumbered", typeID: id)
+                }
+                record.forEachTypeIDSlot { if $0.rawValue >= baseTypes { $0 = TypeID($0.rawValue + idShift) } }
+                record.forEachStringSlot { if $0.rawValue >= baseStrings { $0 = StringOffset($0.rawValue + stringShift) } }
+                combined.typeStarts.append(UInt32(combined.words.count))
+                combined.words += [record.nameOffset.rawValue, record.info, record.sizeOrType]
+                combined.words += record.extra
+            }
+            combined.strings += module.strings[boundary.stringLength...]
+        }
+        return combined
+    }
+}

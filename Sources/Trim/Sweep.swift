@@ -15,12 +15,17 @@ public struct SweepOptions: Sendable {
     public var arch: String?
     /// The largest raw BTF (and archive expansion) accepted per kernel.
     public var maxKernelSize: Int
+    /// Kernel modules (`.ko`, raw split BTF or `.btf.tar.xz`) whose BTF is split against a single
+    /// kernel INPUT: their types are candidates as libbpf searches them (vmlinux first, modules
+    /// only where vmlinux has none), and the output is one standalone BTF holding both.
+    public var modules: [String]
 
     public init(jobs: Int = SweepOptions.defaultJobs, arch: String? = nil,
-                maxKernelSize: Int = KernelArchive.defaultMaxDecompressedSize) {
+                maxKernelSize: Int = KernelArchive.defaultMaxDecompressedSize, modules: [String] = []) {
         self.jobs = jobs
         self.arch = arch
         self.maxKernelSize = maxKernelSize
+        self.modules = modules
     }
 
     /// The number of online processors.
@@ -162,6 +167,9 @@ struct SweepPlan {
         switch inputKind {
         case .directory:
             mode = .tree
+            if !options.modules.isEmpty {
+                throw SweepUsageError("--module applies to a single kernel file INPUT; \(input) is a directory")
+            }
             if outputKind == .other { throw SweepUsageError("\(output): exists and is not a directory; with a btfhub tree as INPUT, OUT is a directory") }
             if let realInput = FileIO.realPath(input), FileIO.realPath(output) == realInput {
                 throw SweepUsageError("\(output): OUT is the input tree itself; trimmed files would replace the kernels")
@@ -194,7 +202,10 @@ struct SweepPlan {
                 throw SweepUsageError("\(output): is a directory; with a single kernel file as INPUT, OUT names the output file")
             }
             let name = input.split(separator: "/").last.map(String.init) ?? input
-            kernels = [SweepKernel(name: name, input: input, output: output, source: .file)]
+            for module in options.modules where FileKind(path: module) != .other {
+                throw SweepUsageError("\(module): module not found or not a file")
+            }
+            kernels = [SweepKernel(name: name, input: input, output: output, source: .file, modules: options.modules)]
         }
     }
 }
@@ -211,6 +222,8 @@ struct SweepKernel: Sendable {
     var input: String
     var output: String
     var source: Source
+    /// Modules split against this kernel (single-file INPUT only).
+    var modules: [String] = []
 
     /// Reads, trims and writes this kernel. Never throws: a failure becomes the result's reason.
     /// With a `table`, the result also holds the kernel's coverage (one outcome per relocation).
@@ -251,8 +264,19 @@ struct SweepKernel: Sendable {
             }
         }
         result.inputBytes = bytes.count
-        if ELFFile.isELF(bytes) { return try BTF(elf: try ELFFile(parsing: bytes, file: input)) }
-        return try BTF(parsing: bytes, file: input)
+        let kernel = ELFFile.isELF(bytes) ? try BTF(elf: try ELFFile(parsing: bytes, file: input)) : try BTF(parsing: bytes, file: input)
+        guard !modules.isEmpty else { return kernel }
+        let split = try modules.map { path in try Self.readModule(path, base: kernel, maxSize: maxSize) }
+        return try BTF.combining(modules: split)
+    }
+
+    /// A module's split BTF: the `.BTF` of a `.ko`, raw split BTF, or a `.btf.tar.xz` holding it.
+    private static func readModule(_ path: String, base: BTF, maxSize: Int) throws -> BTF {
+        let bytes = path.hasSuffix(".tar.xz")
+            ? try KernelArchive.readBTF(fromArchive: path, maxDecompressedSize: maxSize).bytes
+            : try FileIO.read(path, limit: maxSize)
+        if ELFFile.isELF(bytes) { return try BTF(elf: try ELFFile(parsing: bytes, file: path), base: base) }
+        return try BTF(parsing: bytes, file: path, base: base)
     }
 }
 
