@@ -107,17 +107,21 @@ int conntrack_on_exec(void *ctx)
 		info->l4proto = BPF_CORE_READ(l4proto, l4proto);
 		info->nlattr_size = BPF_CORE_READ(l4proto, nlattr_size);
 	}
+	/* Module types and enums may be absent (module not loaded): guard what would be poisoned. */
 	info->has_conntrack_net = bpf_core_type_exists(struct nf_conntrack_net);
-	info->net_users4_offset = bpf_core_field_offset(struct nf_conntrack_net, users4);
+	if (info->has_conntrack_net)
+		info->net_users4_offset = bpf_core_field_offset(struct nf_conntrack_net, users4);
 	if (conn) {
 		info->conn_status = BPF_CORE_READ(conn, status);
 		info->conn_mark = BPF_CORE_READ(conn, mark);
 	}
 	if (fs_type)
 		info->fs_name = BPF_CORE_READ(fs_type, name);
-	info->userspace_flag = bpf_core_enum_value(enum nf_ct_helper_flags, NF_CT_HELPER_F_USERSPACE);
+	if (bpf_core_enum_value_exists(enum nf_ct_helper_flags, NF_CT_HELPER_F_USERSPACE))
+		info->userspace_flag = bpf_core_enum_value(enum nf_ct_helper_flags, NF_CT_HELPER_F_USERSPACE);
 	info->configured_flag_exists = bpf_core_enum_value_exists(enum nf_ct_helper_flags, NF_CT_HELPER_F_CONFIGURED);
-	info->confirmed_bit = bpf_core_enum_value(enum ip_conntrack_status, IPS_CONFIRMED_BIT);
+	if (bpf_core_enum_value_exists(enum ip_conntrack_status, IPS_CONFIRMED_BIT))
+		info->confirmed_bit = bpf_core_enum_value(enum ip_conntrack_status, IPS_CONFIRMED_BIT);
 	return 0;
 }
 
