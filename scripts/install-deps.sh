@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages BTFKit builds and tests with. Safe to re-run; needs root (or sudo).
 set -euo pipefail
-packages=(libbpf-dev libelf-dev liblzma-dev zlib1g-dev bpftool xz-utils zstd lz4 python3 time
-          chromium) # chromium: ReportHTMLTests render the coverage page headless
+packages=(libbpf-dev libelf-dev liblzma-dev zlib1g-dev bpftool xz-utils zstd lz4 python3 time binutils
+          chromium) # chromium: ReportHTMLTests render the coverage page headless; binutils: objcopy makes .ko-like ELF files in SplitBTFTests
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

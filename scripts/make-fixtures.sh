@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates btfhub-fixtures/: real kernel BTF carved out of Debian linux-image packages, stored in
 # btfhub layout (<distro>/<version>/<arch>/<uname -r>.btf.tar.xz, each tarball holding just the .btf),
-# plus one big-endian copy written by our own btf-dump.
+# plus one big-endian copy written by our own btf-dump, plus the split BTF of a few kernel modules
+# (the .BTF section of their .ko, split against that kernel's vmlinux BTF) in a directory beside
+# the kernel: <distro>/<version>/<arch>/<uname -r>.modules/<module>.btf.tar.xz.
 #
 # Usage: scripts/make-fixtures.sh [--force]
 #   --force   rebuild every fixture even if a valid one is already there.
@@ -24,7 +26,7 @@ FORCE=0
 for arg in "$@"; do
     case "$arg" in
         --force) FORCE=1 ;;
-        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$arg' (try --help)" ;;
     esac
 done
@@ -41,6 +43,11 @@ KERNELS=(
     "debian 12 x86_64 amd64 linux-image-6.12.95+deb12-cloud-amd64 6.12.95-1~bpo12+1 bookworm-backports"
     "debian 12 arm64 arm64 linux-image-6.1.0-50-cloud-arm64 6.1.176-1 bookworm"
 )
+# Modules whose BTF is carved from the same packages: kernel (as above), then module paths below
+# /lib/modules/<uname -r>/. Netfilter, a file system and a network driver; small on purpose.
+MODULES=(
+    "debian/12/x86_64/6.1.0-50-cloud-amd64 kernel/net/netfilter/nf_conntrack.ko kernel/fs/xfs/xfs.ko kernel/drivers/net/virtio_net.ko"
+)
 # The kernel rewritten in big-endian byte order (the smallest of the above) and where it goes.
 BYTESWAP_SOURCE="debian/12/x86_64/6.1.0-50-cloud-amd64"
 BYTESWAP_TARGET="byteswapped/debian/12/x86_64/6.1.0-50-cloud-amd64.big-endian"
@@ -54,6 +61,7 @@ command -v xz >/dev/null || need_packages+=(xz-utils)
 command -v zstd >/dev/null || need_packages+=(zstd)
 command -v lz4 >/dev/null || need_packages+=(lz4)
 command -v dpkg-deb >/dev/null || need_packages+=(dpkg)
+command -v objcopy >/dev/null || need_packages+=(binutils)
 if [ ${#need_packages[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "missing tools (${need_packages[*]}); run as root or install them: apt-get install ${need_packages[*]}"
     note "installing ${need_packages[*]}"
@@ -77,14 +85,42 @@ pack() {
     mv "$dest.tmp" "$dest"
 }
 
-# Succeeds when ARCHIVE holds exactly NAME and bpftool parses it.
+# Succeeds when ARCHIVE holds exactly NAME and bpftool parses it (as split BTF against the raw BTF
+# file BASE, when given).
 fixture_is_valid() {
-    local archive="$1" name="$2" check="$WORK/check"
+    local archive="$1" name="$2" base="${3:-}" check="$WORK/check"
     [ -f "$archive" ] || return 1
     rm -rf "$check" && mkdir -p "$check"
     [ "$(tar -tJf "$archive" 2>/dev/null)" = "$name" ] || return 1
     tar -xJf "$archive" -C "$check" || return 1
-    "$BPFTOOL" btf dump file "$check/$name" >/dev/null 2>&1
+    if [ -n "$base" ]; then
+        "$BPFTOOL" btf dump file "$check/$name" -B "$base" >/dev/null 2>&1
+    else
+        "$BPFTOOL" btf dump file "$check/$name" >/dev/null 2>&1
+    fi
+}
+
+# The module paths MODULES lists for kernel KEY (distro/version/arch/release), if any.
+modules_of() {
+    local key="$1" entry
+    for entry in "${MODULES[@]}"; do
+        read -r kernel paths <<<"$entry"
+        [ "$kernel" = "$key" ] && echo "$paths"
+    done
+    return 0
+}
+
+# Succeeds when every module fixture of kernel KEY is present and valid against the kernel fixture.
+modules_are_valid() {
+    local key="$1" kernel_archive="$2" release="$3" path name base="$WORK/base"
+    local paths; paths="$(modules_of "$key")"
+    [ -n "$paths" ] || return 0
+    rm -rf "$base" && mkdir -p "$base"
+    tar -xJf "$kernel_archive" -C "$base" 2>/dev/null || return 1
+    for path in $paths; do
+        name="$(basename "$path" .ko).btf"
+        fixture_is_valid "$OUT/$key.modules/$name.tar.xz" "$name" "$base/$release.btf" || return 1
+    done
 }
 
 # Private apt state: the system's sources are left alone; amd64 and arm64 indexes side by side.
@@ -180,8 +216,13 @@ for entry in "${KERNELS[@]}"; do
     name="$release.btf"
     dest="$OUT/$distro/$version/$arch/$name.tar.xz"
     README_ROWS+=("| \`$distro/$version/$arch/$name.tar.xz\` | \`$package\` $pkgversion ($debarch, $suite) |")
-    if [ "$FORCE" = 0 ] && fixture_is_valid "$dest" "$name"; then
-        note "$distro/$version/$arch/$name.tar.xz is present and valid, skipping"
+    key="$distro/$version/$arch/$release"
+    for path in $(modules_of "$key"); do
+        module="$(basename "$path" .ko)"
+        README_ROWS+=("| \`$key.modules/$module.btf.tar.xz\` | \`.BTF\` of \`/lib/modules/$release/$path\` in \`$package\` $pkgversion (split BTF; base: the kernel above) |")
+    done
+    if [ "$FORCE" = 0 ] && fixture_is_valid "$dest" "$name" && modules_are_valid "$key" "$dest" "$release"; then
+        note "$distro/$version/$arch/$name.tar.xz (and its modules) present and valid, skipping"
         continue
     fi
     apt_ready
@@ -201,6 +242,19 @@ for entry in "${KERNELS[@]}"; do
     pack "$dir/btf" "$name" "$dest"
     fixture_is_valid "$dest" "$name" || die "$dest does not validate after packing"
     note "wrote $distro/$version/$arch/$name.tar.xz ($(stat -c %s "$dest") bytes)"
+    # Module BTF: the .BTF section as it is in the .ko (split BTF; ids and strings continue vmlinux's).
+    for path in $(modules_of "$key"); do
+        module="$(basename "$path" .ko)"
+        ko="$dir/root/lib/modules/$release/$path"
+        [ -f "$ko" ] || die "$deb holds no lib/modules/$release/$path"
+        mkdir -p "$dir/modules"
+        objcopy --dump-section ".BTF=$dir/modules/$module.btf" "$ko" "$dir/scratch.o" \
+            || die "cannot take the .BTF section out of $path"
+        "$BPFTOOL" btf dump file "$dir/modules/$module.btf" -B "$dir/btf/$name" >/dev/null \
+            || die "bpftool rejects the BTF of $path against the kernel's"
+        pack "$dir/modules" "$module.btf" "$OUT/$key.modules/$module.btf.tar.xz"
+        note "wrote $key.modules/$module.btf.tar.xz ($(stat -c %s "$OUT/$key.modules/$module.btf.tar.xz") bytes)"
+    done
     rm -rf "$dir"
 done
 
@@ -247,6 +301,12 @@ fi
     echo "| \`$BYTESWAP_TARGET.btf.tar.xz\` | \`$BYTESWAP_SOURCE.btf\` rewritten big-endian by \`btf-dump -o OUT --byte-order big\`; bpftool prints the same types for both |"
     echo
     echo "The byte-swapped file is not in btfhub layout on purpose: it is not a kernel anyone runs."
+    echo
+    echo "Module BTF sits in a directory beside its kernel, \`<distro>/<version>/<arch>/<uname -r>.modules/\`,"
+    echo "one \`<module>.btf.tar.xz\` per module holding \`<module>.btf\`: the \`.BTF\` section of the \`.ko\`"
+    echo "(taken with \`objcopy --dump-section\`), split BTF whose type ids and string offsets continue the"
+    echo "kernel's. Read it with \`btf-dump MODULE.btf --base KERNEL.btf\` (or bpftool's \`-B\`). A btfhub"
+    echo "tree walk does not take these files for kernels: the directory above them is not an architecture."
 } > "$OUT/README.md"
 
 note "done:"

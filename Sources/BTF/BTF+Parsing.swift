@@ -12,16 +12,18 @@ extension BTF {
 
     /// Parses a raw BTF blob (a btfhub `.btf` file, `/sys/kernel/btf/vmlinux`, an ELF `.BTF` section)
     /// in either byte order, validating every record. Errors carry the byte offset and type id.
-    public init(parsing bytes: ArraySlice<UInt8>, file: String? = nil) throws(BTFError) {
+    /// With `base`, the blob is split BTF (a module's) whose type ids and string offsets continue
+    /// the base's (see `BTF.split`).
+    public init(parsing bytes: ArraySlice<UInt8>, file: String? = nil, base: BTF? = nil) throws(BTFError) {
         do {
-            self = try BTF.parse(bytes)
+            self = try BTF.parse(bytes, base: base)
         } catch {
             throw file.map { error.inFile($0) } ?? error
         }
     }
 
-    public init(parsing bytes: [UInt8], file: String? = nil) throws(BTFError) {
-        try self.init(parsing: bytes[...], file: file)
+    public init(parsing bytes: [UInt8], file: String? = nil, base: BTF? = nil) throws(BTFError) {
+        try self.init(parsing: bytes[...], file: file, base: base)
     }
 
     /// The type section length a raw BTF blob's header declares (either byte order), or `nil` when
@@ -37,28 +39,30 @@ extension BTF {
         return ByteReader(bytes, byteOrder: order).get(UInt32.self, at: 12).map(Int.init)
     }
 
-    /// Reads a raw BTF file, or the `.BTF` section when the file is an ELF object or vmlinux image.
-    public init(contentsOf path: String) throws(BTFError) {
-        if let btf = try BTF.readRawFileBySection(path) {
+    /// Reads a raw BTF file, or the `.BTF` section when the file is an ELF object, a vmlinux image
+    /// or a kernel module (`.ko`). With `base`, the BTF is split BTF against it (a module's).
+    public init(contentsOf path: String, base: BTF? = nil) throws(BTFError) {
+        if let btf = try BTF.readRawFileBySection(path, base: base) {
             self = btf
             return
         }
         let bytes = try FileIO.read(path)
         if ELFFile.isELF(bytes) {
-            try self.init(elf: try ELFFile(parsing: bytes, file: path))
+            try self.init(elf: try ELFFile(parsing: bytes, file: path), base: base)
         } else {
-            try self.init(parsing: bytes, file: path)
+            try self.init(parsing: bytes, file: path, base: base)
         }
     }
 
-    /// Reads the `.BTF` section of an ELF file (a BPF object or a vmlinux image).
-    public init(elf: ELFFile) throws(BTFError) {
+    /// Reads the `.BTF` section of an ELF file (a BPF object, a vmlinux image, or with `base` a
+    /// kernel module, whose `.BTF` is split against vmlinux).
+    public init(elf: ELFFile, base: BTF? = nil) throws(BTFError) {
         let path = elf.file ?? "ELF file"
         guard let section = elf.section(named: ".BTF") else {
             throw BTFError("ELF file has no .BTF section (was it compiled with -g?)", file: path)
         }
         let data = try elf.contents(of: section)
-        do { self = try BTF.parse(data) } catch {
+        do { self = try BTF.parse(data, base: base) } catch {
             var e = error
             e.problem = "in section .BTF: " + e.problem
             e.offset = e.offset.map { $0 + Int(section.offset) }
@@ -71,7 +75,7 @@ extension BTF {
     /// and no whole-file buffer is allocated (as libbpf's `btf__parse` does: read, then parse in place).
     /// Returns `nil` whenever the general path should decide instead: not a regular file, small,
     /// ELF, a header longer than the prefix read, or a file that changed while being read.
-    private static func readRawFileBySection(_ path: String) throws(BTFError) -> BTF? {
+    private static func readRawFileBySection(_ path: String, base: BTF?) throws(BTFError) -> BTF? {
         // O_NONBLOCK: a FIFO must not block here; the general path refuses it.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
@@ -110,7 +114,7 @@ extension BTF {
                 initialized = buffer.count
             }
             guard complete else { return nil }
-            return try parseSections(layout, words: words, strings: strings, kindLayoutBytes: kindLayoutBytes[...])
+            return try parseSections(layout, words: words, strings: strings, kindLayoutBytes: kindLayoutBytes[...], base: base)
         } catch {
             throw error.inFile(path)
         }
@@ -137,14 +141,14 @@ extension BTF {
         var kindLayoutStart: Int, kindLayoutLength: Int
     }
 
-    private static func parse(_ bytes: ArraySlice<UInt8>) throws(BTFError) -> BTF {
+    private static func parse(_ bytes: ArraySlice<UInt8>, base: BTF?) throws(BTFError) -> BTF {
         let layout = try parseHeader(bytes, totalSize: bytes.count)
         func section(_ start: Int, _ length: Int) -> ArraySlice<UInt8> {
             bytes[bytes.startIndex + start ..< bytes.startIndex + start + length]
         }
         return try parseSections(layout, words: loadWords(bytes, at: layout.typeStart, count: layout.typeLength / 4, order: layout.order),
                                  strings: Array(section(layout.stringStart, layout.stringLength)),
-                                 kindLayoutBytes: section(layout.kindLayoutStart, layout.kindLayoutLength))
+                                 kindLayoutBytes: section(layout.kindLayoutStart, layout.kindLayoutLength), base: base)
     }
 
     /// Checks the header of a blob of `totalSize` bytes; `bytes` holds at least its first
@@ -193,20 +197,29 @@ extension BTF {
         guard typeOff + typeLen <= strOff else {
             throw BTFError("type section (\(typeOff)+\(typeLen)) overlaps the string section at \(strOff)", offset: 16)
         }
+        var placement = KindLayoutPlacement.beforeStrings
         if layoutLen > 0 {
             try checkSection("kind layout", layoutOff, layoutLen, field: 24)
             guard layoutLen % 4 == 0 else { throw BTFError("kind layout length \(layoutLen) is not a multiple of 4", offset: 28) }
+            // Kept so that the file is written back as it was: libbpf master puts the section between
+            // types and strings, earlier drafts after the strings (possibly padded to 4 bytes).
+            if layoutOff >= strOff + strLen {
+                placement = .afterStrings(padding: layoutOff - (strOff + strLen))
+            }
         }
-        return SectionLayout(order: order, header: BTFHeader(version: version, flags: flags, headerLength: UInt32(hdrLen)),
+        return SectionLayout(order: order, header: BTFHeader(version: version, flags: flags, headerLength: UInt32(hdrLen),
+                                                             kindLayoutPlacement: placement),
                              typeStart: hdrLen + typeOff, typeLength: typeLen, stringStart: hdrLen + strOff,
                              stringLength: strLen,
                              // An empty kind-layout section's offset is not checked, so it is not used either.
                              kindLayoutStart: layoutLen > 0 ? hdrLen + layoutOff : hdrLen, kindLayoutLength: layoutLen)
     }
 
-    /// Checks the string table and every type record, given the sections' contents.
+    /// Checks the string table and every type record, given the sections' contents. With `base`,
+    /// the sections are split BTF: ids and string offsets continue the base's, and the result holds
+    /// both parts (`BTF.split`).
     private static func parseSections(_ layout: SectionLayout, words: [UInt32], strings: [UInt8],
-                                      kindLayoutBytes: ArraySlice<UInt8>) throws(BTFError) -> BTF {
+                                      kindLayoutBytes: ArraySlice<UInt8>, base: BTF?) throws(BTFError) -> BTF {
         let r = ByteReader(kindLayoutBytes, byteOrder: layout.order)
         var layouts: [BTFKindLayout] = []
         layouts.reserveCapacity(kindLayoutBytes.count / 4)
@@ -216,18 +229,82 @@ extension BTF {
                                          flags: r.get(UInt16.self, at: at + 2)!))
         }
 
-        // Strings: libbpf requires a non-empty table that starts and ends with NUL.
-        guard !strings.isEmpty, strings.first == 0, strings.last == 0 else {
-            throw BTFError(strings.isEmpty ? "string section is empty"
-                           : "string section must start and end with a NUL byte", offset: layout.stringStart)
+        // Strings (libbpf's btf_parse_str_sec): a non-empty table that starts and ends with NUL;
+        // split BTF may have none, and its table continues the base's, so need not start with NUL.
+        if let base {
+            guard strings.isEmpty || strings.last == 0 else {
+                throw BTFError("string section must end with a NUL byte", offset: layout.stringStart)
+            }
+            guard base.strings.count + strings.count <= Int(UInt32.max) else {
+                throw BTFError("base and split string sections together exceed 4 GB", offset: layout.stringStart)
+            }
+        } else {
+            guard !strings.isEmpty, strings.first == 0, strings.last == 0 else {
+                throw BTFError(strings.isEmpty ? "string section is empty"
+                               : strings.first != 0 && strings.last == 0
+                               ? "string section must start and end with a NUL byte; it does not start with one"
+                                 + " (split BTF, such as a kernel module's, must be read against its base BTF)"
+                               : "string section must start and end with a NUL byte", offset: layout.stringStart)
+            }
         }
 
-        let (typeStarts, referencesInRange) = try indexTypes(words, sectionOffset: layout.typeStart, stringCount: strings.count)
-        let btf = BTF(byteOrder: layout.order, header: layout.header,
-                      words: words, typeStarts: typeStarts, strings: strings, kindLayouts: layouts)
+        // Kinds BTFKit does not know are sized by the layout; split BTF without one uses the base's.
+        let sizing = UnknownKindSizes(layouts.isEmpty ? base?.effectiveKindLayouts ?? [] : layouts)
+        let baseTypeCount = base?.typeCount ?? 1
+        let (ownStarts, referencesInRange) = try indexTypes(words, sectionOffset: layout.typeStart,
+                                                            stringCount: (base?.strings.count ?? 0) + strings.count,
+                                                            firstID: baseTypeCount, sizing: sizing)
+        var btf: BTF
+        if let base {
+            // One id space and one string space, as the file means them.
+            let baseWords = base.words.count
+            var starts = base.typeStarts
+            starts.reserveCapacity(base.typeStarts.count + ownStarts.count - 1)
+            for start in ownStarts.dropFirst() { starts.append(start + UInt32(baseWords)) }
+            btf = BTF(byteOrder: layout.order, header: layout.header, words: base.words + words, typeStarts: starts,
+                      strings: base.strings + strings, kindLayouts: layouts)
+            btf.split = SplitBase(typeCount: base.typeCount, wordCount: baseWords, stringLength: base.strings.count,
+                                  kindLayouts: base.effectiveKindLayouts)
+        } else {
+            btf = BTF(byteOrder: layout.order, header: layout.header,
+                      words: words, typeStarts: ownStarts, strings: strings, kindLayouts: layouts)
+        }
         // The index pass only knows *that* a reference is out of range; this pass says which one.
         if !referencesInRange { try btf.validate(sectionOffset: layout.typeStart) }
         return btf
+    }
+
+    /// Record sizes, in words, of the kinds BTFKit does not know, from a kind-layout section
+    /// (libbpf master's `btf_type_size_unknown`: 12 + info_sz + vlen * elem_sz bytes, both sizes
+    /// multiples of 4). A kind without an entry has no size, and its record cannot be stepped over.
+    struct UnknownKindSizes {
+        /// Per kind number 0-127: info words << 8 | element words, or -1 without an entry.
+        private var table = [Int32](repeating: -1, count: 128)
+        let hasLayout: Bool
+
+        init(_ layouts: [BTFKindLayout]) {
+            hasLayout = !layouts.isEmpty
+            for (number, entry) in layouts.prefix(128).enumerated() {
+                guard BTFKind(number: UInt8(number)) == .unknown else { continue }  // known kinds have fixed sizes
+                // Entries for kinds BTFKit knows are not checked: libbpf sizes those itself too.
+                guard entry.infoSize % 4 == 0, entry.elementSize % 4 == 0 else { continue }
+                table[number] = Int32(entry.infoSize / 4) << 8 | Int32(entry.elementSize / 4)
+            }
+        }
+
+        /// The words after the common record of a kind-`number` record with `vlen` entries, or nil.
+        @inline(__always)
+        func extraWords(kind number: UInt32, vlen: Int) -> Int? {
+            let entry = table[Int(number & 0x7f)]
+            return entry < 0 ? nil : Int(entry >> 8) + vlen * Int(entry & 0xff)
+        }
+
+        /// Why a kind-`number` record cannot be sized.
+        func refusal(kind number: UInt32) -> String {
+            hasLayout
+                ? "kind \(number) is unknown to BTFKit and the kind-layout section gives no usable size for it"
+                : "invalid kind \(number) (unknown to BTFKit, and there is no kind-layout section to step over it)"
+        }
     }
 
     /// Copies `count` words starting at byte `at` into host order (one memcpy, no zero-fill first).
@@ -248,7 +325,8 @@ extension BTF {
     /// lengths. It also tracks the largest string offset and type id any record mentions, so that
     /// valid input (the common case) needs no second pass; `referencesInRange` is false when
     /// `validate` must find the offending record.
-    private static func indexTypes(_ words: [UInt32], sectionOffset: Int, stringCount: Int)
+    private static func indexTypes(_ words: [UInt32], sectionOffset: Int, stringCount: Int, firstID: Int,
+                                   sizing: UnknownKindSizes)
         throws(BTFError) -> (starts: [UInt32], referencesInRange: Bool) {
         // Kernels average 6-8 words per type, so n / 6 entries nearly always suffice; it is far less
         // than the n / 3 upper bound, which costs memory and makes glibc trim and re-fault the heap
@@ -257,7 +335,7 @@ extension BTF {
         for capacity in [words.count / 6 + 16, words.count / 3 + 1] {
             let starts = [UInt32](unsafeUninitializedCapacity: capacity) { buffer, initialized in
                 words.withUnsafeBufferPointer { w in
-                    result = walkTypes(w, into: buffer, sectionOffset: sectionOffset)
+                    result = walkTypes(w, into: buffer, sectionOffset: sectionOffset, firstID: firstID, sizing: sizing)
                 }
                 if case .complete(let count, _, _) = result { initialized = count }
             }
@@ -265,8 +343,8 @@ extension BTF {
             case .full: continue
             case .failed(let error): throw error
             case .complete(let count, let maxString, let maxReference):
-                guard count <= maxTypeCount else { throw BTFError("too many types", offset: sectionOffset) }
-                return (starts, Int(maxString) < stringCount && Int(maxReference) < count)
+                guard count - 1 + firstID <= maxTypeCount else { throw BTFError("too many types", offset: sectionOffset) }
+                return (starts, Int(maxString) < stringCount && Int(maxReference) < count - 1 + firstID)
             }
         }
         preconditionFailure("n / 3 + 1 entries hold every type of an n-word section")
@@ -284,21 +362,23 @@ extension BTF {
     /// The loop of `indexTypes`, over raw buffers so that the running maxima stay in registers.
     /// Hot path (898 548 types in a CentOS 8 kernel): no closures, no allocation, no String.
     /// The per-kind word layout here must agree with `BTFKind.extraWords` and `forEach*Word`.
+    /// Error type ids count from `firstID` (1, or the base's type count for split BTF).
     private static func walkTypes(_ w: UnsafeBufferPointer<UInt32>, into starts: UnsafeMutableBufferPointer<UInt32>,
-                                  sectionOffset: Int) -> IndexWalk {
+                                  sectionOffset: Int, firstID: Int, sizing: UnknownKindSizes) -> IndexWalk {
         let n = w.count
         var maxString: UInt32 = 0, maxReference: UInt32 = 0
         starts[0] = 0
         var count = 1
         var i = 0
         while i < n {
+            let id = TypeID(UInt32(truncatingIfNeeded: count - 1 + firstID))
             guard i + 3 <= n else {
                 return .failed(BTFError("truncated type record: \(n - i) words left, 3 needed",
-                                        offset: sectionOffset + 4 * i, typeID: TypeID(UInt32(count))))
+                                        offset: sectionOffset + 4 * i, typeID: id))
             }
             let info = w[i + 1]
-            let kind = info >> 24 & 0x1f
-            let vlen = Int(info & 0xffff)
+            let kind = info >> 24 & 0x7f
+            let vlen = Int(info & 0xff_ffff)
             maxString = max(maxString, w[i])
             let extra: Int
             switch kind {
@@ -311,13 +391,17 @@ extension BTF {
             case 7, 16: extra = 0                                   // FWD, FLOAT
             case 13: extra = 2 * vlen; maxReference = max(maxReference, w[i + 2])  // FUNC_PROTO
             case 14, 17: extra = 1; maxReference = max(maxReference, w[i + 2])     // VAR, DECL_TAG
-            default:
-                return .failed(BTFError("invalid kind \(kind)", offset: sectionOffset + 4 * i + 4, typeID: TypeID(UInt32(count))))
+            default:                                                // stepped over with the kind layout
+                guard let words = sizing.extraWords(kind: kind, vlen: vlen) else {
+                    return .failed(BTFError(sizing.refusal(kind: kind), offset: sectionOffset + 4 * i + 4, typeID: id))
+                }
+                extra = words
             }
             let end = i + 3 + extra
             guard end <= n else {
-                return .failed(BTFError("\(BTFKind(rawValue: UInt8(kind))!) with vlen \(vlen) runs past the end of the type section",
-                                        offset: sectionOffset + 4 * i, typeID: TypeID(UInt32(count))))
+                let name = BTFKind(number: UInt8(kind)) == .unknown ? "kind \(kind)" : "\(BTFKind(number: UInt8(kind)))"
+                return .failed(BTFError("\(name) with vlen \(vlen) runs past the end of the type section",
+                                        offset: sectionOffset + 4 * i, typeID: id))
             }
             switch kind {
             case 3:                                                 // element and index type
@@ -348,11 +432,12 @@ extension BTF {
     private func validate(sectionOffset: Int) throws(BTFError) {
         let stringCount = UInt32(strings.count)
         let count = UInt32(typeCount)
-        for index in 1 ..< typeStarts.count {
+        let firstWord = split?.wordCount ?? 0
+        for index in firstOwnTypeID.index ..< typeStarts.count {
             let start = Int(typeStarts[index])
             let info = words[start + 1]
-            let kind = BTFKind(rawValue: UInt8(info >> 24 & 0x1f))!
-            let vlen = Int(info & 0xffff)
+            let kind = BTFInfo.kind(info)
+            let vlen = BTFInfo.vlen(info)
             var bad: (position: Int, problem: String)?
             kind.forEachStringWord(vlen: vlen) { p in
                 let off = words[start + p]
@@ -363,11 +448,13 @@ extension BTF {
             kind.forEachTypeIDWord(vlen: vlen) { p in
                 let ref = words[start + p]
                 if bad == nil, ref >= count {
-                    bad = (p, "refers to type \(ref), but only \(count - 1) types exist")
+                    bad = (p, "refers to type \(ref), but only \(count - 1) types exist"
+                           + (split == nil ? " (split BTF, such as a kernel module's, must be read against its base BTF)" : ""))
                 }
             }
             if let bad {
-                throw BTFError(bad.problem, offset: sectionOffset + 4 * (start + bad.position), typeID: TypeID(UInt32(index)))
+                throw BTFError(bad.problem, offset: sectionOffset + 4 * (start - firstWord + bad.position),
+                               typeID: TypeID(UInt32(index)))
             }
         }
     }

@@ -15,14 +15,65 @@ public struct BTF: Sendable {
     /// The string table, starting with the empty string at offset 0.
     public internal(set) var strings: [UInt8]
     /// The kind-layout section of a 32-byte header, as `BTFKindLayout` entries; empty if absent.
+    /// For split BTF, the split file's own section (the base's stays with the base).
     public internal(set) var kindLayouts: [BTFKindLayout]
+    /// Set when this is split BTF (a module's `.BTF`, split against vmlinux): `words`, `typeStarts`
+    /// and `strings` then hold the base's part followed by the split part, so that type ids and
+    /// string offsets continue the base's exactly as in the file (libbpf's `start_id`,
+    /// `start_str_off`), and every accessor works on both parts alike.
+    public internal(set) var split: SplitBase?
 
-    /// The number of type ids including `void`; valid ids are `0 ..< typeCount`.
+    /// The number of type ids including `void` (and, for split BTF, the base's); valid ids are
+    /// `0 ..< typeCount`.
     public var typeCount: Int { typeStarts.count }
-    /// All non-void type ids.
+    /// All non-void type ids (for split BTF, the base's too).
     public var typeIDs: LazyMapSequence<Range<UInt32>, TypeID> { (1 ..< UInt32(typeStarts.count)).lazy.map { TypeID($0) } }
+    /// The first id this BTF's own type section defines: 1, or for split BTF the base's type count.
+    public var firstOwnTypeID: TypeID { TypeID(UInt32(split?.typeCount ?? 1)) }
+    /// The ids this BTF's own type section defines (what `bpftool btf dump file F -B BASE` prints).
+    public var ownTypeIDs: LazyMapSequence<Range<UInt32>, TypeID> {
+        (firstOwnTypeID.rawValue ..< UInt32(typeStarts.count)).lazy.map { TypeID($0) }
+    }
 
     public func contains(_ id: TypeID) -> Bool { id.index < typeStarts.count }
+
+    /// The kind layout that sizes unknown kinds here: the own section, else (split BTF) the base's.
+    public var effectiveKindLayouts: [BTFKindLayout] { kindLayouts.isEmpty ? split?.kindLayouts ?? [] : kindLayouts }
+
+    /// The number of words of the record of `id` (3 for the common part plus the kind's own words),
+    /// known for every kind, those BTFKit does not know included (their size came from the layout).
+    public func recordWordCount(_ id: TypeID) -> Int {
+        let end = id.index + 1 < typeStarts.count ? Int(typeStarts[id.index + 1]) : words.count
+        return end - Int(typeStarts[id.index])
+    }
+}
+
+/// Where the base's part ends in a split `BTF` (see `BTF.split`).
+public struct SplitBase: Sendable, Equatable {
+    /// The base's type count including void: the split part's first id (libbpf's `start_id`).
+    public var typeCount: Int
+    /// The base's words in `BTF.words`.
+    public var wordCount: Int
+    /// The base's string table length: the split part's first string offset (`start_str_off`).
+    public var stringLength: Int
+    /// The base's kind layout, which split BTF without its own falls back to (as libbpf does).
+    public var kindLayouts: [BTFKindLayout]
+}
+
+/// `btf_type.info` as libbpf master reads it (`include/uapi/linux/btf.h`, 2026): vlen in bits 0-23
+/// (`BTF_INFO_VLEN`), kind in bits 24-30 (`BTF_INFO_KIND`), kind_flag in bit 31. Older BTF uses the
+/// same bits: its 16-bit vlen and 5-bit kind simply left bits 16-23 and 29-30 zero.
+public enum BTFInfo {
+    /// `BTF_MAX_VLEN`.
+    public static let maxVlen = 0xff_ffff
+    @inline(__always) public static func kindNumber(_ info: UInt32) -> UInt8 { UInt8(truncatingIfNeeded: info >> 24 & 0x7f) }
+    @inline(__always) public static func kind(_ info: UInt32) -> BTFKind { BTFKind(number: kindNumber(info)) }
+    @inline(__always) public static func vlen(_ info: UInt32) -> Int { Int(info & 0xff_ffff) }
+    @inline(__always) public static func kindFlag(_ info: UInt32) -> Bool { info >> 31 != 0 }
+    /// The info word of `kind` number `kindNumber`, `vlen` entries (truncated to 24 bits) and `kindFlag`.
+    public static func make(kindNumber: UInt8, vlen: Int, kindFlag: Bool) -> UInt32 {
+        UInt32(kindNumber & 0x7f) << 24 | UInt32(truncatingIfNeeded: vlen) & 0xff_ffff | (kindFlag ? 1 << 31 : 0)
+    }
 }
 
 /// A `btf_kind_layout` entry of the kind-layout section: how big a kind's record and elements are,
@@ -43,9 +94,22 @@ public struct BTFHeader: Sendable, Equatable {
     public var flags: UInt8 = 0
     /// 24 for the classic header, 32 for a header that also locates a kind-layout section.
     public var headerLength: UInt32 = 24
-    public init(version: UInt8 = 1, flags: UInt8 = 0, headerLength: UInt32 = 24) {
+    /// Where the writer puts a kind-layout section: as read, so that a file is written back byte
+    /// for byte; libbpf master's place (between types and strings) for new BTF.
+    public var kindLayoutPlacement: KindLayoutPlacement = .beforeStrings
+    public init(version: UInt8 = 1, flags: UInt8 = 0, headerLength: UInt32 = 24,
+                kindLayoutPlacement: KindLayoutPlacement = .beforeStrings) {
         self.version = version; self.flags = flags; self.headerLength = headerLength
+        self.kindLayoutPlacement = kindLayoutPlacement
     }
+}
+
+/// Where the kind-layout section lies in a raw BTF file.
+public enum KindLayoutPlacement: Sendable, Equatable {
+    /// Right after the type section, before the strings (libbpf master).
+    case beforeStrings
+    /// After the strings, `padding` zero bytes later (earlier drafts of the format).
+    case afterStrings(padding: Int)
 }
 
 // MARK: - Type views
@@ -61,8 +125,10 @@ public struct BTFType: Sendable {
     /// Index of the first word of the record in `BTF.words`.
     let start: Int
 
-    public var vlen: Int { Int(info & 0xffff) }
+    public var vlen: Int { BTFInfo.vlen(info) }
     public var kindFlag: Bool { info >> 31 != 0 }
+    /// The kind number as stored (for an `unknown` kind, the number BTFKit does not know).
+    public var kindNumber: UInt8 { BTFInfo.kindNumber(info) }
     public var size: UInt32 { sizeOrType }
     public var referencedType: TypeID { TypeID(sizeOrType) }
     public var isAnonymous: Bool { nameOffset.isEmpty }
@@ -112,7 +178,7 @@ extension BTF {
     public func type(_ id: TypeID) -> BTFType {
         let start = Int(typeStarts[id.index])
         let info = words[start + 1]
-        return BTFType(id: id, kind: BTFKind(rawValue: UInt8(info >> 24 & 0x1f))!,
+        return BTFType(id: id, kind: BTFInfo.kind(info),
                        nameOffset: StringOffset(words[start]), info: info,
                        sizeOrType: words[start + 2], start: start)
     }
@@ -120,13 +186,13 @@ extension BTF {
     /// The kind of `id`, or `nil` for `void`.
     @inline(__always)
     public func kind(_ id: TypeID) -> BTFKind? {
-        id.rawValue == 0 ? nil : BTFKind(rawValue: UInt8(words[Int(typeStarts[id.index]) + 1] >> 24 & 0x1f))
+        id.rawValue == 0 ? nil : BTFInfo.kind(words[Int(typeStarts[id.index]) + 1])
     }
 
     /// A copy of the full record of `id`, for rewriting.
     public func record(_ id: TypeID) -> TypeRecord {
         let t = type(id)
-        let extraCount = t.kind.extraWords(vlen: t.vlen)
+        let extraCount = recordWordCount(id) - 3
         return TypeRecord(nameOffset: t.nameOffset, info: t.info, sizeOrType: t.sizeOrType,
                           extra: Array(words[t.start + 3 ..< t.start + 3 + extraCount]))
     }
@@ -207,5 +273,44 @@ extension BTF {
     /// The name of type `id` (empty for anonymous types and `void`).
     public func name(_ id: TypeID) -> String {
         id.rawValue == 0 ? "" : string(type(id).nameOffset)
+    }
+}
+
+// MARK: - Kernel plus modules
+
+extension BTF {
+    /// One BTF holding vmlinux and several modules' types, as libbpf sees them when it loads against
+    /// the running kernel with modules: the base's ids first, then each module's own types in turn
+    /// (the second module's ids and string offsets shifted past the first's). `split` still marks
+    /// where vmlinux ends, which is what `bpf_core_find_cands` needs (vmlinux candidates first).
+    /// Each module must be split BTF read against the same base. A module holding a kind BTFKit does
+    /// not know cannot be shifted and is refused (only the first module is taken as it is).
+    public static func combining(modules: [BTF]) throws(BTFError) -> BTF {
+        guard var combined = modules.first, let boundary = combined.split else {
+            throw BTFError("combining modules needs at least one split BTF read against its base")
+        }
+        for (index, module) in modules.enumerated().dropFirst() {
+            guard let split = module.split, split.typeCount == boundary.typeCount, split.stringLength == boundary.stringLength,
+                  module.words[..<split.wordCount].elementsEqual(combined.words[..<boundary.wordCount]) else {
+                throw BTFError("module #\(index + 1) is not split BTF against the same base as the first module")
+            }
+            let idShift = UInt32(combined.typeCount - boundary.typeCount)
+            let stringShift = UInt32(combined.strings.count - boundary.stringLength)
+            let baseStrings = UInt32(boundary.stringLength), baseTypes = UInt32(boundary.typeCount)
+            for id in module.ownTypeIDs {
+                var record = module.record(id)
+                guard record.kind != .unknown else {
+                    throw BTFError("module #\(index + 1): kind \(module.type(id).kindNumber) is unknown to BTFKit, "
+                                   + "so its type ids cannot be renumbered", typeID: id)
+                }
+                record.forEachTypeIDSlot { if $0.rawValue >= baseTypes { $0 = TypeID($0.rawValue + idShift) } }
+                record.forEachStringSlot { if $0.rawValue >= baseStrings { $0 = StringOffset($0.rawValue + stringShift) } }
+                combined.typeStarts.append(UInt32(combined.words.count))
+                combined.words += [record.nameOffset.rawValue, record.info, record.sizeOrType]
+                combined.words += record.extra
+            }
+            combined.strings += module.strings[boundary.stringLength...]
+        }
+        return combined
     }
 }

@@ -12,6 +12,9 @@ public struct BTFBuilder: Sendable {
     private var stringOffsets: [ArraySlice<UInt8>: StringOffset] = [[]: .empty]
     public var byteOrder: ByteOrder
     public var header: BTFHeader
+    /// The kind-layout section to write (`btf_layout` per kind number); with one, records of kinds
+    /// BTFKit does not know can be added, sized as their entry says.
+    public var kindLayouts: [BTFKindLayout] = []
 
     public init(byteOrder: ByteOrder = .host, header: BTFHeader = BTFHeader()) {
         self.byteOrder = byteOrder
@@ -49,6 +52,6 @@ public struct BTFBuilder: Sendable {
     /// The finished BTF.
     public func build() -> BTF {
         BTF(byteOrder: byteOrder, header: header, words: words, typeStarts: typeStarts,
-            strings: strings, kindLayouts: [])
+            strings: strings, kindLayouts: kindLayouts)
     }
 }

@@ -58,7 +58,8 @@ extension BTF {
             words.withUnsafeBufferPointer { words in
                 strings.withUnsafeBufferPointer { strings in
                     var writer = DumpWriter(strings: strings, sink: sink)
-                    for index in 1 ..< typeStarts.count {
+                    // Split BTF prints its own types only, as `bpftool btf dump file F -B BASE` does.
+                    for index in firstOwnTypeID.index ..< typeStarts.count {
                         writer.writeType(id: UInt32(index), at: Int(typeStarts[index]), words: words,
                                          typeStarts: typeStarts)
                     }
@@ -187,11 +188,10 @@ private struct DumpWriter: ~Copyable {
     /// Writes type `id`, whose record starts at word `start`, with all its lines.
     mutating func writeType(id: UInt32, at start: Int, words: UnsafeBufferPointer<UInt32>, typeStarts: [UInt32]) {
         let info = words[start + 1]
-        let kindNumber = UInt8(info >> 24 & 0x1f)
-        let vlen = Int(info & 0xffff)
+        let vlen = BTFInfo.vlen(info)
         let kindFlag = info >> 31 != 0
         let sizeOrType = words[start + 2]
-        let kind = BTFKind(rawValue: kindNumber)
+        let kind = BTFInfo.kind(info)
 
         reserve(Self.fixedLineBound)
         byte(UInt8(ascii: "["))
@@ -313,7 +313,7 @@ private struct DumpWriter: ~Copyable {
                         text("UNKNOWN '(anon)'")
                     } else {
                         let target = Int(typeStarts[Int(typeID)])
-                        writeKindName(BTFKind(rawValue: UInt8(words[target + 1] >> 24 & 0x1f)))
+                        writeKindName(BTFInfo.kind(words[target + 1]))
                         text(" '")
                         name(words[target], reservingExtra: Self.fixedLineBound)
                         byte(UInt8(ascii: "'"))
@@ -329,7 +329,8 @@ private struct DumpWriter: ~Copyable {
             text(" type_id="); decimal(sizeOrType)
             text(" component_idx="); signedDecimal(Int64(Int32(bitPattern: words[extra])))
 
-        case nil:
+        case .unknown:
+            // bpftool's dump_btf_type prints only the common part of a kind it does not know.
             break
         }
         reserve(1)
@@ -337,7 +338,7 @@ private struct DumpWriter: ~Copyable {
     }
 
     /// bpftool's `btf_kind_str`.
-    private mutating func writeKindName(_ kind: BTFKind?) {
+    private mutating func writeKindName(_ kind: BTFKind) {
         switch kind {
         case .int: text("INT")
         case .pointer: text("PTR")
@@ -358,7 +359,7 @@ private struct DumpWriter: ~Copyable {
         case .declTag: text("DECL_TAG")
         case .typeTag: text("TYPE_TAG")
         case .enum64: text("ENUM64")
-        case nil: text("UNKNOWN")
+        case .unknown: text("UNKNOWN")
         }
     }
 }

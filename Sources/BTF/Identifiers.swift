@@ -20,7 +20,12 @@ public struct StringOffset: RawRepresentable, Hashable, Sendable {
 }
 
 /// The kind of a BTF type (`BTF_KIND_*` in `linux/btf.h`).
+///
+/// `unknown` stands for every kind number BTFKit does not know (0, and 20-127 of libbpf master's
+/// 7-bit kind field); such records are stepped over with the kind-layout section, kept byte for
+/// byte, and printed as bpftool prints them (`UNKNOWN`). `BTFType.kindNumber` keeps the number.
 public enum BTFKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case unknown = 0        // BTF_KIND_UNKN, and any kind number past BTF_KIND_ENUM64
     case int = 1            // BTF_KIND_INT
     case pointer = 2        // BTF_KIND_PTR
     case array = 3          // BTF_KIND_ARRAY
@@ -41,9 +46,22 @@ public enum BTFKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case typeTag = 18       // BTF_KIND_TYPE_TAG
     case enum64 = 19        // BTF_KIND_ENUM64
 
+    /// The kinds BTFKit knows (1-19); `unknown` is not one of them.
+    public static let allCases: [BTFKind] = (1 ... 19).map { BTFKind(rawValue: $0)! }
+
+    /// The kind of a 7-bit kind number (`BTF_INFO_KIND`), `unknown` for a number BTFKit does not know.
+    @inline(__always)
+    public init(number: UInt8) {
+        self = BTFKind(rawValue: number) ?? .unknown
+    }
+
+    /// The largest kind number the 7-bit field holds (`BTF_MAX_KIND`).
+    public static let maxNumber: UInt8 = 0x7f
+
     /// The name bpftool prints (`STRUCT`, `FUNC_PROTO` ...).
     public var description: String {
         switch self {
+        case .unknown: "UNKNOWN"
         case .int: "INT"
         case .pointer: "PTR"
         case .array: "ARRAY"
@@ -76,6 +94,7 @@ public enum BTFKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     }
 
     /// How many 32-bit words follow the 3-word common record, for a type with `vlen` entries.
+    /// An `unknown` kind's size is in the kind-layout section: `BTF.recordWordCount` knows it.
     public func extraWords(vlen: Int) -> Int {
         switch self {
         case .int, .variable, .declTag: 1

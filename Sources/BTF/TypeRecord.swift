@@ -5,7 +5,7 @@
 /// remapping after trimming is one loop (libbpf's `btf_field_iter`).
 public struct TypeRecord: Sendable, Equatable {
     public var nameOffset: StringOffset
-    /// `btf_type.info`: vlen in bits 0-15, kind in bits 24-28, kind_flag in bit 31.
+    /// `btf_type.info`: vlen in bits 0-23, kind in bits 24-30, kind_flag in bit 31 (`BTFInfo`).
     public var info: UInt32
     /// `btf_type.size` or `btf_type.type`, depending on the kind.
     public var sizeOrType: UInt32
@@ -26,21 +26,21 @@ public struct TypeRecord: Sendable, Equatable {
     }
 
     public static func makeInfo(kind: BTFKind, vlen: Int, kindFlag: Bool) -> UInt32 {
-        UInt32(kind.rawValue) << 24 | UInt32(truncatingIfNeeded: vlen) & 0xffff | (kindFlag ? 1 << 31 : 0)
+        BTFInfo.make(kindNumber: kind.rawValue, vlen: vlen, kindFlag: kindFlag)
     }
 
-    /// The kind, or `nil` for an invalid kind number (only possible before validation).
-    public var kind: BTFKind? { BTFKind(rawValue: UInt8(info >> 24 & 0x1f)) }
-    public var vlen: Int { Int(info & 0xffff) }
+    /// The kind (`unknown` for a kind number BTFKit does not know).
+    public var kind: BTFKind { BTFInfo.kind(info) }
+    public var vlen: Int { BTFInfo.vlen(info) }
     public var kindFlag: Bool { info >> 31 != 0 }
 
     public mutating func setVlen(_ vlen: Int) {
-        info = info & ~0xffff | UInt32(truncatingIfNeeded: vlen) & 0xffff
+        info = info & ~0xff_ffff | UInt32(truncatingIfNeeded: vlen) & 0xff_ffff
     }
 
     /// Calls `body` with every type-id field of the record, allowing it to be rewritten.
+    /// An `unknown` kind has none that BTFKit can name: renumbering one is refused by the callers.
     public mutating func forEachTypeIDSlot(_ body: (inout TypeID) throws -> Void) rethrows {
-        guard let kind else { return }
         try kind.forEachTypeIDWord(vlen: vlen) { position in
             var id = TypeID(self[word: position])
             try body(&id)
@@ -51,7 +51,6 @@ public struct TypeRecord: Sendable, Equatable {
     /// Calls `body` with every string-offset field of the record (the name, member, enumerator
     /// and parameter names), allowing it to be rewritten.
     public mutating func forEachStringSlot(_ body: (inout StringOffset) throws -> Void) rethrows {
-        guard let kind else { return try body(&nameOffset) }
         try kind.forEachStringWord(vlen: vlen) { position in
             var offset = StringOffset(self[word: position])
             try body(&offset)

@@ -127,6 +127,11 @@ public struct CORERelocator: Sendable {
         }
         let localID = relocation.typeID
         guard local.btf.isValid(localID) else { return fail("local type \(localID) does not exist") }
+        // BTFKit lumps every kind number it does not know into `unknown`, so it cannot compare one
+        // the way libbpf compares kind numbers: refuse rather than guess.
+        if local.btf.coreKind(localID) == .unknown {
+            return fail("local type \(localID) has kind \(local.btf.type(localID).kindNumber), which BTFKit does not know")
+        }
 
         var candidates: [TypeID] = []
         if relocation.kind != .typeIDLocal {

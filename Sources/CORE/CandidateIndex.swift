@@ -61,6 +61,11 @@ struct CandidateIndex: Sendable {
             guard name.prefix(essentialNameLength(name)).elementsEqual(essentialName) else { continue }
             found.append(id)
         }
+        // Kernel plus modules (`BTF.combining`): libbpf's bpf_core_find_cands takes vmlinux's
+        // candidates when there are any, and searches the modules only when vmlinux has none.
+        if let vmlinuxEnd = target.split?.typeCount, found.contains(where: { $0.index < vmlinuxEnd }) {
+            found.removeAll { $0.index >= vmlinuxEnd }
+        }
         return found
     }
 }

@@ -199,6 +199,8 @@ public struct Minimizer: Sendable {
             }
             let t = source.type(TypeID(raw))
             switch t.kind {
+            case .unknown:
+                throw Minimizer.cannotKeep(t)
             case .structure, .union:
                 break // members are kept one by one, by the relocations that use them
             case .pointer:
@@ -230,6 +232,8 @@ public struct Minimizer: Sendable {
             let flag = behindPointer ? Minimizer.behindPointerFlag : 0
             let t = source.type(TypeID(raw))
             switch t.kind {
+            case .unknown:
+                throw Minimizer.cannotKeep(t)
             case .structure, .union:
                 if behindPointer { break }
                 for i in 0 ..< t.vlen {
@@ -245,6 +249,12 @@ public struct Minimizer: Sendable {
                 }
             }
         }
+    }
+
+    /// A kind BTFKit does not know may hold type ids it cannot find, so it cannot be renumbered.
+    private static func cannotKeep(_ t: BTFType) -> BTFError {
+        BTFError("a relocation needs this type, of kind \(t.kindNumber), which BTFKit does not know: "
+                 + "the ids inside it cannot be renumbered, so it cannot be trimmed", typeID: t.id)
     }
 
     /// Pushes every type id a record of a non-composite kind refers to.

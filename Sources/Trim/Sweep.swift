@@ -19,14 +19,19 @@ public struct SweepOptions: Sendable {
     /// costs about twice the section in memory, so this bounds a kernel's memory by what real
     /// kernels need rather than by `maxKernelSize` (a 126 KB archive can expand to 504 MB of types).
     public var maxTypeSectionSize: Int
+    /// Kernel modules (`.ko`, raw split BTF or `.btf.tar.xz`) whose BTF is split against a single
+    /// kernel INPUT: their types are candidates as libbpf searches them (vmlinux first, modules
+    /// only where vmlinux has none), and the output is one standalone BTF holding both.
+    public var modules: [String]
 
     public init(jobs: Int = SweepOptions.defaultJobs, arch: String? = nil,
                 maxKernelSize: Int = KernelArchive.defaultMaxDecompressedSize,
-                maxTypeSectionSize: Int = SweepOptions.defaultMaxTypeSectionSize) {
+                maxTypeSectionSize: Int = SweepOptions.defaultMaxTypeSectionSize, modules: [String] = []) {
         self.jobs = jobs
         self.arch = arch
         self.maxKernelSize = maxKernelSize
         self.maxTypeSectionSize = maxTypeSectionSize
+        self.modules = modules
     }
 
     /// 128 MiB: three times the type section of the largest btfhub kernel (CentOS 8's
@@ -199,6 +204,9 @@ struct SweepPlan {
         switch inputKind {
         case .directory:
             mode = .tree
+            if !options.modules.isEmpty {
+                throw SweepUsageError("--module applies to a single kernel file INPUT; \(input) is a directory")
+            }
             if outputKind == .other { throw SweepUsageError("\(output): exists and is not a directory; with a btfhub tree as INPUT, OUT is a directory") }
             if let realInput = FileIO.realPath(input), FileIO.realPath(output) == realInput {
                 throw SweepUsageError("\(output): OUT is the input tree itself; trimmed files would replace the kernels")
@@ -234,7 +242,10 @@ struct SweepPlan {
             let name = input.split(separator: "/").last.map(String.init) ?? input
             // The output must not be an input (an object, the kernel) nor a device or FIFO.
             do { try FileIO.checkOutputPath(output) } catch { throw SweepUsageError("\(error)") }
-            kernels = [SweepKernel(name: name, input: input, output: output, source: .file)]
+            for module in options.modules where FileKind(path: module) != .other {
+                throw SweepUsageError("\(module): module not found or not a file")
+            }
+            kernels = [SweepKernel(name: name, input: input, output: output, source: .file, modules: options.modules)]
         }
     }
 }
@@ -253,6 +264,8 @@ struct SweepKernel: Sendable {
     var source: Source
     /// OUT for a tree: directories below it are created, and never followed when they are symlinks.
     var outputRoot: String? = nil
+    /// Modules split against this kernel (single-file INPUT only).
+    var modules: [String] = []
 
     /// Reads, trims and writes this kernel. Never throws: a failure becomes the result's reason.
     /// With a `table`, the result also holds the kernel's coverage (one outcome per relocation).
@@ -298,8 +311,19 @@ struct SweepKernel: Sendable {
             throw BTFError("its type section is \(typeLength) bytes, more than the limit of \(maxTypeSection) bytes "
                            + "(--max-type-section); not parsed", file: input)
         }
-        if ELFFile.isELF(bytes) { return try BTF(elf: try ELFFile(parsing: bytes, file: input)) }
-        return try BTF(parsing: bytes, file: input)
+        let kernel = ELFFile.isELF(bytes) ? try BTF(elf: try ELFFile(parsing: bytes, file: input)) : try BTF(parsing: bytes, file: input)
+        guard !modules.isEmpty else { return kernel }
+        let split = try modules.map { path in try Self.readModule(path, base: kernel, maxSize: maxSize) }
+        return try BTF.combining(modules: split)
+    }
+
+    /// A module's split BTF: the `.BTF` of a `.ko`, raw split BTF, or a `.btf.tar.xz` holding it.
+    private static func readModule(_ path: String, base: BTF, maxSize: Int) throws -> BTF {
+        let bytes = path.hasSuffix(".tar.xz")
+            ? try KernelArchive.readBTF(fromArchive: path, maxDecompressedSize: maxSize).bytes
+            : try FileIO.read(path, limit: maxSize)
+        if ELFFile.isELF(bytes) { return try BTF(elf: try ELFFile(parsing: bytes, file: path), base: base) }
+        return try BTF(parsing: bytes, file: path, base: base)
     }
 }
 

@@ -11,13 +11,18 @@ struct BTFDumpCommand: ParsableCommand {
         abstract: "Print the types of a BTF file, or write it back out as raw BTF.",
         discussion: """
         FILE is raw BTF (a btfhub .btf file, /sys/kernel/btf/vmlinux) or an ELF file with a .BTF
-        section (a BPF object, a vmlinux image). The text matches `bpftool btf dump file FILE`.
+        section (a BPF object, a vmlinux image, a kernel module). The text matches `bpftool btf dump
+        file FILE`. A module's BTF is split BTF: give its base with --base (vmlinux BTF, raw or ELF), and
+        the text matches `bpftool btf dump file FILE -B BASE`; -o then writes the module's split BTF.
         Exit status: 0 on success, 1 if FILE cannot be read or is not valid BTF, 2 on usage errors (bad flags,
-        -o naming FILE itself, a device or a FIFO).
+        -o naming FILE or BASE itself, a device or a FIFO).
         """)
 
     @Argument(help: "The BTF or ELF file to read.")
     var file: String
+
+    @Option(name: [.customShort("B"), .long], help: "Read FILE as split BTF against this base BTF (vmlinux, for a module).")
+    var base: String?
 
     @Option(name: .shortAndLong, help: "Write the parsed BTF as raw BTF to this file instead of printing it.")
     var output: String?
@@ -52,7 +57,7 @@ struct BTFDumpCommand: ParsableCommand {
         if let output {
             // Refused before reading: -o naming FILE itself, a device or a FIFO.
             do {
-                try FileIO.checkOutputs([output], against: [file])
+                try FileIO.checkOutputs([output], against: [file] + (base.map { [$0] } ?? []))
                 try FileIO.checkOutputPath(output)
             } catch {
                 printError("btf-dump: \(error)")
@@ -60,7 +65,10 @@ struct BTFDumpCommand: ParsableCommand {
             }
         }
         let btf: BTF
-        do { btf = try BTF(contentsOf: file) } catch {
+        do {
+            let baseBTF = try base.map { path throws(BTFError) in try BTF(contentsOf: path) }
+            btf = try BTF(contentsOf: file, base: baseBTF)
+        } catch {
             printError("btf-dump: \(error)")
             throw ExitCode(1)
         }

@@ -13,7 +13,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "btf-trim",
         abstract: "Trim kernel BTF to what BPF objects' CO-RE relocations need (bpftool gen min_core_btf, for a whole btfhub tree).",
-        usage: "btf-trim OBJ... INPUT -o OUT [--jobs N] [--arch ARCH] [--max-kernel-size MiB] [--verbose]\n"
+        usage: "btf-trim OBJ... INPUT -o OUT [--module MOD]... [--jobs N] [--arch ARCH] [--max-kernel-size MiB] [--verbose]\n"
             + "                [--report FILE.json] [--report-html FILE] [--report-summary] [--require-all]",
         discussion: """
         INPUT is either a btfhub tree, or a single kernel file.
@@ -26,6 +26,11 @@ struct BTFTrimCommand: AsyncParsableCommand {
 
         A single kernel file is raw BTF, an ELF vmlinux with a .BTF section, or a .btf.tar.xz; OUT is \
         then the output file, as with bpftool gen min_core_btf.
+
+        Modules: with a single kernel file, --module MOD (a .ko, its raw split BTF, or a .btf.tar.xz \
+        holding it; repeatable) adds a module's types, as libbpf searches them on a running kernel: \
+        vmlinux candidates first, a module's only where vmlinux has none. OUT is one standalone BTF \
+        with the needed vmlinux and module types, renumbered, for bpf_object_open_opts.btf_custom_path.
 
         A kernel that cannot be trimmed (corrupt archive, bad BTF) is reported with the reason while \
         the others complete. Exit status: 0 all kernels trimmed, 1 some kernel failed (or, with \
@@ -41,6 +46,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
           btf-trim a.bpf.o b.bpf.o btfhub-archive/ubuntu --arch x86_64 -o trimmed --jobs 4
           btf-trim prog.bpf.o btfhub-archive -o trimmed --report coverage.json --report-html coverage.html --report-summary --require-all
           btf-trim prog.bpf.o /sys/kernel/btf/vmlinux -o vmlinux.min.btf
+          btf-trim prog.bpf.o vmlinux.btf --module nf_conntrack.ko -o vmlinux+nf_conntrack.min.btf
           btf-trim prog.bpf.o centos/8/x86_64/4.18.0-147.el8.x86_64.btf.tar.xz -o 4.18.0-147.btf
         """)
 
@@ -66,6 +72,10 @@ struct BTFTrimCommand: AsyncParsableCommand {
             help: ArgumentHelp("Largest type section accepted per kernel, in MiB, checked before parsing: bounds each kernel's "
                                + "memory (real kernels: at most 43 MB). A kernel over it fails alone.", valueName: "MiB"))
     var maxTypeSectionMiB: Int = SweepOptions.defaultMaxTypeSectionSize >> 20
+    @Option(name: .customLong("module"),
+            help: ArgumentHelp("A kernel module (.ko, raw split BTF or .btf.tar.xz) split against the single kernel INPUT; repeatable.",
+                               valueName: "MOD"))
+    var modules: [String] = []
 
     @Flag(name: .shortAndLong, help: "Print one line per kernel and the relocations libbpf would reject.")
     var verbose = false
@@ -132,7 +142,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
         do {
             let objects = try Sweep.loadObjects(Array(paths.dropLast()))
             sweep = Sweep(objects: objects, options: SweepOptions(jobs: jobs, arch: arch, maxKernelSize: maxKernelSizeMiB << 20,
-                                                                  maxTypeSectionSize: maxTypeSectionMiB << 20))
+                                                                  maxTypeSectionSize: maxTypeSectionMiB << 20, modules: modules))
         } catch {
             console.print("error: \(error)")
             return 2

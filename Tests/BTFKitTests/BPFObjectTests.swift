@@ -21,6 +21,7 @@ struct BPFObjectTests {
                             .enumValueExists, .enumValue],
         "report_fields": [.fieldByteOffset, .fieldExists, .typeExists, .enumValue],
         "uprobe_calls": [.fieldByteOffset],
+        "nf_conntrack": [.fieldByteOffset, .fieldByteSize, .fieldExists, .typeExists, .enumValue, .enumValueExists],
     ]
 
     /// Programs written NOT to load everywhere: report_fields reads task_struct.state unguarded

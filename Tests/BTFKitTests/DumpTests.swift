@@ -202,10 +202,11 @@ enum DumpComparison {
 enum Bpftool {
     /// `nil` when bpftool prints exactly `expected`; otherwise the file, the first differing line
     /// (with its number and the type it belongs to) as bpftool and as we print it.
-    static func dumpDifference(file: String, expected: [UInt8]) throws -> String? {
+    /// With `base`, `file` is split BTF dumped with `-B base`.
+    static func dumpDifference(file: String, base: String? = nil, expected: [UInt8]) throws -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try TestSupport.which("bpftool"))
-        process.arguments = ["btf", "dump", "file", file]
+        process.arguments = ["btf", "dump", "file", file] + (base.map { ["-B", $0] } ?? [])
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
         process.standardError = errors

@@ -112,17 +112,17 @@ struct HostileInputTests {
             let modifiers = Array(btf.typeIDs).filter { btf.kind($0).map(HostileInputTests.modifierKinds.contains) == true }
             return try HostileInputTests.rebuilt(btf, name: name) { id, record in
                 switch (self, record.kind) {
-                case (.typedefToItself, .typedef?):
+                case (.typedefToItself, .typedef):
                     record.sizeOrType = id.rawValue
-                case (.modifierToItself, let kind?) where HostileInputTests.modifierKinds.contains(kind):
+                case (.modifierToItself, let kind) where HostileInputTests.modifierKinds.contains(kind):
                     record.sizeOrType = id.rawValue
-                case (.modifierRing, let kind?) where HostileInputTests.modifierKinds.contains(kind):
+                case (.modifierRing, let kind) where HostileInputTests.modifierKinds.contains(kind):
                     record.sizeOrType = modifiers[(modifiers.firstIndex(of: id)! + 1) % modifiers.count].rawValue
-                case (.pointerToItself, .pointer?):
+                case (.pointerToItself, .pointer):
                     record.sizeOrType = id.rawValue
-                case (.structHoldsItself, .structure?), (.structHoldsItself, .union?):
+                case (.structHoldsItself, .structure), (.structHoldsItself, .union):
                     if record.vlen > 0 { record.extra[1] = id.rawValue }
-                case (.arrayOfItself, .array?):
+                case (.arrayOfItself, .array):
                     record.extra[0] = id.rawValue
                 default:
                     break
@@ -134,9 +134,9 @@ struct HostileInputTests {
         func applies(to btf: BTF) -> Bool {
             btf.typeIDs.contains { id in
                 switch (self, btf.kind(id)) {
-                case (.typedefToItself, .typedef?), (.pointerToItself, .pointer?), (.arrayOfItself, .array?): true
+                case (.typedefToItself, .typedef), (.pointerToItself, .pointer), (.arrayOfItself, .array): true
                 case (.modifierToItself, let kind?), (.modifierRing, let kind?): HostileInputTests.modifierKinds.contains(kind)
-                case (.structHoldsItself, .structure?), (.structHoldsItself, .union?): btf.type(id).vlen > 0
+                case (.structHoldsItself, .structure), (.structHoldsItself, .union): btf.type(id).vlen > 0
                 default: false
                 }
             }

@@ -88,8 +88,21 @@ enum TestSupport {
     static func kernelArchives(under root: String) -> [String] {
         guard let e = FileManager.default.enumerator(atPath: root) else { return [] }
         return e.compactMap { $0 as? String }
-            .filter { $0.hasSuffix(".btf.tar.xz") || $0.hasSuffix(".btf") }
+            .filter { ($0.hasSuffix(".btf.tar.xz") || $0.hasSuffix(".btf")) && !$0.contains(".modules/") }
             .map { root + "/" + $0 }.sorted()
+    }
+
+    /// Module BTF fixtures (`<kernel>.modules/<module>.btf.tar.xz` beside a kernel fixture, split BTF
+    /// against it), each with the kernel archive it is split against.
+    static func moduleArchives(under root: String) -> [(module: String, kernel: String)] {
+        guard let e = FileManager.default.enumerator(atPath: root) else { return [] }
+        return e.compactMap { $0 as? String }
+            .filter { $0.hasSuffix(".btf.tar.xz") && $0.contains(".modules/") }
+            .sorted()
+            .map { relative in
+                let directory = (relative as NSString).deletingLastPathComponent
+                return (root + "/" + relative, root + "/" + directory.dropLast(".modules".count) + ".btf.tar.xz")
+            }
     }
 
     /// Extracts a `.btf.tar.xz` into the cache (once) and returns the raw `.btf` path.
