@@ -14,8 +14,9 @@ public enum GuardVerdict: Sendable, Equatable {
     case loads
     /// Poisoned instructions, none reachable once the relocated constants are known.
     case guarded
-    /// The poisoned instruction of relocation site `site` is reachable.
-    case rejected(site: Int)
+    /// The poisoned instructions of these relocation sites are reachable (in site order; the
+    /// verifier stops at the first it meets).
+    case rejected(sites: [Int])
     /// The relocation of site `site` fails: libbpf does not load the program.
     case fails(site: Int)
 
@@ -33,7 +34,17 @@ public enum GuardVerdict: Sendable, Equatable {
     public var site: Int? {
         switch self {
         case .loads, .guarded: nil
-        case .rejected(let site), .fails(let site): site
+        case .rejected(let sites): sites.first
+        case .fails(let site): site
+        }
+    }
+
+    /// Every site a rejection names (the failing site for a failure).
+    public var sites: [Int] {
+        switch self {
+        case .loads, .guarded: []
+        case .rejected(let sites): sites
+        case .fails(let site): [site]
         }
     }
 
@@ -92,8 +103,8 @@ public struct GuardAnalysis: Sendable {
         guard let firstPoisoned = sites.first(where: { input($0) == .poisoned }) else { return .loads }
         var run = Run(analysis: self, inputs: inputs)
         switch run.explore(from: image.functions[function].entry) {
-        case .reached(let site): return .rejected(site: site)
-        case .unsure: return .rejected(site: firstPoisoned)
+        case .reached(let sites): return .rejected(sites: sites.sorted())
+        case .unsure: return .rejected(sites: sites.filter { input($0) == .poisoned })
         case .unreached: return .guarded
         }
     }
@@ -120,7 +131,7 @@ public struct GuardAnalysis: Sendable {
         return result
     }
 
-    private enum Outcome { case reached(Int), unsure, unreached }
+    private enum Outcome { case reached(Set<Int>), unsure, unreached }
 
     /// One exploration: a worklist of (instruction, state) pairs.
     private struct Run {
@@ -131,6 +142,8 @@ public struct GuardAnalysis: Sendable {
         var work: [(Int, BPFAbstractState)] = []
         var extraEntries = Set<Int>()
         var steps = 0
+        /// Poisoned sites reached: a path ends there (the verifier stops), others go on.
+        var reached = Set<Int>()
 
         init(analysis: GuardAnalysis, inputs: [GuardRelocationInput]) {
             self.analysis = analysis; self.inputs = inputs
@@ -144,12 +157,12 @@ public struct GuardAnalysis: Sendable {
                 if steps > GuardAnalysis.stepLimit { return .unsure }
                 guard let admitted = admit(pc, state) else { continue }
                 switch step(pc, admitted) {
-                case .reached(let site): return .reached(site)
+                case .reached(let sites): reached.formUnion(sites)
                 case .unsure: return .unsure
                 case .unreached: continue
                 }
             }
-            return .unreached
+            return reached.isEmpty ? .unreached : .reached(reached)
         }
 
         /// Records `state` at `pc`; `nil` when a state already there covers it. Past the limit the
@@ -183,7 +196,7 @@ public struct GuardAnalysis: Sendable {
             var relocated: UInt64?
             if let site = analysis.siteAt[pc] {
                 switch site < inputs.count ? inputs[site] : .failed {
-                case .poisoned: return .reached(site)
+                case .poisoned: return .reached([site])
                 case .failed: return .unsure
                 case .value(let value): relocated = value
                 }
