@@ -64,7 +64,8 @@ static int needs_kernel_btf(const struct bpf_program *prog)
 	}
 }
 
-// The last line of the verifier log before libbpf's "-- END PROG LOAD LOG --".
+// The verifier's complaint: the last line of its log before the "processed N insns" statistics
+// and libbpf's "-- END PROG LOAD LOG --".
 static void last_verifier_line(char *out, size_t size)
 {
 	snprintf(out, size, "-");
@@ -72,12 +73,20 @@ static void last_verifier_line(char *out, size_t size)
 	if (!end)
 		return;
 	const char *stop = end;
-	while (stop > log_text && (stop[-1] == '\n' || stop[-1] == ' '))
-		stop--;
-	const char *start = stop;
-	while (start > log_text && start[-1] != '\n')
-		start--;
-	snprintf(out, size, "%.*s", (int)(stop - start), start);
+	for (;;) {
+		while (stop > log_text && (stop[-1] == '\n' || stop[-1] == ' '))
+			stop--;
+		const char *start = stop;
+		while (start > log_text && start[-1] != '\n')
+			start--;
+		if (strncmp(start, "processed ", 10) == 0 || strncmp(start, "verification time", 17) == 0 ||
+		    strncmp(start, "stack depth", 11) == 0) {
+			stop = start;
+			continue;
+		}
+		snprintf(out, size, "%.*s", (int)(stop - start), start);
+		return;
+	}
 }
 
 static void verify(const char *object, const char *target, const char *name, int ringbuf_as_perf)

@@ -476,6 +476,7 @@ extension CoverageReport {
         });
       }
       object.addEventListener('change', apply); outcome.addEventListener('change', apply);
+      document.body.dataset.readyMs = String(Math.round(performance.now())); // load time, for the size test
     })();
 
     """
