@@ -287,8 +287,9 @@ public struct CoverageReport: Sendable {
             guard !mine.isEmpty else { continue }
             let good = mine.filter { $0.problemCount == 0 }.count
             let name = path.split(separator: "/").last.map(String.init) ?? path
-            let rest = good == mine.count ? "" : " (\(mine.count - good) more do not, above)"
-            lines.append("\(name): \(good) \(good == 1 ? "program loads" : "programs load") on \(covered) of \(kernelsText(covered))\(rest)")
+            lines.append(good == mine.count
+                ? "\(name): \(good) \(good == 1 ? "program loads" : "programs load") on \(covered) of \(kernelsText(covered))"
+                : "\(name): \(good) of \(mine.count) programs load on every kernel, \(mine.count - good) \(mine.count - good == 1 ? "does" : "do") not (above)")
         }
         let blocking = blockingRelocations
         if !blocking.isEmpty {
@@ -302,14 +303,24 @@ public struct CoverageReport: Sendable {
         let guarded = guardedRelocations
         if !guarded.isEmpty {
             lines.append("guarded (fine): poisoned where no program reaches them once the relocated constants are known:")
-            for item in guarded { lines.append("  " + sentence(for: item)) }
+            lines += folded(guarded.map { sentence(for: $0) })
         }
         let absent = absentExistenceChecks
         if !absent.isEmpty {
             lines.append("existence checks that are 0 somewhere (fine, the program branches on them):")
-            for item in absent { lines.append("  " + sentence(for: item)) }
+            lines += folded(absent.map { sentence(for: $0) })
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The same access read at several instructions says the same thing: one line, `(N instructions)`.
+    private func folded(_ sentences: [String]) -> [String] {
+        var order: [String] = [], counts: [String: Int] = [:]
+        for sentence in sentences {
+            if counts[sentence] == nil { order.append(sentence) }
+            counts[sentence, default: 0] += 1
+        }
+        return order.map { "  " + $0 + (counts[$0]! > 1 ? " (\(counts[$0]!) instructions)" : "") }
     }
 
     /// The relocation-only summary of a report without verdicts.

@@ -97,7 +97,7 @@ struct ReportHTMLTests {
                 return r % 4 == 0 ? .poisoned(reason: "no match") : .absent
             }
             let verdicts: [GuardVerdict] = programs.indices.map { p in
-                let first = programs[p].objectIndex * 40 + p * 8
+                let first = programs[p].objectIndex * 40 + (p % 5) * 8
                 switch outcomes[first ..< first + 8].contains(where: { $0.code == "P" }) {
                 case true: return p % 3 == 0 ? .rejected(sites: [first]) : .guarded
                 case false: return .loads
