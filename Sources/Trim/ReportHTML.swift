@@ -276,7 +276,7 @@ extension CoverageReport {
             page.raw("<tr><td class=\"name\">"); page.text(group.label); page.raw("</td><td class=\"n\">\(members.count)</td>")
             page.raw("<td class=\"n \(allResolve == members.count ? "Rt" : "")\">\(allResolve)</td>")
             page.raw("<td class=\"n\">\(members.filter { $0.failure != nil }.count)</td><td>")
-            page.text(sorted.map { "\(relocations[$0.key].name) (\($0.value))" }.joined(separator: ", "))
+            page.text(CoverageReport.capped(sorted.map { "\(relocations[$0.key].name) (\($0.value))" }))
             page.raw("</td></tr>\n")
         }
         page.raw("</tbody></table></section>\n")
@@ -294,7 +294,7 @@ extension CoverageReport {
             }
             let counts = kernel.counts
             for (code, _) in CoverageOutcome.legend { page.raw("<td class=\"n\">\(counts[code, default: 0])</td>") }
-            page.raw("<td>"); page.text(kernel.problems.map { relocations[$0].name }.joined(separator: ", ")); page.raw("</td></tr>\n")
+            page.raw("<td>"); page.text(CoverageReport.capped(kernel.problems.map { relocations[$0].name })); page.raw("</td></tr>\n")
         }
         page.raw("</tbody></table></details></section>\n")
     }
@@ -314,6 +314,11 @@ extension CoverageReport {
             page.raw("</tr>\n")
         }
         page.raw("</tbody></table></details></section>\n")
+    }
+
+    /// The first ten names and how many more: a kernel of a big suite may miss hundreds.
+    static func capped(_ names: [String]) -> String {
+        names.count <= 10 ? names.joined(separator: ", ") : names.prefix(10).joined(separator: ", ") + " and \(names.count - 10) more"
     }
 
     /// Past this many kernel x relocation pairs the page leaves out the per-cell values and reasons
