@@ -98,24 +98,50 @@ public struct CoverageRelocation: Sendable, Equatable {
     public var location: String { "\(objectName) \(sectionName) +\(instructionOffset)" }
 }
 
+/// One program of a sweep's objects (a function of a program section, as libbpf lists them).
+public struct CoverageProgram: Sendable, Equatable {
+    /// Index of the object in the sweep.
+    public var objectIndex: Int
+    public var objectPath: String
+    /// The function's name (`handle_exec`), as `bpf_program__name` gives it.
+    public var name: String
+    /// Its ELF section (`tracepoint/sched/sched_process_exec`).
+    public var sectionName: String
+
+    /// The object's file name without directories.
+    public var objectName: String { objectPath.split(separator: "/").last.map(String.init) ?? objectPath }
+}
+
 /// Every CO-RE relocation of a sweep's objects, in object order and `.BTF.ext` order, with what
-/// classifying a kernel's decisions needs (the relocated instructions' bytes).
+/// classifying a kernel's decisions needs (the relocated instructions' bytes), and every program
+/// with the guard analysis that turns a kernel's decisions into per-program verdicts.
 public struct CoverageRelocationTable: Sendable {
     public let relocations: [CoverageRelocation]
+    /// Every program of every object, in object order and address order.
+    public let programs: [CoverageProgram]
     /// Per relocation, the bytes of the relocated instruction (up to 16; empty when the section is
     /// missing, and then the engine's decision is taken as it is).
     private let instructions: [[UInt8]]
+    /// Per object: its code and relocation sites (the object's relocations are table indices
+    /// `relocationRanges[i]`, in site order), and its programs' function indices in the image.
+    private let analyses: [GuardAnalysis]
+    private let relocationRanges: [Range<Int>]
+    private let programFunctions: [(object: Int, function: Int)]
 
-    /// Names every relocation of `objects`; reads each object's ELF again for the instructions.
+    /// Names every relocation and program of `objects`; reads each object's ELF again for the code.
     public init(objects: [BPFObject]) throws(BTFError) {
         var relocations: [CoverageRelocation] = []
         var instructions: [[UInt8]] = []
+        var programs: [CoverageProgram] = []
+        var analyses: [GuardAnalysis] = []
+        var ranges: [Range<Int>] = []
+        var functions: [(object: Int, function: Int)] = []
         for (objectIndex, object) in objects.enumerated() {
-            guard object.ext != nil else { continue }
             let elf = try ELFFile(contentsOf: object.path)
+            let first = relocations.count
             // Resolving the object against its own BTF gives the parsed local specs, which name
             // the accessed members; the local side is the same for every kernel.
-            let local = CORERelocator(target: object.btf).resolveAll(in: object)
+            let local = object.ext == nil ? [] : CORERelocator(target: object.btf).resolveAll(in: object)
             var sectionBytes: [String: ArraySlice<UInt8>] = [:]
             for result in local {
                 let relocation = result.relocation
@@ -131,9 +157,70 @@ public struct CoverageRelocationTable: Sendable {
                 let start = code.startIndex + Int(relocation.instructionOffset)
                 instructions.append(start < code.endIndex ? Array(code[start ..< min(start + 16, code.endIndex)]) : [])
             }
+            let image = try BPFProgramImage(elf: elf, path: object.path)
+            let sites = relocations[first...].map { (section: $0.sectionName, offset: $0.instructionOffset) }
+            analyses.append(GuardAnalysis(image: image, sites: sites))
+            ranges.append(first ..< relocations.count)
+            for (f, function) in image.functions.enumerated() where function.isProgram {
+                programs.append(CoverageProgram(objectIndex: objectIndex, objectPath: object.path, name: function.name,
+                                                sectionName: image.sections[function.section].name))
+                functions.append((objectIndex, f))
+            }
         }
         self.relocations = relocations
         self.instructions = instructions
+        self.programs = programs
+        self.analyses = analyses
+        self.relocationRanges = ranges
+        self.programFunctions = functions
+    }
+
+    /// Remembers verdicts per object and relocation inputs: kernels with the same decisions for
+    /// an object's relocations get the same verdicts, so most kernels cost a dictionary lookup.
+    public struct VerdictCache: Sendable {
+        var verdicts: [Int: [[GuardRelocationInput]: [GuardVerdict]]] = [:]
+        public init() {}
+    }
+
+    /// One verdict per program of the table, for one kernel's outcomes (`classify`'s result); a
+    /// verdict's `site` is an index into `relocations`.
+    public func verdicts(for outcomes: [CoverageOutcome], cache: inout VerdictCache) -> [GuardVerdict] {
+        var result: [GuardVerdict] = []
+        result.reserveCapacity(programs.count)
+        var perObject: [Int: [GuardVerdict]] = [:]
+        for (object, function) in programFunctions {
+            if perObject[object] == nil {
+                let range = relocationRanges[object]
+                let inputs = range.map { $0 < outcomes.count ? CoverageRelocationTable.input(outcomes[$0]) : .failed }
+                if let known = cache.verdicts[object]?[inputs] {
+                    perObject[object] = known
+                } else {
+                    let analysis = analyses[object]
+                    let verdicts = programFunctions.filter { $0.object == object }.map { entry -> GuardVerdict in
+                        switch analysis.verdict(program: entry.function, inputs: inputs) {
+                        case .rejected(let sites): .rejected(sites: sites.map { range.lowerBound + $0 })
+                        case .fails(let site): .fails(site: range.lowerBound + site)
+                        case let other: other
+                        }
+                    }
+                    cache.verdicts[object, default: [:]][inputs] = verdicts
+                    perObject[object] = verdicts
+                }
+            }
+            let ordinal = programFunctions.prefix { $0.object != object }.count
+            result.append(perObject[object]![result.count - ordinal])
+        }
+        return result
+    }
+
+    /// What the guard analysis needs of an outcome: the patched value, poison, or a failed load.
+    static func input(_ outcome: CoverageOutcome) -> GuardRelocationInput {
+        switch outcome {
+        case .resolved(let value): .value(value)
+        case .absent: .value(0)
+        case .poisoned: .poisoned
+        case .ambiguous, .failed: .failed
+        }
     }
 
     /// Classifies one kernel's decisions (`TrimResult.relocations`: per object, in `.BTF.ext`

@@ -12,9 +12,13 @@ public struct CoverageKernel: Sendable {
     public var outcomes: [CoverageOutcome]
     /// Why the kernel could not be read or trimmed (then it has no outcomes).
     public var failure: String?
+    /// One verdict per program of the report, in program order (a verdict's `site` is a relocation
+    /// index); empty when `failure` is set.
+    public var verdicts: [GuardVerdict]
 
-    public init(name: String, identity: KernelIdentity?, outcomes: [CoverageOutcome], failure: String? = nil) {
-        self.name = name; self.identity = identity; self.outcomes = outcomes; self.failure = failure
+    public init(name: String, identity: KernelIdentity?, outcomes: [CoverageOutcome], verdicts: [GuardVerdict] = [],
+                failure: String? = nil) {
+        self.name = name; self.identity = identity; self.outcomes = outcomes; self.verdicts = verdicts; self.failure = failure
     }
 
     /// The release (`uname -r`) for a btfhub kernel, else the name.
@@ -60,6 +64,22 @@ public struct RelocationCoverage: Sendable {
     public var unresolvedCount: Int { problemCount + counts["A", default: 0] }
 }
 
+/// How one program fares over all kernels.
+public struct ProgramCoverage: Sendable {
+    /// Index into the report's programs.
+    public var programIndex: Int
+    /// Kernels with verdicts, and how many got each code (L, G, X, F).
+    public var kernelCount: Int
+    public var counts: [Character: Int]
+    /// Per group with at least one kernel where the program does not load (X or F): how many, of how many.
+    public var byGroup: [(group: Int, count: Int, of: Int)]
+    /// The relocations that stop it (the reachable poisoned one, or the failing one), most kernels first.
+    public var blockers: [(relocation: Int, kernels: Int)]
+
+    /// Kernels where it does not load (X or F).
+    public var problemCount: Int { counts["X", default: 0] + counts["F", default: 0] }
+}
+
 /// Which kernels a set of BPF objects will not work on: every relocation's outcome on every kernel,
 /// with summaries per relocation, per kernel and per distro version. Written as JSON
 /// (`json()`), HTML (`html()`) or a terminal summary (`terminalSummary()`).
@@ -69,18 +89,27 @@ public struct CoverageReport: Sendable {
     /// The objects' paths, in sweep order.
     public var objects: [String]
     public var relocations: [CoverageRelocation]
+    /// Every program of the objects; kernels' `verdicts` follow its order.
+    public var programs: [CoverageProgram]
     /// Sorted by distro, version, architecture, release (numbers compared as numbers).
     public var kernels: [CoverageKernel]
     /// In kernel order.
     public var groups: [CoverageGroup]
     /// One per relocation, in relocation order.
     public var coverage: [RelocationCoverage]
+    /// One per program, in program order.
+    public var programCoverage: [ProgramCoverage]
+    /// Per relocation: on how many kernels some program reaches it while it is poisoned (or it
+    /// makes a program fail), from the verdicts.
+    public var blockingKernelCounts: [Int]
 
     /// Builds the report; `kernels` may come in any order.
-    public init(input: String, objects: [String], relocations: [CoverageRelocation], kernels: [CoverageKernel]) {
+    public init(input: String, objects: [String], relocations: [CoverageRelocation], programs: [CoverageProgram] = [],
+                kernels: [CoverageKernel]) {
         self.input = input
         self.objects = objects
         self.relocations = relocations
+        self.programs = programs
         let sorted = kernels.sorted(by: CoverageReport.kernelOrder)
         self.kernels = sorted
         let arches = Set(sorted.compactMap { $0.identity?.arch })
@@ -118,14 +147,43 @@ public struct CoverageReport: Sendable {
             return RelocationCoverage(relocationIndex: r, kernelCount: kernelCount, counts: counts,
                                       byGroup: byGroup, examples: examples)
         }
+        programCoverage = programs.indices.map { p in
+            var counts: [Character: Int] = [:]
+            var byGroup: [(group: Int, count: Int, of: Int)] = []
+            var blockers: [Int: Int] = [:]
+            var kernelCount = 0
+            for (g, group) in groups.enumerated() {
+                var bad = 0, of = 0
+                for k in group.kernelIndices where p < sorted[k].verdicts.count {
+                    let verdict = sorted[k].verdicts[p]
+                    counts[verdict.code, default: 0] += 1
+                    of += 1
+                    if verdict.site != nil { bad += 1 }
+                    for site in verdict.sites { blockers[site, default: 0] += 1 }
+                }
+                kernelCount += of
+                if bad > 0 { byGroup.append((g, bad, of)) }
+            }
+            let ordered = blockers.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            return ProgramCoverage(programIndex: p, kernelCount: kernelCount, counts: counts, byGroup: byGroup,
+                                   blockers: ordered.map { ($0.key, $0.value) })
+        }
+        var blocking = [Int](repeating: 0, count: relocations.count)
+        for kernel in sorted {
+            for site in Set(kernel.verdicts.flatMap(\.sites)) where site < blocking.count { blocking[site] += 1 }
+        }
+        blockingKernelCounts = blocking
     }
 
     /// The report of a finished sweep (which must have been run with its coverage table).
     public init(sweep: SweepReport) {
+        var cache = CoverageRelocationTable.VerdictCache()
+        let table = sweep.relocationTable
         self.init(input: sweep.input, objects: sweep.objects.map(\.object.path),
-                  relocations: sweep.relocationTable?.relocations ?? [],
+                  relocations: table?.relocations ?? [], programs: table?.programs ?? [],
                   kernels: sweep.kernels.map { kernel in
                       CoverageKernel(name: kernel.name, identity: kernel.identity, outcomes: kernel.coverage,
+                                     verdicts: kernel.succeeded ? table?.verdicts(for: kernel.coverage, cache: &cache) ?? [] : [],
                                      failure: kernel.failure)
                   })
     }
@@ -138,6 +196,49 @@ public struct CoverageReport: Sendable {
         coverage.filter { $0.problemCount > 0 }.sorted { a, b in
             a.problemCount != b.problemCount ? a.problemCount > b.problemCount : a.relocationIndex < b.relocationIndex
         }
+    }
+
+    /// Whether the report has per-program verdicts (a sweep's report has; one built from outcomes
+    /// alone has not, and then every poisoned relocation counts as a problem).
+    public var hasVerdicts: Bool { !programs.isEmpty }
+
+    /// Relocations that stop some program somewhere: poisoned where a program reaches them,
+    /// ambiguous or failed. Without verdicts, every problem relocation. Worst first.
+    public var blockingRelocations: [RelocationCoverage] {
+        guard hasVerdicts else { return problemRelocations }
+        return problemRelocations.filter { blockingKernelCounts[$0.relocationIndex] > 0 || $0.counts["M", default: 0] + $0.counts["F", default: 0] > 0 }
+    }
+
+    /// Relocations poisoned somewhere but reached by no program where they are: guarded by an
+    /// existence check or another relocated constant (fine). Most kernels first.
+    public var guardedRelocations: [RelocationCoverage] {
+        guard hasVerdicts else { return [] }
+        return problemRelocations.filter { blockingKernelCounts[$0.relocationIndex] == 0 && $0.counts["M", default: 0] + $0.counts["F", default: 0] == 0 }
+    }
+
+    /// Programs that do not load on some kernel (X or F), worst first.
+    public var problemPrograms: [ProgramCoverage] {
+        programCoverage.filter { $0.problemCount > 0 }.sorted { a, b in
+            a.problemCount != b.problemCount ? a.problemCount > b.problemCount : a.programIndex < b.programIndex
+        }
+    }
+
+    /// `opensnoop.bpf.o sys_enter_openat2: rejected on 60 of 85 kernels: open_how.flags (byte_off) not found: centos 8 all 7, ...`
+    public func sentence(for item: ProgramCoverage) -> String {
+        let program = programs[item.programIndex]
+        let parts = [("X", "rejected"), ("F", "fails")]
+            .compactMap { code, words in item.counts[Character(code), default: 0] > 0 ? "\(words) on \(item.counts[Character(code)]!)" : nil }
+        let causes = item.blockers.prefix(3).map { entry in
+            let relocation = relocations[entry.relocation]
+            let what = coverage[entry.relocation].counts["P", default: 0] > 0 ? "not found" : "fails"
+            return "\(relocation.name) (\(relocation.kind)) \(what)" + (item.blockers.count > 1 ? " on \(entry.kernels)" : "")
+        } + (item.blockers.count > 3 ? ["\(item.blockers.count - 3) more"] : [])
+        let places = item.byGroup.map { entry in
+            let label = groups[entry.group].label
+            return entry.count == entry.of ? "\(label) all \(entry.of)" : "\(label) \(entry.count) of \(entry.of)"
+        }
+        return "\(program.objectName) \(program.name): \(parts.joined(separator: ", ")) of \(kernelsText(item.kernelCount)): "
+            + causes.joined(separator: ", ") + ": " + places.joined(separator: ", ")
     }
 
     /// Existence checks that are 0 on some kernel (fine, for information), most kernels first.
@@ -162,9 +263,68 @@ public struct CoverageReport: Sendable {
             + places.joined(separator: ", ")
     }
 
-    /// The end-of-run summary (`--report-summary`): the relocations that do not work somewhere,
-    /// worst first, with where and example kernels; then the existence checks that are 0 somewhere.
+    /// The end-of-run summary (`--report-summary`): programs first (those that do not load
+    /// somewhere, worst first, with the relocation that stops them; then per object how many load
+    /// everywhere), then the relocations that stop a program, the guarded poisoned reads (fine) and
+    /// the existence checks that are 0 somewhere. Without verdicts, relocations only.
     public func terminalSummary() -> String {
+        guard hasVerdicts else { return relocationSummary() }
+        var lines: [String] = []
+        let covered = coveredKernelCount
+        let bad = problemPrograms
+        lines.append("coverage: \(programs.count) \(programs.count == 1 ? "program" : "programs") in \(objects.count) "
+                     + "\(objects.count == 1 ? "object" : "objects"), \(relocations.count) relocations, \(kernelsText(covered)): "
+                     + "\(programs.count - bad.count) load everywhere, \(bad.count) do not load somewhere")
+        if !bad.isEmpty {
+            lines.append("programs that do not load everywhere (worst first):")
+            for item in bad {
+                lines.append("  " + sentence(for: item))
+                if let first = item.blockers.first { lines.append("      at \(relocations[first.relocation].location)") }
+            }
+        }
+        for (o, path) in objects.enumerated() {
+            let mine = programCoverage.filter { programs[$0.programIndex].objectIndex == o }
+            guard !mine.isEmpty else { continue }
+            let good = mine.filter { $0.problemCount == 0 }.count
+            let name = path.split(separator: "/").last.map(String.init) ?? path
+            lines.append(good == mine.count
+                ? "\(name): \(good) \(good == 1 ? "program loads" : "programs load") on \(covered) of \(kernelsText(covered))"
+                : "\(name): \(good) of \(mine.count) programs load on every kernel, \(mine.count - good) \(mine.count - good == 1 ? "does" : "do") not (above)")
+        }
+        let blocking = blockingRelocations
+        if !blocking.isEmpty {
+            lines.append("relocations that stop a program (worst first):")
+            for item in blocking {
+                lines.append("  " + sentence(for: item))
+                lines.append("      at \(relocations[item.relocationIndex].location); reached on \(kernelsText(blockingKernelCounts[item.relocationIndex])); "
+                             + "e.g. \(item.examples.joined(separator: ", "))")
+            }
+        }
+        let guarded = guardedRelocations
+        if !guarded.isEmpty {
+            lines.append("guarded (fine): poisoned where no program reaches them once the relocated constants are known:")
+            lines += folded(guarded.map { sentence(for: $0) })
+        }
+        let absent = absentExistenceChecks
+        if !absent.isEmpty {
+            lines.append("existence checks that are 0 somewhere (fine, the program branches on them):")
+            lines += folded(absent.map { sentence(for: $0) })
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The same access read at several instructions says the same thing: one line, `(N instructions)`.
+    private func folded(_ sentences: [String]) -> [String] {
+        var order: [String] = [], counts: [String: Int] = [:]
+        for sentence in sentences {
+            if counts[sentence] == nil { order.append(sentence) }
+            counts[sentence, default: 0] += 1
+        }
+        return order.map { "  " + $0 + (counts[$0]! > 1 ? " (\(counts[$0]!) instructions)" : "") }
+    }
+
+    /// The relocation-only summary of a report without verdicts.
+    func relocationSummary() -> String {
         var lines: [String] = []
         let covered = coveredKernelCount
         let fullyCovered = kernels.filter { $0.failure == nil && $0.problems.isEmpty }.count
@@ -188,9 +348,16 @@ public struct CoverageReport: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    /// For `--require-all`: the message naming every relocation that does not work somewhere, or
-    /// `nil` when all work on every kernel (existence checks that are 0 are fine).
+    /// For `--require-all`: the message naming every program that does not load somewhere (X or
+    /// F), or `nil` when all load on every kernel (guarded poisoned reads and existence checks that
+    /// are 0 are fine). Without verdicts, every relocation that does not resolve somewhere.
     public func requireAllFailure() -> String? {
+        if hasVerdicts {
+            let bad = problemPrograms
+            guard !bad.isEmpty else { return nil }
+            return (["--require-all: \(bad.count) \(bad.count == 1 ? "program does" : "programs do") not load on every kernel:"]
+                    + bad.map { "  " + sentence(for: $0) }).joined(separator: "\n")
+        }
         let problems = problemRelocations
         guard !problems.isEmpty else { return nil }
         var lines = ["--require-all: \(problems.count) \(problems.count == 1 ? "relocation does" : "relocations do") not resolve on every kernel:"]

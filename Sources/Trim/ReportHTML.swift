@@ -1,9 +1,12 @@
 import BTF
+import CORE
 
 /// The coverage report as one self-contained HTML page (`btf-trim --report-html FILE`): inline CSS
-/// and JavaScript, no network. A heat map (relocations down, kernels across, grouped by distro
-/// version; one colour per outcome; a tooltip per cell) and the summary tables. The page reads
-/// without JavaScript; the script only adds the tooltips and the row/column highlight.
+/// and JavaScript, no network. Program verdict rows first (one per program, kernels across,
+/// grouped by distro version), then the relocations grouped by object with identical rows
+/// collapsed; cells of the same colour in a row are one run (`colspan`), which keeps a suite of 60
+/// objects on 4,000 kernels small. The page reads without JavaScript; the script adds the filters
+/// (by object and outcome), the tooltips and the row highlight.
 extension CoverageReport {
     /// The page's HTML text.
     public func html() -> String {
@@ -11,7 +14,7 @@ extension CoverageReport {
         let covered = coveredKernelCount
         let fullyCovered = kernels.filter { $0.failure == nil && $0.problems.isEmpty }.count
         let problems = problemRelocations
-        let title = "CO-RE coverage: \(relocations.count) relocations on \(kernels.count) kernels"
+        let title = "CO-RE coverage: \(programs.count) programs, \(relocations.count) relocations on \(kernels.count) kernels"
         page.raw("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n")
         page.raw("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>"); page.text(title); page.raw("</title>\n")
         page.raw("<style>\n\(CoverageReport.styleSheet)</style>\n</head>\n<body>\n")
@@ -23,16 +26,44 @@ extension CoverageReport {
             page.raw("<div class=\"card \(style)\"><b>\(number)</b><span>"); page.text(label); page.raw("</span></div>")
         }
         card(covered, "kernels checked", "")
-        card(fullyCovered, "kernels where every relocation resolves", fullyCovered == covered ? "good" : "")
-        card(covered - fullyCovered, "kernels where something does not", covered == fullyCovered ? "" : "bad")
-        card(problems.count, "of \(relocations.count) relocations fail somewhere", problems.isEmpty ? "good" : "bad")
+        if hasVerdicts {
+            let bad = problemPrograms.count
+            card(programs.count - bad, "of \(programs.count) programs load on every kernel", bad == 0 ? "good" : "")
+            card(bad, "programs do not load somewhere", bad == 0 ? "good" : "bad")
+            card(blockingRelocations.count, "relocations stop a program somewhere", blockingRelocations.isEmpty ? "good" : "bad")
+            card(guardedRelocations.count, "poisoned relocations are guarded (fine)", "")
+        } else {
+            card(fullyCovered, "kernels where every relocation resolves", fullyCovered == covered ? "good" : "")
+            card(covered - fullyCovered, "kernels where something does not", covered == fullyCovered ? "" : "bad")
+            card(problems.count, "of \(relocations.count) relocations fail somewhere", problems.isEmpty ? "good" : "bad")
+        }
         if covered < kernels.count { card(kernels.count - covered, "kernels not readable", "bad") }
         page.raw("</div></header>\n")
 
+        filters(into: &page)
+        if hasVerdicts { programMap(into: &page) }
         heatMap(into: &page)
 
+        let blocking = blockingRelocations, guarded = guardedRelocations
         page.raw("<section><h2>Relocations that do not work everywhere</h2>\n")
-        if problems.isEmpty {
+        if hasVerdicts {
+            page.raw(blocking.isEmpty ? "<p class=\"ok\">No relocation stops a program on any kernel checked.</p>\n" : "<h3>Stopping a program</h3>\n")
+            if !blocking.isEmpty {
+                page.raw("<table class=\"list\" id=\"problems\"><thead><tr><th>relocation</th><th>kind</th><th>instruction</th>"
+                         + "<th class=\"n\">poisoned</th><th class=\"n\">ambiguous</th><th class=\"n\">failed</th><th class=\"n\">of</th>"
+                         + "<th>where</th><th>example reason</th></tr></thead><tbody>\n")
+                for item in blocking { problemRow(item, into: &page) }
+                page.raw("</tbody></table>\n")
+            }
+            if !guarded.isEmpty {
+                page.raw("<h3>Guarded (fine) <small>poisoned where no program reaches them once the relocated constants are known</small></h3>\n")
+                page.raw("<table class=\"list\" id=\"guarded\"><thead><tr><th>relocation</th><th>kind</th><th>instruction</th>"
+                         + "<th class=\"n\">poisoned</th><th class=\"n\">ambiguous</th><th class=\"n\">failed</th><th class=\"n\">of</th>"
+                         + "<th>where</th><th>example reason</th></tr></thead><tbody>\n")
+                for item in guarded { problemRow(item, into: &page) }
+                page.raw("</tbody></table>\n")
+            }
+        } else if problems.isEmpty {
             page.raw("<p class=\"ok\">Every relocation resolves on every kernel checked.</p>\n")
         } else {
             page.raw("<table class=\"list\" id=\"problems\"><thead><tr><th>relocation</th><th>kind</th><th>instruction</th>"
@@ -63,6 +94,7 @@ extension CoverageReport {
 
         page.raw("<footer>Generated by btf-trim (BTFKit). Outcomes are libbpf's CO-RE decisions computed from each kernel's BTF; "
                  + "a poisoned instruction fails the load only if the verifier can reach it.</footer>\n")
+        page.raw("<div id=\"tip\" hidden></div>\n")
         page.raw("<script type=\"application/json\" id=\"coverage-data\">"); page.raw(tooltipData()); page.raw("</script>\n")
         page.raw("<script>\n\(CoverageReport.script)</script>\n</body></html>\n")
         return page.text
@@ -73,23 +105,90 @@ extension CoverageReport {
         try FileIO.writeAtomically(Array(html().utf8), to: path)
     }
 
-    /// Heat-map rows: relocations that fail somewhere (worst first), then existence checks that are
-    /// 0 somewhere, then the rest in table order.
-    var heatMapRowOrder: [Int] {
+    /// Heat-map rows per object (in object order): relocations that fail somewhere (worst first),
+    /// then existence checks that are 0 somewhere, then the rest in table order; a row whose
+    /// relocation has the same name, kind and outcome on every kernel as the row before it in the
+    /// same object is folded into it (`count` > 1).
+    var heatMapRows: [(relocation: Int, count: Int)] {
         let problems = problemRelocations.map(\.relocationIndex)
-        let absent = absentExistenceChecks.map(\.relocationIndex).filter { !problems.contains($0) }
-        let shown = Set(problems + absent)
-        return problems + absent + relocations.indices.filter { !shown.contains($0) }
+        let problemSet = Set(problems)
+        let absent = absentExistenceChecks.map(\.relocationIndex).filter { !problemSet.contains($0) }
+        let shown = problemSet.union(absent)
+        let order = problems + absent + relocations.indices.filter { !shown.contains($0) }
+        var rows: [(relocation: Int, count: Int)] = []
+        var seen: [String: Int] = [:]
+        for object in objects.indices {
+            for r in order where relocations[r].objectIndex == object {
+                let key = "\(object)\u{1}\(relocations[r].name)\u{1}\(relocations[r].kind)\u{1}"
+                    + String(kernels.map { r < $0.outcomes.count ? $0.outcomes[r].code : "X" })
+                if let row = seen[key] { rows[row].count += 1; continue }
+                seen[key] = rows.count
+                rows.append((r, 1))
+            }
+        }
+        return rows
     }
 
-    private func heatMap(into page: inout HTMLText) {
-        page.raw("<section><h2>Heat map</h2>\n<p class=\"legend\">")
-        for (code, meaning) in CoverageOutcome.legend {
-            page.raw("<span><i class=\"c \(code)\"></i>"); page.text(meaning); page.raw("</span>")
-        }
-        page.raw("<span><i class=\"c X\"></i>kernel not readable</span></p>\n")
+    /// Runs of equal codes in a row, cut at distro version boundaries: (code, first kernel, length).
+    func runs(_ codes: [String]) -> [(code: String, start: Int, count: Int)] {
         let groupStarts = Set(groups.map(\.kernelIndices.lowerBound))
-        page.raw("<div class=\"scroll\"><table class=\"heat\" id=\"heatmap\"><thead><tr><th class=\"rl\">distro version</th>")
+        var result: [(code: String, start: Int, count: Int)] = []
+        for (k, code) in codes.enumerated() {
+            if let last = result.last, last.code == code, !groupStarts.contains(k) { result[result.count - 1].count += 1 }
+            else { result.append((code, k, 1)) }
+        }
+        return result
+    }
+
+    /// One row's cells: one `td` per run, `data-k` its first kernel (the end tag is optional in HTML).
+    private func cells(_ codes: [String], into page: inout HTMLText) {
+        let groupStarts = Set(groups.map(\.kernelIndices.lowerBound))
+        for run in runs(codes) {
+            let span = run.count > 1 ? " colspan=\"\(run.count)\"" : ""
+            page.raw("<td class=\"c \(run.code)\(groupStarts.contains(run.start) && run.start > 0 ? " gs" : "")\" data-k=\"\(run.start)\"\(span)>")
+        }
+    }
+
+    /// The object and outcome filters (the script applies them; without it every row shows).
+    private func filters(into page: inout HTMLText) {
+        page.raw("<form class=\"filters\" id=\"filters\"><label>object <select id=\"f-object\"><option value=\"\">all \(objects.count)</option>")
+        for (o, path) in objects.enumerated() {
+            page.raw("<option value=\"\(o)\">"); page.text(path.split(separator: "/").last.map(String.init) ?? path); page.raw("</option>")
+        }
+        page.raw("</select></label> <label>outcome <select id=\"f-outcome\"><option value=\"\">all rows</option>"
+                 + "<option value=\"bad\">does not load / does not work somewhere</option><option value=\"guarded\">guarded or 0 somewhere (fine)</option>"
+                 + "<option value=\"good\">works everywhere</option></select></label></form>\n")
+    }
+
+    /// Program verdict rows: programs that do not load somewhere first (worst first), then the rest.
+    private func programMap(into page: inout HTMLText) {
+        page.raw("<section><h2>Programs</h2>\n<p class=\"legend\">")
+        for (code, meaning) in GuardVerdict.legend {
+            page.raw("<span><i class=\"c v\(code)\"></i>"); page.text(meaning); page.raw("</span>")
+        }
+        page.raw("</p>\n<div class=\"scroll\"><table class=\"heat\" id=\"programs\" style=\"width: \(300 + 10 * kernels.count)px\"><thead>")
+        heatHeader(into: &page)
+        page.raw("</thead>\n<tbody>\n")
+        let bad = problemPrograms.map(\.programIndex)
+        let badSet = Set(bad)
+        for p in bad + programs.indices.filter({ !badSet.contains($0) }) {
+            let program = programs[p], item = programCoverage[p]
+            let status = item.problemCount > 0 ? "bad" : item.counts["G", default: 0] > 0 ? "guarded" : "good"
+            page.raw("<tr data-p=\"\(p)\" data-o=\"\(program.objectIndex)\" data-s=\"\(status)\"><th class=\"rl\" title=\"")
+            page.text(item.problemCount > 0 ? sentence(for: item) : "\(program.objectName) \(program.name) (\(program.sectionName)): loads on every kernel")
+            page.raw("\">"); page.text(program.name); page.raw(" <span class=\"k\">"); page.text(program.objectName.replacingSuffix(".bpf.o"))
+            page.raw("</span></th>")
+            // Verdict classes are vL, vG, vX, vF (vN: kernel not readable), apart from the outcome codes.
+            cells(kernels.map { p < $0.verdicts.count ? "v" + String($0.verdicts[p].code) : "vN" }, into: &page)
+            page.raw("</tr>\n")
+        }
+        page.raw("</tbody></table></div></section>\n")
+    }
+
+    /// The two header rows of a heat map: distro versions, then kernel major.minor series.
+    private func heatHeader(into page: inout HTMLText) {
+        let groupStarts = Set(groups.map(\.kernelIndices.lowerBound))
+        page.raw("<tr><th class=\"rl\">distro version</th>")
         for group in groups {
             page.raw("<th class=\"g\" colspan=\"\(group.kernelIndices.count)\" title=\"")
             page.text("\(group.key): \(group.kernelIndices.count) kernels"); page.raw("\">")
@@ -106,27 +205,39 @@ extension CoverageReport {
             page.text("\(series): \(end - k) kernels"); page.raw("\">"); page.text(end - k >= 3 ? series : ""); page.raw("</th>")
             k = end
         }
-        page.raw("</tr></thead>\n<tbody>\n")
-        let problemCount = problemRelocations.count, absentCount = heatMapRowOrder.count - problemCount
-            - relocations.indices.filter { coverage[$0].unresolvedCount == 0 }.count
-        let multipleObjects = objects.count > 1
-        for (row, r) in heatMapRowOrder.enumerated() {
+        page.raw("</tr>")
+    }
+
+    private func heatMap(into page: inout HTMLText) {
+        page.raw("<section><h2>Relocations</h2> <small>by object; rows with the same name, kind and outcomes folded (&times;N)</small>\n<p class=\"legend\">")
+        for (code, meaning) in CoverageOutcome.legend {
+            page.raw("<span><i class=\"c \(code)\"></i>"); page.text(meaning); page.raw("</span>")
+        }
+        page.raw("<span><i class=\"c X\"></i>kernel not readable</span></p>\n")
+        page.raw("<div class=\"scroll\"><table class=\"heat\" id=\"heatmap\" style=\"width: \(300 + 10 * kernels.count)px\"><thead>")
+        heatHeader(into: &page)
+        page.raw("</thead>\n<tbody>\n")
+        var object = -1
+        let blocking = Set(blockingRelocations.map(\.relocationIndex))
+        for (r, count) in heatMapRows {
             let relocation = relocations[r]
-            // A thin rule between the three bands: problems, existence checks that are 0, the rest.
-            let band = row > 0 && (row == problemCount || row == problemCount + absentCount) ? " class=\"band\"" : ""
-            page.raw("<tr data-r=\"\(r)\"\(band)><th class=\"rl\" title=\"")
-            page.text("\(relocation.name) (\(relocation.kind)) at \(relocation.location), access \(relocation.accessString)")
-            page.raw("\">"); page.text(relocation.name); page.raw(" <span class=\"k\">"); page.text("\(relocation.kind)")
-            if multipleObjects { page.raw(" &middot; "); page.text(relocation.objectName.replacingSuffix(".bpf.o")) }
-            page.raw("</span></th>")
-            for (k, kernel) in kernels.enumerated() {
-                let code = r < kernel.outcomes.count ? String(kernel.outcomes[r].code) : "X"
-                // The end tag of a cell is optional in HTML; leaving it out keeps big maps small.
-                page.raw(groupStarts.contains(k) && k > 0 ? "<td class=\"c \(code) gs\">" : "<td class=\"c \(code)\">")
+            if relocation.objectIndex != object {
+                object = relocation.objectIndex
+                page.raw("<tr class=\"obj\" data-o=\"\(object)\" data-s=\"head\"><th class=\"rl\">"); page.text(relocation.objectName)
+                page.raw("</th><td colspan=\"\(max(kernels.count, 1))\"></td></tr>\n")
             }
+            let item = coverage[r]
+            let status = blocking.contains(r) || (!hasVerdicts && item.problemCount > 0) ? "bad" : item.unresolvedCount > 0 ? "guarded" : "good"
+            page.raw("<tr data-r=\"\(r)\" data-o=\"\(relocation.objectIndex)\" data-s=\"\(status)\"><th class=\"rl\" title=\"")
+            page.text("\(relocation.name) (\(relocation.kind)) at \(relocation.location), access \(relocation.accessString)"
+                      + (count > 1 ? "; and \(count - 1) more with the same outcomes" : ""))
+            page.raw("\">"); page.text(relocation.name); page.raw(" <span class=\"k\">"); page.text("\(relocation.kind)")
+            if count > 1 { page.raw(" &times;\(count)") }
+            page.raw("</span></th>")
+            cells(kernels.map { r < $0.outcomes.count ? String($0.outcomes[r].code) : "X" }, into: &page)
             page.raw("</tr>\n")
         }
-        page.raw("</tbody></table></div>\n<div id=\"tip\" hidden></div></section>\n")
+        page.raw("</tbody></table></div>\n</section>\n")
     }
 
     private func places(_ item: RelocationCoverage) -> String {
@@ -165,7 +276,7 @@ extension CoverageReport {
             page.raw("<tr><td class=\"name\">"); page.text(group.label); page.raw("</td><td class=\"n\">\(members.count)</td>")
             page.raw("<td class=\"n \(allResolve == members.count ? "Rt" : "")\">\(allResolve)</td>")
             page.raw("<td class=\"n\">\(members.filter { $0.failure != nil }.count)</td><td>")
-            page.text(sorted.map { "\(relocations[$0.key].name) (\($0.value))" }.joined(separator: ", "))
+            page.text(CoverageReport.capped(sorted.map { "\(relocations[$0.key].name) (\($0.value))" }))
             page.raw("</td></tr>\n")
         }
         page.raw("</tbody></table></section>\n")
@@ -183,7 +294,7 @@ extension CoverageReport {
             }
             let counts = kernel.counts
             for (code, _) in CoverageOutcome.legend { page.raw("<td class=\"n\">\(counts[code, default: 0])</td>") }
-            page.raw("<td>"); page.text(kernel.problems.map { relocations[$0].name }.joined(separator: ", ")); page.raw("</td></tr>\n")
+            page.raw("<td>"); page.text(CoverageReport.capped(kernel.problems.map { relocations[$0].name })); page.raw("</td></tr>\n")
         }
         page.raw("</tbody></table></details></section>\n")
     }
@@ -205,9 +316,19 @@ extension CoverageReport {
         page.raw("</tbody></table></details></section>\n")
     }
 
+    /// The first ten names and how many more: a kernel of a big suite may miss hundreds.
+    static func capped(_ names: [String]) -> String {
+        names.count <= 10 ? names.joined(separator: ", ") : names.prefix(10).joined(separator: ", ") + " and \(names.count - 10) more"
+    }
+
+    /// Past this many kernel x relocation pairs the page leaves out the per-cell values and reasons
+    /// (they are in the JSON report): the tooltips then name the kernels and the outcome only.
+    static let tooltipValueLimit = 200_000
+
     /// What the tooltips show, as JSON: kernels (name, values, reasons or failure), relocations
-    /// (name, kind, location), the legend and the reason strings.
+    /// (name, kind, location), programs, the legend and the reason strings.
     private func tooltipData() -> String {
+        let withValues = kernels.count * relocations.count <= CoverageReport.tooltipValueLimit
         var json = JSONText()
         var reasons: [String] = []
         var reasonIndex: [String: Int] = [:]
@@ -216,6 +337,18 @@ extension CoverageReport {
             out.raw("["); out.string(relocation.name); out.raw(", "); out.string("\(relocation.kind)"); out.raw(", ")
             out.string(relocation.location); out.raw("]")
         }
+        json.raw("], \"programs\": [")
+        json.list(programs) { out, program in
+            out.raw("["); out.string(program.name); out.raw(", "); out.string(program.objectName); out.raw(", ")
+            out.string(program.sectionName); out.raw("]")
+        }
+        json.raw("], \"blockers\": [")
+        // Per program, the kernels' blocking relocation (-1 when none): what an X or F cell names.
+        json.list(programs.indices) { out, p in
+            out.raw("[")
+            out.list(kernels) { out, kernel in out.raw(p < kernel.verdicts.count ? "\(kernel.verdicts[p].site ?? -1)" : "-1") }
+            out.raw("]")
+        }
         json.raw("], \"legend\": {")
         json.list(CoverageOutcome.legend) { out, entry in out.string(String(entry.code)); out.raw(": "); out.string(entry.meaning) }
         json.raw("}, \"kernels\": [")
@@ -223,7 +356,7 @@ extension CoverageReport {
             out.raw("{\"n\": "); out.string(kernel.name)
             if let failure = kernel.failure {
                 out.raw(", \"e\": "); out.string(failure)
-            } else {
+            } else if withValues {
                 out.raw(", \"v\": ["); out.list(kernel.outcomes) { out, outcome in out.value(outcome.value) }; out.raw("], \"w\": {")
                 out.list(kernel.outcomes.indices.filter { kernel.outcomes[$0].reason != nil }) { out, r in
                     let reason = kernel.outcomes[r].reason!
@@ -254,7 +387,8 @@ extension CoverageReport {
     .legend span { display: inline-flex; align-items: center; gap: 6px; }
     .legend i.c { display: inline-block; width: 14px; height: 14px; border-radius: 2px; }
     .scroll { overflow-x: auto; }
-    table.heat { border-collapse: separate; border-spacing: 1px; }
+    table.heat { border-collapse: separate; border-spacing: 1px; table-layout: fixed; }
+    table.heat tr:first-child th.rl { width: 300px; } table.heat th.rl { overflow: hidden; text-overflow: ellipsis; }
     table.heat th.g { font-size: 11px; font-weight: 600; text-align: left; white-space: nowrap; padding: 2px 4px; border-left: 3px solid #fff;
       background: #eef1f5; color: #2b3342; overflow: hidden; max-width: 1px; }
     table.heat th.g small { color: #6b7485; font-weight: 400; margin-left: 4px; }
@@ -267,6 +401,11 @@ extension CoverageReport {
     td.gs { border-left: 3px solid #fff; }
     .c.R { background: var(--R); } .c.A { background: var(--A); } .c.P { background: var(--P); } .c.M { background: var(--M); } .c.F { background: var(--F); }
     .c.X { background: repeating-linear-gradient(45deg, var(--X), var(--X) 2px, #c9c9c9 2px, #c9c9c9 4px); }
+    .c.vL { background: var(--R); } .c.vG { background: #7cc59a; } .c.vX { background: var(--P); } .c.vF { background: var(--F); }
+    .c.vN { background: repeating-linear-gradient(45deg, var(--X), var(--X) 2px, #c9c9c9 2px, #c9c9c9 4px); }
+    tr.obj th.rl { text-align: left; font-weight: 700; padding-top: 8px; } tr.obj td { border-bottom: 1px solid #dde1e7; }
+    .filters { margin: 10px 0; font-size: 13px; } .filters select { margin: 0 14px 0 4px; font-size: 13px; }
+    tr[hidden] { display: none; }
     tr.hl th.rl { color: #0b5cad; } td.c.hl { outline: 1px solid #1d2430; }
     #tip { position: fixed; pointer-events: none; background: #1d2430; color: #fff; font-size: 12px; padding: 6px 9px; border-radius: 5px; max-width: 460px; z-index: 10; box-shadow: 0 2px 8px #0004; }
     #tip b { color: #fff; } #tip .o { font-weight: 600; }
@@ -288,33 +427,61 @@ extension CoverageReport {
     static let script = """
     (function () {
       var data = JSON.parse(document.getElementById('coverage-data').textContent);
-      var names = { R: 'resolved', A: 'absent (existence check is 0)', P: 'poisoned (not found)', M: 'ambiguous', F: 'failed', X: 'kernel not readable' };
-      var tip = document.getElementById('tip'), table = document.getElementById('heatmap'), lit = [];
-      table.dataset.ready = String(data.kernels.length); // lets a headless render test see the script ran
+      var names = { R: 'resolved', A: 'absent (existence check is 0)', P: 'poisoned (not found)', M: 'ambiguous', F: 'failed', X: 'kernel not readable',
+                    vL: 'loads', vG: 'loads: poisoned reads guarded', vX: 'rejected: a poisoned instruction is reachable', vF: 'relocation fails', vN: 'kernel not readable' };
+      var tip = document.getElementById('tip'), lit = [];
+      var maps = [document.getElementById('heatmap'), document.getElementById('programs')].filter(Boolean);
+      maps[0].dataset.ready = String(data.kernels.length); // lets a headless render test see the script ran
       function esc(s) { return String(s).replace(/[&<>"]/g, function (c) { return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]; }); }
       function clear() { lit.forEach(function (e) { e.classList.remove('hl'); }); lit = []; }
-      table.addEventListener('mouseover', function (ev) {
-        var td = ev.target.closest('td.c'); clear();
-        if (!td) { tip.hidden = true; return; }
-        var tr = td.parentElement, r = +tr.dataset.r, k = td.cellIndex - 1;
-        var kernel = data.kernels[k], relo = data.relocations[r], code = td.classList[1];
-        var html = '<b>' + esc(kernel.n) + '</b><br>' + esc(relo[0]) + ' <i>' + esc(relo[1]) + '</i><br><span class="o">' + names[code] + '</span>';
+      function describe(td) {
+        var tr = td.parentElement, k = +td.dataset.k, n = td.colSpan || 1, code = td.classList[1];
+        var kernel = data.kernels[k];
+        var html = '<b>' + esc(kernel.n) + '</b>' + (n > 1 ? ' and ' + (n - 1) + ' more, to ' + esc(data.kernels[k + n - 1].n) : '') + '<br>';
+        if (tr.dataset.p !== undefined) {
+          var p = +tr.dataset.p, prog = data.programs[p], site = data.blockers[p][k];
+          html += esc(prog[1]) + ' ' + esc(prog[0]) + ' <i>' + esc(prog[2]) + '</i><br><span class="o">' + names[code] + '</span>';
+          if (site >= 0) html += '<br>' + esc(data.relocations[site][0]) + ' <i>' + esc(data.relocations[site][1]) + '</i> at ' + esc(data.relocations[site][2]);
+          return html;
+        }
+        var r = +tr.dataset.r, relo = data.relocations[r];
+        html += esc(relo[0]) + ' <i>' + esc(relo[1]) + '</i><br><span class="o">' + names[code] + '</span>';
         if (kernel.e) html += ': ' + esc(kernel.e);
-        else {
+        else if (kernel.v) {
           var v = kernel.v[r]; if (v !== null) html += ' = ' + esc(v);
           var w = kernel.w[r]; if (w !== undefined) html += '<br>' + esc(data.reasons[w]);
         }
-        html += '<br><small>' + esc(relo[2]) + '</small>';
-        tip.innerHTML = html; tip.hidden = false;
-        tr.classList.add('hl'); td.classList.add('hl'); lit.push(tr, td);
+        return html + '<br><small>' + esc(relo[2]) + '</small>';
+      }
+      maps.forEach(function (table) {
+        table.addEventListener('mouseover', function (ev) {
+          var td = ev.target.closest('td.c'); clear();
+          if (!td) { tip.hidden = true; return; }
+          tip.innerHTML = describe(td); tip.hidden = false;
+          td.parentElement.classList.add('hl'); td.classList.add('hl'); lit.push(td.parentElement, td);
+        });
+        table.addEventListener('mousemove', function (ev) {
+          var x = ev.clientX + 14, y = ev.clientY + 14;
+          if (x + tip.offsetWidth > window.innerWidth) x = ev.clientX - tip.offsetWidth - 14;
+          if (y + tip.offsetHeight > window.innerHeight) y = ev.clientY - tip.offsetHeight - 14;
+          tip.style.left = x + 'px'; tip.style.top = y + 'px';
+        });
+        table.addEventListener('mouseleave', function () { tip.hidden = true; clear(); });
       });
-      table.addEventListener('mousemove', function (ev) {
-        var x = ev.clientX + 14, y = ev.clientY + 14;
-        if (x + tip.offsetWidth > window.innerWidth) x = ev.clientX - tip.offsetWidth - 14;
-        if (y + tip.offsetHeight > window.innerHeight) y = ev.clientY - tip.offsetHeight - 14;
-        tip.style.left = x + 'px'; tip.style.top = y + 'px';
-      });
-      table.addEventListener('mouseleave', function () { tip.hidden = true; clear(); });
+      // Filters: rows carry data-o (object) and data-s (bad, guarded, good; head for object headers).
+      var object = document.getElementById('f-object'), outcome = document.getElementById('f-outcome');
+      function apply() {
+        var o = object.value, s = outcome.value;
+        maps.forEach(function (table) {
+          var rows = table.tBodies[0].rows;
+          for (var i = 0; i < rows.length; i++) {
+            var row = rows[i], show = (o === '' || row.dataset.o === o) && (s === '' || row.dataset.s === s || row.dataset.s === 'head');
+            row.hidden = !show;
+          }
+        });
+      }
+      object.addEventListener('change', apply); outcome.addEventListener('change', apply);
+      document.body.dataset.readyMs = String(Math.round(performance.now())); // load time, for the size test
     })();
 
     """

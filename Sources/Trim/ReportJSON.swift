@@ -1,4 +1,5 @@
 import BTF
+import CORE
 
 /// The coverage report as JSON (`btf-trim --report FILE.json`).
 ///
@@ -7,7 +8,9 @@ import BTF
 /// the patched values (`values`, `null` where nothing is patched) and, for the relocations that are
 /// not resolved, `[relocation, reason]` pairs into the shared `reasons` table. Values above 2^53
 /// (beyond what a JSON double holds exactly) are written as decimal strings. Keys and arrays come
-/// in a fixed order, so the same sweep gives the same bytes. See docs/report.md.
+/// in a fixed order, so the same sweep gives the same bytes. Version 2 adds `programs`: per program
+/// a string of verdicts (`verdicts`, one letter per kernel: L, G, X, F) and the `[kernel,
+/// relocation]` pairs that stop it (`rejectedAt`). See docs/report.md.
 extension CoverageReport {
     /// The report's JSON text, one line per relocation, group and kernel.
     public func json() -> [UInt8] {
@@ -26,9 +29,15 @@ extension CoverageReport {
 
         var out = JSONText()
         out.raw("{\n")
-        out.raw("\"format\": \"btfkit-coverage-report\",\n\"version\": 1,\n\"input\": "); out.string(input); out.raw(",\n")
+        out.raw("\"format\": \"btfkit-coverage-report\",\n\"version\": 2,\n\"input\": "); out.string(input); out.raw(",\n")
         out.raw("\"legend\": {")
         for (i, entry) in CoverageOutcome.legend.enumerated() {
+            if i > 0 { out.raw(", ") }
+            out.string(String(entry.code)); out.raw(": "); out.string(entry.meaning)
+        }
+        out.raw("},\n")
+        out.raw("\"programLegend\": {")
+        for (i, entry) in GuardVerdict.legend.enumerated() {
             if i > 0 { out.raw(", ") }
             out.string(String(entry.code)); out.raw(": "); out.string(entry.meaning)
         }
@@ -39,7 +48,27 @@ extension CoverageReport {
         let fullyCovered = kernels.filter { $0.failure == nil && $0.problems.isEmpty }.count
         out.raw("\"totals\": {\"relocations\": \(relocations.count), \"kernels\": \(kernels.count), \"kernelsCovered\": \(covered), "
                 + "\"kernelsAllResolved\": \(fullyCovered), \"kernelsFailed\": \(kernels.count - covered), "
-                + "\"relocationsWithProblems\": \(problemRelocations.count)},\n")
+                + "\"relocationsWithProblems\": \(problemRelocations.count), \"programs\": \(programs.count), "
+                + "\"programsWithProblems\": \(problemPrograms.count), \"relocationsBlocking\": \(blockingRelocations.count), "
+                + "\"relocationsGuarded\": \(guardedRelocations.count)},\n")
+
+        out.raw("\"programs\": [\n")
+        for (p, program) in programs.enumerated() {
+            let item = programCoverage[p]
+            out.raw("{\"id\": \(p), \"object\": \(program.objectIndex), \"name\": "); out.string(program.name)
+            out.raw(", \"section\": "); out.string(program.sectionName)
+            out.raw(", \"counts\": {\"L\": \(item.counts["L", default: 0]), \"G\": \(item.counts["G", default: 0]), "
+                    + "\"X\": \(item.counts["X", default: 0]), \"F\": \(item.counts["F", default: 0])}")
+            out.raw(", \"verdicts\": ")
+            out.string(String(kernels.map { p < $0.verdicts.count ? $0.verdicts[p].code : "-" }))
+            out.raw(", \"rejectedAt\": [")
+            let pairs = kernels.indices.flatMap { k in p < kernels[k].verdicts.count ? kernels[k].verdicts[p].sites.map { (k, $0) } : [] }
+            out.list(pairs) { out, pair in out.raw("[\(pair.0), \(pair.1)]") }
+            out.raw("]")
+            if item.problemCount > 0 { out.raw(", \"summary\": "); out.string(sentence(for: item)) }
+            out.raw(p == programs.count - 1 ? "}\n" : "},\n")
+        }
+        out.raw("],\n")
 
         out.raw("\"relocations\": [\n")
         for (r, relocation) in relocations.enumerated() {
@@ -48,6 +77,10 @@ extension CoverageReport {
             out.raw(", \"relo\": \(relocation.indexInSection), \"insn\": \(relocation.instructionOffset), \"kind\": ")
             out.string("\(relocation.kind)")
             out.raw(", \"existenceCheck\": \(relocation.kind.isExistenceCheck), \"name\": "); out.string(relocation.name)
+            if hasVerdicts {
+                let poisoned = item.counts["P", default: 0] > 0
+                out.raw(", \"reachedOn\": \(blockingKernelCounts[r]), \"guarded\": \(poisoned && blockingKernelCounts[r] == 0)")
+            }
             out.raw(", \"access\": "); out.string(relocation.accessString)
             out.raw(", \"counts\": "); out.counts(item.counts)
             out.raw(", \"unresolvedByGroup\": [")

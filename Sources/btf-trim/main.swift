@@ -34,12 +34,13 @@ struct BTFTrimCommand: AsyncParsableCommand {
 
         A kernel that cannot be trimmed (corrupt archive, bad BTF) is reported with the reason while \
         the others complete. Exit status: 0 all kernels trimmed, 1 some kernel failed (or, with \
-        --require-all, some relocation does not resolve on some kernel), 2 usage error (bad flags, \
+        --require-all, some program does not load on some kernel), 2 usage error (bad flags, \
         missing or unreadable objects or INPUT, no kernels found).
 
         Coverage: --report, --report-html and --report-summary tell, before shipping, on which kernels \
-        a relocation is poisoned (field, type or enumerator not found), ambiguous or failed, and where \
-        an existence check is 0. See docs/report.md.
+        each program loads (L), loads with its poisoned reads guarded (G), is rejected because the \
+        verifier reaches a poisoned instruction (X) or fails relocation (F), and per relocation where \
+        it is poisoned, ambiguous or failed and where an existence check is 0. See docs/report.md.
 
         Examples:
           btf-trim prog.bpf.o btfhub-archive -o trimmed
@@ -90,12 +91,12 @@ struct BTFTrimCommand: AsyncParsableCommand {
     var reportHTML: String?
 
     @Flag(name: .customLong("report-summary"),
-          help: "Print which relocations do not resolve on which kernels, worst first, at the end of the run.")
+          help: "Print which programs do not load on which kernels and why, worst first, then the relocations, at the end of the run.")
     var reportSummary = false
 
     @Flag(name: .customLong("require-all"),
-          help: ArgumentHelp("Exit with status 1 when any relocation is poisoned, ambiguous or failed on some kernel "
-                             + "(existence checks that are 0 are fine)."))
+          help: ArgumentHelp("Exit with status 1 when some program does not load on some kernel: a poisoned instruction "
+                             + "is reachable (X) or a relocation fails (F). Guarded poisoned reads and existence checks that are 0 are fine."))
     var requireAll = false
 
     func validate() throws {

@@ -168,7 +168,7 @@ struct CoverageReportTests {
         let report = try await Self.sweepReport(tree: tree)
         let bytes = report.json()
         let shuffled = CoverageReport(input: report.input, objects: report.objects, relocations: report.relocations,
-                                      kernels: report.kernels.reversed())
+                                      programs: report.programs, kernels: report.kernels.reversed())
         #expect(shuffled.json() == bytes, "kernel order changed the JSON")
 
         let path = tree + "-coverage.json"
@@ -237,6 +237,41 @@ struct CoverageReportTests {
         #expect(summary.contains("poisoned (not found) on 1 of 2 kernels: ubuntu 20.04 1 of 2"), "\(summary)")
     }
 
+    @Test("with verdicts, --require-all fails on X and F only: a guarded poisoned read is fine; JSON version 2 lists the programs")
+    func requireAllWithVerdicts() throws {
+        let relocation = CoverageRelocation(objectIndex: 0, objectPath: "p.bpf.o", sectionName: "kprobe/x", indexInSection: 0,
+                                            instructionOffset: 8, kind: .fieldByteOffset, accessString: "0:0", name: "task_struct.__state")
+        let programs = [CoverageProgram(objectIndex: 0, objectPath: "p.bpf.o", name: "guarded", sectionName: "kprobe/x"),
+                        CoverageProgram(objectIndex: 0, objectPath: "p.bpf.o", name: "naked", sectionName: "kprobe/y")]
+        let kernel = { (release: String, outcome: CoverageOutcome, verdicts: [GuardVerdict]) in
+            CoverageKernel(name: "ubuntu/20.04/x86_64/\(release)", identity: .init(distro: "ubuntu", version: "20.04", arch: "x86_64", release: release),
+                           outcomes: [outcome], verdicts: verdicts)
+        }
+        let guarded = CoverageReport(input: "in", objects: ["p.bpf.o"], relocations: [relocation], programs: [programs[0]],
+                                     kernels: [kernel("5.4.0-26-generic", .poisoned(reason: "no match"), [.guarded]),
+                                               kernel("5.15.0-1-generic", .resolved(24), [.loads])])
+        #expect(guarded.requireAllFailure() == nil)
+        #expect(guarded.guardedRelocations.map(\.relocationIndex) == [0] && guarded.blockingRelocations.isEmpty)
+        #expect(guarded.terminalSummary().contains("guarded (fine)"), "\(guarded.terminalSummary())")
+        #expect(guarded.terminalSummary().contains("p.bpf.o: 1 program loads on 2 of 2 kernels"), "\(guarded.terminalSummary())")
+
+        let rejected = CoverageReport(input: "in", objects: ["p.bpf.o"], relocations: [relocation], programs: programs,
+                                      kernels: [kernel("5.4.0-26-generic", .poisoned(reason: "no match"), [.guarded, .rejected(sites: [0])]),
+                                                kernel("5.15.0-1-generic", .resolved(24), [.loads, .loads])])
+        let message = try #require(rejected.requireAllFailure())
+        #expect(message.contains("p.bpf.o naked: rejected on 1 of 2 kernels: task_struct.__state (byte_off) not found: ubuntu 20.04 1 of 2"),
+                "\(message)")
+        #expect(!message.contains("p.bpf.o guarded"), "\(message)")
+        #expect(rejected.blockingRelocations.map(\.relocationIndex) == [0] && rejected.guardedRelocations.isEmpty)
+
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(rejected.json())) as? [String: Any])
+        #expect(root["version"] as? Int == 2)
+        let listed = try #require(root["programs"] as? [[String: Any]])
+        #expect(listed.map { $0["name"] as? String } == ["guarded", "naked"])
+        #expect(listed.map { $0["verdicts"] as? String } == ["GL", "XL"])
+        #expect((listed[1]["rejectedAt"] as? [[Int]]) == [[0, 0]] && (listed[0]["rejectedAt"] as? [[Int]]) == [])
+    }
+
     @Test("btf-trim --report --report-summary --require-all: exit 1 naming the relocations, files written", .requiresSharedArchive)
     func commandLine() throws {
         try TestSupport.requireSharedArchive()
@@ -248,8 +283,14 @@ struct CoverageReportTests {
         let strict = try TestSupport.run(tool, objects + [tree, "-o", out, "--report", tree + ".json", "--report-html", tree + ".html",
                                                           "--report-summary", "--require-all", "-j", "2"])
         #expect(strict.status == 1, "\(strict.stderr)")
-        #expect(strict.stderr.contains("relocations that do not work everywhere (worst first):"), "\(strict.stderr)")
-        #expect(strict.stderr.contains("--require-all:") && strict.stderr.contains("kernfs_node___report.id (byte_off"), "\(strict.stderr)")
+        #expect(strict.stderr.contains("programs that do not load everywhere (worst first):"), "\(strict.stderr)")
+        // The kprobe reads kernfs_node.id unguarded: rejected where it is poisoned.
+        #expect(strict.stderr.contains("--require-all:") && strict.stderr.contains("report_fields.bpf.o report_fields_kernfs_get: rejected on")
+                && strict.stderr.contains("kernfs_node___report.id (byte_off) not found"), "\(strict.stderr)")
+        // flavors.bpf.o guards every poisoned read: it loads everywhere, its reads are listed as guarded.
+        #expect(strict.stderr.contains("flavors.bpf.o: 1 program loads on 6 of 6 kernels"), "\(strict.stderr)")
+        #expect(strict.stderr.contains("guarded (fine):"), "\(strict.stderr)")
+        #expect(!strict.stderr.contains("flavors.bpf.o flavors_on_exec"), "\(strict.stderr)")
         #expect(FileManager.default.fileExists(atPath: tree + ".json") && FileManager.default.fileExists(atPath: tree + ".html"))
         // The same run without --require-all succeeds: a report alone does not fail the build.
         let lenient = try TestSupport.run(tool, objects + [tree, "-o", out, "--report", tree + ".json", "-j", "2"])
