@@ -46,12 +46,9 @@ struct GuardVerdictTests {
         return chosen.values.sorted { $0.path < $1.path }
     }
 
-    @Test("every program of the test objects, on a sample of the 85 shared kernels and the fixtures: X exactly when the verifier hits a poisoned instruction")
+    @Test("every program of the test objects, on a sample of the 85 shared kernels and the fixtures: X exactly when the verifier hits a poisoned instruction", .requiresRoot)
     func agreesWithVerifier() throws {
-        guard TestSupport.isRoot else {
-            if TestSupport.isCI { Issue.record("loading BPF programs needs root") } else { print("SKIPPED: loading BPF programs needs root") }
-            return
-        }
+        try TestSupport.requireRoot("it loads every program into this kernel's verifier")
         let paths = try TestSupport.compiledBPFObjects()
         let objects = try paths.map { try BPFObject(contentsOf: $0) }
         let table = try CoverageRelocationTable(objects: objects)

@@ -41,13 +41,6 @@ struct HostileInputRound2Tests {
         try #require(try TestSupport.compiledBPFObjects().first { $0.hasSuffix("/" + name) })
     }
 
-    /// Root is needed for mknod; under CI=true its absence is a failure.
-    static func requireRoot() -> Bool {
-        if TestSupport.isRoot { return true }
-        if TestSupport.isCI { Issue.record("this test needs root (mknod) and CI runs as root") } else { print("SKIPPED: not root") }
-        return false
-    }
-
     static func fileType(_ path: String) -> mode_t? {
         var status = stat()
         return lstat(path, &status) == 0 ? status.st_mode & S_IFMT : nil
@@ -92,9 +85,9 @@ struct HostileInputRound2Tests {
 
     // MARK: - 1. Devices and FIFOs as outputs
 
-    @Test("1: a device or FIFO named as any output is refused and stays what it was; a directory symlink in OUT is not followed")
+    @Test("1: a device or FIFO named as any output is refused and stays what it was; a directory symlink in OUT is not followed", .requiresRoot)
     func devicesAndFIFOsAreNeverReplaced() throws {
-        guard Self.requireRoot() else { return }
+        try TestSupport.requireRoot("mknod")
         let dir = try TemporaryDirectory()
         let d = dir.path
         let null = d + "/null", fifo = d + "/fifo"
@@ -416,9 +409,9 @@ struct HostileInputRound2Tests {
         #expect(!FileManager.default.fileExists(atPath: d + "/p.tar.xz"))
     }
 
-    @Test("9 and 12: a subdirectory btf-trim cannot list (run as nobody) fails alone; the sweep goes on")
+    @Test("9 and 12: a subdirectory btf-trim cannot list (run as nobody) fails alone; the sweep goes on", .requiresRoot)
     func unreadableSubdirectoryFailsAlone() throws {
-        guard Self.requireRoot() else { return }
+        try TestSupport.requireRoot("mknod")
         let setpriv = try TestSupport.which("setpriv")
         let dir = try TemporaryDirectory()
         let d = dir.path
