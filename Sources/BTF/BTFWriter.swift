@@ -49,7 +49,11 @@ extension BTF {
         let total = hdrLen + max(stringOff + stringLen, layoutOff + layoutLen)
         return [UInt8](unsafeUninitializedCapacity: total) { dst, initialized in
             let base = UnsafeMutableRawPointer(dst.baseAddress!)
-            base.initializeMemory(as: UInt8.self, repeating: 0, count: total)   // padding, if any
+            // Zero padding between the strings and a trailing kind layout; every other byte is copied.
+            let gapStart = hdrLen + stringOff + stringLen
+            if layoutLen > 0, hdrLen + layoutOff > gapStart {
+                (base + gapStart).initializeMemory(as: UInt8.self, repeating: 0, count: hdrLen + layoutOff - gapStart)
+            }
             func copy(_ source: UnsafeRawBufferPointer, to offset: Int) {
                 if let from = source.baseAddress { (base + offset).copyMemory(from: from, byteCount: source.count) }
             }

@@ -23,15 +23,20 @@ public struct SweepOptions: Sendable {
     /// kernel INPUT: their types are candidates as libbpf searches them (vmlinux first, modules
     /// only where vmlinux has none), and the output is one standalone BTF holding both.
     public var modules: [String]
+    /// In a btfhub tree: also read the modules in `<release>.modules/` beside each kernel
+    /// (`<module>.btf.tar.xz`, `<module>.btf` or `<module>.ko`), as `modules` does for one kernel.
+    public var modulesBesideKernels: Bool
 
     public init(jobs: Int = SweepOptions.defaultJobs, arch: String? = nil,
                 maxKernelSize: Int = KernelArchive.defaultMaxDecompressedSize,
-                maxTypeSectionSize: Int = SweepOptions.defaultMaxTypeSectionSize, modules: [String] = []) {
+                maxTypeSectionSize: Int = SweepOptions.defaultMaxTypeSectionSize, modules: [String] = [],
+                modulesBesideKernels: Bool = false) {
         self.jobs = jobs
         self.arch = arch
         self.maxKernelSize = maxKernelSize
         self.maxTypeSectionSize = maxTypeSectionSize
         self.modules = modules
+        self.modulesBesideKernels = modulesBesideKernels
     }
 
     /// 128 MiB: three times the type section of the largest btfhub kernel (CentOS 8's
@@ -224,7 +229,8 @@ struct SweepPlan {
             kernels = tree.kernels.map { entry in
                 SweepKernel(name: entry.identity.description, input: entry.inputPath,
                             output: BTFHubTree.join(output, entry.identity.btfRelativePath),
-                            source: .entry(entry), outputRoot: output)
+                            source: .entry(entry), outputRoot: output,
+                            modules: options.modulesBesideKernels ? Self.modules(beside: entry.inputPath) : [])
             }
             unusable = tree.unusable
             warnings = tree.duplicates.map { duplicate in
@@ -235,6 +241,9 @@ struct SweepPlan {
             filteredOutCount = tree.filteredOutCount
         case .other:
             mode = .singleFile
+            if options.modulesBesideKernels {
+                throw SweepUsageError("--with-modules reads <release>.modules/ in a btfhub tree; give modules of a single kernel with --module")
+            }
             if options.arch != nil { throw SweepUsageError("--arch filters a btfhub tree; INPUT \(input) is a single kernel file") }
             if outputKind == .directory {
                 throw SweepUsageError("\(output): is a directory; with a single kernel file as INPUT, OUT names the output file")
@@ -247,6 +256,27 @@ struct SweepPlan {
             }
             kernels = [SweepKernel(name: name, input: input, output: output, source: .file, modules: options.modules)]
         }
+    }
+}
+
+extension SweepPlan {
+    /// The module files in `<release>.modules/` beside the kernel file `kernel`, sorted (none if absent).
+    static func modules(beside kernel: String) -> [String] {
+        let stem = kernel.hasSuffix(".btf.tar.xz") ? String(kernel.dropLast(".btf.tar.xz".count))
+            : kernel.hasSuffix(".btf") ? String(kernel.dropLast(".btf".count)) : kernel
+        let directory = stem + ".modules"
+        guard FileKind(path: directory) == .directory, let dir = opendir(directory) else { return [] }
+        defer { closedir(dir) }
+        var found: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard !name.hasPrefix("."), name.hasSuffix(".btf.tar.xz") || name.hasSuffix(".btf") || name.hasSuffix(".ko") else { continue }
+            let path = directory + "/" + name
+            if FileKind(path: path) == .other { found.append(path) }
+        }
+        return found.sorted()
     }
 }
 

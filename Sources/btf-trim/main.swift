@@ -30,7 +30,10 @@ struct BTFTrimCommand: AsyncParsableCommand {
         Modules: with a single kernel file, --module MOD (a .ko, its raw split BTF, or a .btf.tar.xz \
         holding it; repeatable) adds a module's types, as libbpf searches them on a running kernel: \
         vmlinux candidates first, a module's only where vmlinux has none. OUT is one standalone BTF \
-        with the needed vmlinux and module types, renumbered, for bpf_object_open_opts.btf_custom_path.
+        with the needed vmlinux and module types, renumbered, for bpf_object_open_opts.btf_custom_path. \
+        In a btfhub tree, --with-modules does the same for every kernel with a directory \
+        <distro>/<version>/<arch>/<release>.modules/ beside it holding <module>.btf.tar.xz, \
+        <module>.btf or <module>.ko files (the layout of btfhub-fixtures/).
 
         A kernel that cannot be trimmed (corrupt archive, bad BTF) is reported with the reason while \
         the others complete. Exit status: 0 all kernels trimmed, 1 some kernel failed (or, with \
@@ -77,6 +80,10 @@ struct BTFTrimCommand: AsyncParsableCommand {
             help: ArgumentHelp("A kernel module (.ko, raw split BTF or .btf.tar.xz) split against the single kernel INPUT; repeatable.",
                                valueName: "MOD"))
     var modules: [String] = []
+
+    @Flag(name: .customLong("with-modules"),
+          help: "In a btfhub tree, also read the modules in <release>.modules/ beside each kernel (as --module does for one kernel).")
+    var withModules = false
 
     @Flag(name: .shortAndLong, help: "Print one line per kernel and the relocations libbpf would reject.")
     var verbose = false
@@ -143,7 +150,8 @@ struct BTFTrimCommand: AsyncParsableCommand {
         do {
             let objects = try Sweep.loadObjects(Array(paths.dropLast()))
             sweep = Sweep(objects: objects, options: SweepOptions(jobs: jobs, arch: arch, maxKernelSize: maxKernelSizeMiB << 20,
-                                                                  maxTypeSectionSize: maxTypeSectionMiB << 20, modules: modules))
+                                                                  maxTypeSectionSize: maxTypeSectionMiB << 20,
+                                                                  modules: modules, modulesBesideKernels: withModules))
         } catch {
             console.print("error: \(error)")
             return 2

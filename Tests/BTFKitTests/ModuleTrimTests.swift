@@ -90,6 +90,32 @@ struct ModuleTrimTests {
         #expect(throws: BTFError.self) { try BTF.combining(modules: [base]) }
     }
 
+    @Test("--with-modules trims each kernel of a tree with the modules in <release>.modules/ beside it")
+    func treeWithModules() throws {
+        let f = try Self.conntrackFixture()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("btfkit-modtree-\(getpid())-\(UInt32.random(in: 0 ... .max))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let arch = dir + "/in/debian/12/x86_64"
+        try FileManager.default.createDirectory(atPath: arch + "/6.1.0-50-cloud-amd64.modules", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: f.kernel, toPath: arch + "/6.1.0-50-cloud-amd64.btf")
+        try FileManager.default.copyItem(atPath: f.moduleArchive, toPath: arch + "/6.1.0-50-cloud-amd64.modules/nf_conntrack.btf.tar.xz")
+        let tool = try DumpComparison.builtExecutable("btf-trim")
+        for withModules in [true, false] {
+            let out = dir + (withModules ? "/with" : "/without")
+            let run = try TestSupport.run(tool, [f.object, dir + "/in", "-o", out] + (withModules ? ["--with-modules"] : []))
+            try #require(run.status == 0, "btf-trim: \(run.stderr)")
+            let trimmed = try BTF(contentsOf: out + "/debian/12/x86_64/6.1.0-50-cloud-amd64.btf")
+            let hasHelper = trimmed.typeIDs.contains { trimmed.name($0) == "nf_conntrack_helper" && trimmed.kind($0) == .structure }
+            #expect(hasHelper == withModules, "with modules: \(withModules)")
+        }
+        // The standalone single-kernel run gives the same bytes as the tree run with modules.
+        let single = dir + "/single.btf"
+        let run = try TestSupport.run(tool, [f.object, arch + "/6.1.0-50-cloud-amd64.btf", "--module",
+                                             arch + "/6.1.0-50-cloud-amd64.modules/nf_conntrack.btf.tar.xz", "-o", single])
+        try #require(run.status == 0, "btf-trim --module: \(run.stderr)")
+        #expect(try FileIO.read(single) == FileIO.read(dir + "/with/debian/12/x86_64/6.1.0-50-cloud-amd64.btf"))
+    }
+
     @Test("--module needs a single kernel file INPUT")
     func moduleNeedsSingleKernel() throws {
         let f = try Self.conntrackFixture()
