@@ -45,7 +45,7 @@ public struct EventDecoder: Sendable {
     /// The struct (or union) the records are.
     public let eventType: TypeID
     /// Its size in bytes.
-    public let size: Int
+    public private(set) var size: Int
     /// Nesting deeper than this is printed as bytes (a guard against malformed BTF loops).
     static let maxDepth = 32
 
@@ -68,6 +68,15 @@ public struct EventDecoder: Sendable {
         }
         eventType = found
         size = Int(btf.type(found).size)
+    }
+
+    /// The decoder for any type of `btf` (a map's key or value type): integers, enums, arrays,
+    /// structs, unions and what qualifies them.
+    public init(btf: BTF, typeID: TypeID) {
+        self.btf = btf
+        eventType = typeID
+        size = 0
+        size = self.size(of: typeID) ?? 0
     }
 
     /// Follows const/volatile/restrict/type tags (and typedefs when asked) to the type they qualify.

@@ -85,6 +85,9 @@ struct BTFRunCommand: ParsableCommand {
         valueName: "PROGRAM=TARGET"))
     var attach: [String] = []
 
+    @OptionGroup(title: "Result maps (histograms and tables)")
+    var mapOutput: MapOutputOptions
+
     @Flag(name: .shortAndLong, help: "Say which BTF is used and why, and what was attached (-vv: libbpf's log too, -vvv: its debug log).")
     var verbose: Int
 
@@ -194,13 +197,28 @@ struct BTFRunCommand: ParsableCommand {
                 print("btf-run: streaming events from " + (names.isEmpty ? "no map (the object has no ring or perf buffer)" : names.joined(separator: ", "))
                       + (duration.map { " for \($0) s" } ?? " until interrupted"), to: &diagnostics)
             }
+            let mapPrinter = try MapPrinter(loaded: loaded, objectBytes: objectBytes, objectName: objectName, options: mapOutput, json: json)
+            if verbose >= 1 && !mapPrinter.maps.isEmpty {
+                print("btf-run: printing result maps " + mapPrinter.maps.map(\.name).joined(separator: ", ")
+                      + (mapOutput.interval.map { " every \($0) s and at exit" } ?? " at exit"), to: &diagnostics)
+            }
             installSignalHandlers()
             let clock = ContinuousClock()
             let deadline = duration.map { clock.now + .milliseconds(Int64($0 * 1000)) }
+            let period = mapOutput.interval.map { Duration.milliseconds(Int64($0 * 1000)) }
+            var nextPrint = period.map { clock.now + $0 }
             while !stopRequested.load(ordering: .relaxed) {
                 if let deadline, clock.now >= deadline { break }
                 try stream.poll(timeoutMilliseconds: 100)
+                if let due = nextPrint, clock.now >= due, let period {
+                    try mapPrinter.printMaps(final: false)
+                    nextPrint = due + period
+                }
             }
+            // The last events, then the maps as the programs left them (detached: no more changes).
+            try stream.poll(timeoutMilliseconds: 0)
+            loaded.detachAll()
+            try mapPrinter.printMaps(final: true)
             exitCode = 0
         } catch {
             print("btf-run: \(error)", to: &diagnostics)
