@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(name: "btfkit-bench", dependencies: ["BTF", "Trim", "Archive", argumentParser]),
 
         // Support/reloc_count.c is a libbpf helper the tests compile and run themselves, not part of the target.
-        .testTarget(name: "BTFKitTests", dependencies: ["BTF", "CORE", "Archive", "Trim", "BTFRuntime", "BPFLoader"],
+        .testTarget(name: "BTFKitTests", dependencies: ["BTF", "CORE", "Archive", "Trim", "BTFRuntime", "BPFLoader", "CLibBPF"],
                     exclude: ["Support/reloc_count.c", "Fixtures"]),
     ]
 )
