@@ -188,16 +188,27 @@ struct BTFRunCommand: ParsableCommand {
             let decoder = try eventDecoder(objectBytes: objectBytes, objectName: objectName)
             let maps = loaded.eventMaps
             var printer = EventPrinter(decoder: decoder, json: json, showMap: maps.count > 1)
-            let stream = try EventStream(maps: maps, handler: { printer.print($0) }, lost: { map, cpu, count in
+            var lost: UInt64 = 0
+            let stream = try EventStream(maps: maps, handler: { printer.print($0) }, lost: { [verbose] map, cpu, count in
+                lost &+= count
+                guard verbose >= 1 else { return }
                 var diagnostics = StandardError()
                 print("btf-run: \(map): lost \(count) records on CPU \(cpu)", to: &diagnostics)
             })
+            defer {
+                // Never silent: lost records at exit; -v also the records the type did not fit.
+                if lost > 0 { print("btf-run: lost \(lost) records in all (the perf buffer was full; a larger one or fewer events helps)", to: &diagnostics) }
+                if verbose >= 1, let decoder {
+                    print("btf-run: \(printer.records) records decoded; \(printer.shortRecords) shorter and \(printer.longRecords) longer than \(eventType ?? "the event type") (\(decoder.size) bytes)", to: &diagnostics)
+                }
+            }
             if verbose >= 1 {
                 let names = maps.map { "\($0.name) (\($0.kind == .ringBuffer ? "ring buffer" : "perf buffer"))" }
                 print("btf-run: streaming events from " + (names.isEmpty ? "no map (the object has no ring or perf buffer)" : names.joined(separator: ", "))
                       + (duration.map { " for \($0) s" } ?? " until interrupted"), to: &diagnostics)
             }
-            let mapPrinter = try MapPrinter(loaded: loaded, objectBytes: objectBytes, objectName: objectName, options: mapOutput, json: json)
+            let mapPrinter = try MapPrinter(loaded: loaded, objectBytes: objectBytes, objectName: objectName, options: mapOutput, json: json,
+                                            eventType: decoder?.eventType)
             if verbose >= 1 && !mapPrinter.maps.isEmpty {
                 print("btf-run: printing result maps " + mapPrinter.maps.map(\.name).joined(separator: ", ")
                       + (mapOutput.interval.map { " every \($0) s and at exit" } ?? " at exit"), to: &diagnostics)
@@ -279,6 +290,10 @@ struct EventPrinter {
     let json: Bool
     let showMap: Bool
     private var columnWidths: [Int]?
+    /// Records printed, and those shorter or longer than the event type (-v reports them).
+    private(set) var records = 0
+    private(set) var shortRecords = 0
+    private(set) var longRecords = 0
 
     init(decoder: EventDecoder?, json: Bool, showMap: Bool) {
         self.decoder = decoder
@@ -288,7 +303,9 @@ struct EventPrinter {
 
     mutating func print(_ event: BPFEvent) {
         var line: String
+        records += 1
         if let decoder {
+            if event.bytes.count < decoder.size { shortRecords += 1 } else if event.bytes.count > decoder.size { longRecords += 1 }
             let value = decoder.decode(event.bytes)
             if json {
                 line = value.json

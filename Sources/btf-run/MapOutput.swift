@@ -48,14 +48,23 @@ final class MapPrinter {
     private var printed = 0
 
     /// The maps `options` choose among `loaded`'s result maps; `--map` naming no result map is an error.
-    init(loaded: LoadedBPFObject, objectBytes: [UInt8], objectName: String, options: MapOutputOptions, json: Bool) throws(BPFLoaderError) {
+    /// A map whose value is the event type (`eventType`) is the program's scratch space for
+    /// building events (bcc's `heap`), not a result: left out unless named with --map.
+    init(loaded: LoadedBPFObject, objectBytes: [UInt8], objectName: String, options: MapOutputOptions, json: Bool, eventType: TypeID?) throws(BPFLoaderError) {
         let all = loaded.resultMaps.filter { $0.kind != .stackTrace }
+        btf = try? BTF(elf: try ELFFile(parsing: objectBytes, file: objectName))
         for name in options.maps + options.hiddenMaps where !all.contains(where: { $0.name == name }) {
             throw BPFLoaderError("\(objectName) has no result map named '\(name)'"
                                  + (all.isEmpty ? " (it has none)" : "; its result maps are \(all.map(\.name).joined(separator: ", "))"))
         }
-        maps = all.filter { (options.maps.isEmpty || options.maps.contains($0.name)) && !options.hiddenMaps.contains($0.name) }
-        btf = try? BTF(elf: try ELFFile(parsing: objectBytes, file: objectName))
+        let btf = btf
+        func isScratch(_ map: ResultMap) -> Bool {
+            guard let eventType, let value = map.valueType, let btf else { return false }
+            return EventDecoder(btf: btf, typeID: value).resolvedType == eventType
+        }
+        maps = all.filter {
+            options.maps.isEmpty ? !options.hiddenMaps.contains($0.name) && !isScratch($0) : options.maps.contains($0.name)
+        }
         self.options = options
         self.json = json
     }
