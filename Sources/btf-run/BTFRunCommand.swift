@@ -250,11 +250,17 @@ struct BTFRunCommand: ParsableCommand {
     /// The decoder for `--event-type`, or `nil` without it (events print as hex).
     private func eventDecoder(objectBytes: [UInt8], objectName: String) throws -> EventDecoder? {
         guard let eventType else { return nil }
-        let btf: BTF
-        do { btf = try BTF(elf: try ELFFile(parsing: objectBytes, file: objectName)) } catch {
-            throw BPFLoaderError("\(objectName): cannot read the object's BTF to decode events: \(error)")
+        let elf: ELFFile
+        do { elf = try ELFFile(parsing: objectBytes, file: objectName) } catch {
+            throw BPFLoaderError("\(objectName): cannot read the object to decode events: \(error)")
         }
-        return try EventDecoder(btf: btf, typeName: eventType, objectName: objectName)
+        // The object's BTF, else its DWARF (most tools' event structs are only there).
+        let found = try EventDecoder.forObject(elf, typeName: eventType, objectName: objectName)
+        if verbose >= 1 && found.source == .dwarf {
+            var diagnostics = StandardError()
+            print("btf-run: event type \(eventType) is not in the object's BTF; decoding it from the object's DWARF", to: &diagnostics)
+        }
+        return found.decoder
     }
 
     /// The BTF for this run; a failure is printed (with the selection's steps under -v) and exits.
