@@ -85,6 +85,10 @@ struct BTFRunCommand: ParsableCommand {
         valueName: "PROGRAM=TARGET"))
     var attach: [String] = []
 
+    @Flag(name: .customLong("trace-pipe"), inversion: .prefixedNo,
+          help: "Stream bpf_printk output (tracefs's trace_pipe) while running, when a program calls bpf_trace_printk or bpf_trace_vprintk.")
+    var tracePipe = true
+
     @OptionGroup(title: "Result maps (histograms and tables)")
     var mapOutput: MapOutputOptions
 
@@ -163,9 +167,10 @@ struct BTFRunCommand: ParsableCommand {
             // --attach checked against the object's programs and sections before anything is loaded.
             let programs = loaded.programs
             let targets = try attachTargets(programs: programs, objectName: objectName)
-            if programs.contains(where: \.needsTracefs) || targets.values.joined().contains(where: \.needsTracefs) {
+            let printk = tracePipe && (try? ELFFile(parsing: objectBytes, file: objectName)).map(PrintkUse.calls(in:)) == true
+            if printk || programs.contains(where: \.needsTracefs) || targets.values.joined().contains(where: \.needsTracefs) {
                 mountedTracefs = try Tracefs.mountIfNeeded()
-                if mountedTracefs && verbose >= 1 { print("btf-run: mounted tracefs at \(Tracefs.mountPoint) (a tracepoint program needs it)", to: &diagnostics) }
+                if mountedTracefs && verbose >= 1 { print("btf-run: mounted tracefs at \(Tracefs.mountPoint) (a tracepoint program or bpf_printk needs it)", to: &diagnostics) }
             }
             try loaded.load()
             let outcomes = loaded.attachAll(targets: targets)
@@ -213,6 +218,8 @@ struct BTFRunCommand: ParsableCommand {
                 print("btf-run: printing result maps " + mapPrinter.maps.map(\.name).joined(separator: ", ")
                       + (mapOutput.interval.map { " every \($0) s and at exit" } ?? " at exit"), to: &diagnostics)
             }
+            let pipe = printk ? try TracePipe() : nil
+            if let pipe, verbose >= 1 { print("btf-run: a program calls bpf_printk: streaming \(pipe.path)", to: &diagnostics) }
             installSignalHandlers()
             let clock = ContinuousClock()
             let deadline = duration.map { clock.now + .milliseconds(Int64($0 * 1000)) }
@@ -220,7 +227,8 @@ struct BTFRunCommand: ParsableCommand {
             var nextPrint = period.map { clock.now + $0 }
             while !stopRequested.load(ordering: .relaxed) {
                 if let deadline, clock.now >= deadline { break }
-                try stream.poll(timeoutMilliseconds: 100)
+                try stream.poll(timeoutMilliseconds: pipe == nil ? 100 : 50)
+                if let pipe { printTraceLines(pipe) }
                 if let due = nextPrint, clock.now >= due, let period {
                     try mapPrinter.printMaps(final: false)
                     nextPrint = due + period
@@ -229,6 +237,7 @@ struct BTFRunCommand: ParsableCommand {
             // The last events, then the maps as the programs left them (detached: no more changes).
             try stream.poll(timeoutMilliseconds: 0)
             loaded.detachAll()
+            if let pipe { printTraceLines(pipe) }
             try mapPrinter.printMaps(final: true)
             exitCode = 0
         } catch {
@@ -239,6 +248,14 @@ struct BTFRunCommand: ParsableCommand {
         if mountedTracefs { Tracefs.unmount() }
         if verbose >= 1 && exitCode == 0 { print("btf-run: detached", to: &diagnostics) }
         if exitCode != 0 { throw ExitCode(exitCode) }
+    }
+
+    /// bpf_printk lines, as they are (bcc's trace_pipe look); with --json one object each.
+    private func printTraceLines(_ pipe: TracePipe) {
+        let lines = pipe.drain()
+        guard !lines.isEmpty else { return }
+        for line in lines { print(json ? "{\"trace_pipe\":\(EventValue.jsonString(line))}" : line) }
+        fflush(nil)
     }
 
     /// The `--attach` targets by program name, checked against the object's programs and sections.
