@@ -33,6 +33,7 @@ extension MapTable {
     /// The table as columns under an upper-case header: key columns and text left-aligned,
     /// numbers right-aligned, each column as wide as its widest cell.
     public var text: String {
+        if !frames.isEmpty { return stackText }
         let cells = rows.map { $0.map(\.text) }
         let widths = columns.indices.map { column in
             cells.reduce(columns[column].count) { max($0, column < $1.count ? $1[column].count : 0) }
@@ -46,6 +47,25 @@ extension MapTable {
             }.joined(separator: " ").trimmingTrailingBlanks + "\n"
         }
         return line(columns.map { $0.uppercased() }) + cells.map(line).joined()
+    }
+}
+
+extension MapTable {
+    /// Rows with stacks in the layout of bcc's profile/offcputime: each stack's frames (innermost
+    /// first, kernel before user), a `-` line with the other key members, then the values.
+    var stackText: String {
+        let stacks = Set(stackColumns)
+        var out = ""
+        for (index, row) in rows.enumerated() {
+            let named = index < frames.count ? frames[index] : [:]
+            for column in stackColumns {
+                for frame in named[columns[column]] ?? [] { out += "    " + frame + "\n" }
+            }
+            let others = (0 ..< keyColumns).filter { !stacks.contains($0) }.map { "\(columns[$0])=\(row[$0].text)" }
+            out += "    -                " + others.joined(separator: " ") + "\n"
+            out += "        " + row[keyColumns...].map(\.text).joined(separator: " ") + "\n\n"
+        }
+        return out
     }
 }
 
@@ -75,8 +95,11 @@ extension MapReport {
             }
             return "{\"map\":\(EventValue.jsonString(map)),\"kind\":\"histogram\",\"histograms\":[" + items.joined(separator: ",") + "]}"
         case .table(let map, let table):
-            let rows = table.rows.map { row in
-                "{" + zip(table.columns, row).map { EventValue.jsonString($0.0) + ":" + $0.1.json }.joined(separator: ",") + "}"
+            let rows = table.rows.enumerated().map { index, row in
+                let frames = index < table.frames.count ? table.frames[index].sorted { $0.key < $1.key } : []
+                return "{" + (zip(table.columns, row).map { EventValue.jsonString($0.0) + ":" + $0.1.json }
+                    + frames.map { EventValue.jsonString($0.key + "_frames") + ":[" + $0.value.map(EventValue.jsonString).joined(separator: ",") + "]" })
+                    .joined(separator: ",") + "}"
             }
             return "{\"map\":\(EventValue.jsonString(map)),\"kind\":\"table\",\"rows\":[" + rows.joined(separator: ",") + "]}"
         }

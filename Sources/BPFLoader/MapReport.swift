@@ -57,11 +57,22 @@ public struct MapTable: Sendable, Equatable {
     /// How many leading columns come from the key.
     public var keyColumns: Int
     public var rows: [[EventValue]]
+    /// Per row, the named frames of the stacks its stack-id columns refer to (column name to
+    /// frames, innermost first); empty when the map has no stack ids.
+    public var frames: [[String: [String]]] = []
 
     public init(columns: [String], keyColumns: Int, rows: [[EventValue]]) {
         self.columns = columns
         self.keyColumns = keyColumns
         self.rows = rows
+    }
+
+    /// The key columns holding stack ids (`kern_stack_id`, `user_stack_id`, `stack_id` ...).
+    /// Kernel stacks first, as bcc's profile prints them.
+    public var stackColumns: [Int] {
+        let stacks = (0 ..< keyColumns).filter { columns[$0].lowercased().contains("stack") && columns[$0].lowercased().hasSuffix("id") }
+        return stacks.filter { columns[$0].lowercased().contains("k") && !columns[$0].lowercased().contains("user") }
+            + stacks.filter { !(columns[$0].lowercased().contains("k") && !columns[$0].lowercased().contains("user")) }
     }
 }
 
@@ -228,6 +239,15 @@ extension EventValue {
         case .unsigned(let v): v
         case .signed(let v): v < 0 ? 0 : UInt64(v)
         case .enumerator(_, let v): v < 0 ? 0 : UInt64(v)
+        default: nil
+        }
+    }
+
+    /// A signed or unsigned integer.
+    public var integerValue: Int64? {
+        switch self {
+        case .unsigned(let v): Int64(exactly: v)
+        case .signed(let v): v
         default: nil
         }
     }

@@ -42,6 +42,9 @@ struct MapOutputOptions: ParsableArguments {
 /// table layout) or one JSON document per print.
 final class MapPrinter {
     let maps: [ResultMap]
+    /// Stack-trace maps: not printed, but the stack ids of printed maps are looked up in them.
+    let stackMaps: [ResultMap]
+    private lazy var symbolizer = StackSymbolizer()
     let btf: BTF?
     let options: MapOutputOptions
     let json: Bool
@@ -51,7 +54,9 @@ final class MapPrinter {
     /// A map whose value is the event type (`eventType`) is the program's scratch space for
     /// building events (bcc's `heap`), not a result: left out unless named with --map.
     init(loaded: LoadedBPFObject, objectBytes: [UInt8], objectName: String, options: MapOutputOptions, json: Bool, eventType: TypeID?) throws(BPFLoaderError) {
-        let all = loaded.resultMaps.filter { $0.kind != .stackTrace }
+        let everything = loaded.resultMaps
+        stackMaps = everything.filter { $0.kind == .stackTrace }
+        let all = everything.filter { $0.kind != .stackTrace }
         btf = try? BTF(elf: try ELFFile(parsing: objectBytes, file: objectName))
         for name in options.maps + options.hiddenMaps where !all.contains(where: { $0.name == name }) {
             throw BPFLoaderError("\(objectName) has no result map named '\(name)'"
@@ -69,6 +74,21 @@ final class MapPrinter {
         self.json = json
     }
 
+    /// A table whose key holds stack ids, with each id's frames named (kernel symbols, user mappings).
+    private func withStacks(_ report: MapReport) -> MapReport {
+        guard case .table(let name, var table) = report, let stackMap = stackMaps.first, !table.stackColumns.isEmpty else { return report }
+        let pidColumn = (0 ..< table.keyColumns).first { ["pid", "tgid"].contains(table.columns[$0].lowercased()) }
+        table.frames = table.rows.map { row in
+            var named: [String: [String]] = [:]
+            for column in table.stackColumns {
+                guard case let id? = row[column].integerValue, let ips = MapReader.stack(id, in: stackMap) else { continue }
+                named[table.columns[column]] = symbolizer.frames(ips, pid: pidColumn.flatMap { row[$0].integerValue })
+            }
+            return named
+        }
+        return .table(map: name, table)
+    }
+
     /// Prints every chosen map; `final` is the print at exit. Between intervals (not at exit) the
     /// maps are emptied unless --cumulative.
     func printMaps(final: Bool) throws(BPFLoaderError) {
@@ -77,7 +97,7 @@ final class MapPrinter {
         var reports: [MapReport] = []
         for map in maps {
             let entries = try MapReader.entries(of: map)
-            reports.append(MapReport.build(map: map, entries: entries, btf: btf, options: reportOptions))
+            reports.append(withStacks(MapReport.build(map: map, entries: entries, btf: btf, options: reportOptions)))
             if !final && !options.cumulative { try MapReader.clear(map, entries: entries) }
         }
         printed += 1
