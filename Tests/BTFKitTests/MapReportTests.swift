@@ -211,6 +211,19 @@ struct MapReportTests {
         }
         #expect(run.stderr.contains("printing result maps hist, pid_hists, counts, calls_per_cpu every 0.5 s and at exit"), "\(run.stderr)")
 
+        // --cumulative: nothing is emptied, so every print's global histogram holds the one before.
+        let cumulative = try TestSupport.run(btfRun, [path, "--interval", "0.4", "--duration", "1.3", "--json", "--map", "hist", "--cumulative"])
+        #expect(cumulative.status == 0, "\(cumulative.stderr)")
+        let totals = String(decoding: cumulative.stdout, as: UTF8.self).split(separator: "\n").compactMap { line -> Int? in
+            guard let document = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let maps = document["maps"] as? [[String: Any]], let histograms = maps.first?["histograms"] as? [[String: Any]],
+                  let slots = histograms.first?["slots"] as? [Int] else { return nil }
+            return slots.reduce(0, +)
+        }
+        #expect(totals.count == 4 && totals == totals.sorted() && totals.first! > 0, "\(totals)")
+        let conflicting = try TestSupport.run(btfRun, [path, "--interval", "1", "--clear", "--cumulative"])
+        #expect(conflicting.status != 0 && conflicting.stderr.contains("--clear and --cumulative contradict each other"), "\(conflicting.stderr)")
+
         let text = try TestSupport.run(btfRun, [path, "--duration", "0.5", "--map", "hist", "--hist-unit", "usecs"])
         #expect(text.status == 0, "\(text.stderr)")
         let output = String(decoding: text.stdout, as: UTF8.self)
