@@ -71,7 +71,7 @@ struct BTFRunCommand: ParsableCommand {
     @Flag(help: "Say which BTF a run would use and why, step by step, and exit (0 when one is found, 1 otherwise); nothing is loaded.")
     var which = false
 
-    @Option(help: ArgumentHelp("Decode events as this struct of the object's BTF (e.g. execsnoop_event).", valueName: "NAME"))
+    @Option(help: ArgumentHelp("Decode events as this struct of the object's BTF, or else of its DWARF (e.g. execsnoop_event, event).", valueName: "NAME"))
     var eventType: String?
 
     @Flag(inversion: .prefixedNo, help: "Print one JSON object per event instead of text columns or hex (--no-json undoes a runner's default --json).")
