@@ -12,7 +12,7 @@ struct DWARFTests {
     static func dwarfonly(_ flags: [String]) throws -> ELFFile {
         let directory = TestSupport.cache + "/bpf-tools"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let object = directory + "/dwarfonly\(flags.joined()).bpf.o"
+        let object = directory + "/dwarfonly-variant\(flags.joined()).bpf.o"  // never the plain name ToolPrograms uses
         let temporary = object + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         let bpf = TestSupport.packageRoot + "/bpf"
         let compiled = try TestSupport.run("clang", ["-O2", "-target", "bpf", "-I", bpf + "/include"] + flags
