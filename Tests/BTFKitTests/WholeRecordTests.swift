@@ -77,4 +77,27 @@ struct WholeRecordTests {
         // heap (a per-CPU array of struct event) is the program's scratch space, not printed.
         #expect(!log.contains("printing result maps"), "\(log)")
     }
+
+    @Test("records a full perf buffer loses are counted and reported at exit, and per CPU with -v",
+          .enabled(if: ToolPrograms.canLoad, "needs root to load BPF programs (CI runs it as root)"))
+    func lostRecordsAreReported() throws {
+        let path = try ToolPrograms.object("perfflood")
+        let btfRun = try PackFixtures.product("btf-run")
+        let script = """
+        "$0" "$1" -v --duration 3 > /dev/null 2> "$2" &
+        pid=$!
+        sleep 1
+        timeout 1.5 dd if=/dev/zero of=/dev/null bs=1 count=100000000 2>/dev/null
+        wait $pid
+        """
+        let log = PackFixtures.temporaryPath("perfflood-log")
+        let run = try TestSupport.run("/bin/sh", ["-c", script, btfRun, path, log])
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(run.status == 0, "\(text)")
+        let perCPU = text.split(separator: "\n").filter { $0.hasPrefix("btf-run: events: lost ") && $0.contains(" records on CPU ") }
+        #expect(!perCPU.isEmpty, "\(text.suffix(2000))")
+        // The total at exit is the sum of what was reported per CPU.
+        let sum = perCPU.compactMap { Int($0.split(separator: " ")[3]) }.reduce(0, +)
+        #expect(text.contains("btf-run: lost \(sum) records in all"), "\(sum): \(text.suffix(2000))")
+    }
 }
