@@ -20,6 +20,7 @@ let package = Package(
         // btf-run: loads a BPF object, attaches its programs, prints its events; `btf-pack runner` embeds it.
         .executable(name: "btf-run", targets: ["btf-run"]),
         .library(name: "BPFLoader", targets: ["BPFLoader"]),
+        .library(name: "DWARF", targets: ["DWARF"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,6 +28,8 @@ let package = Package(
     targets: [
         // Pure-Swift BTF model: reader, writer, ELF and .BTF.ext parsing, text dump. No C dependency.
         .target(name: "BTF"),
+        // DWARF type reader: .debug_info types turned into BTF (for types clang left out of .BTF). No C dependency.
+        .target(name: "DWARF", dependencies: ["BTF"]),
         // CO-RE relocation engine: libbpf's rules, BTF in, decisions out. No I/O.
         .target(name: "CORE", dependencies: ["BTF"]),
         // btfhub layout, xz/tar streaming (tar in Swift over liblzma and zlib: no libarchive, so the
@@ -39,7 +42,7 @@ let package = Package(
         // The C ABI over BTFRuntime (@_cdecl); its header lives in include/, for C compilers only.
         .target(name: "CBTFKit", dependencies: ["BTFRuntime", "CLibBPF"], exclude: ["include"]),
         // libbpf glue for btf-run: open, load, attach, ring/perf buffers, events decoded from the object's BTF.
-        .target(name: "BPFLoader", dependencies: ["BTF", "Archive", "BTFRuntime", "CLibBPF", "CLinuxShims"]),
+        .target(name: "BPFLoader", dependencies: ["BTF", "DWARF", "Archive", "BTFRuntime", "CLibBPF", "CLinuxShims"]),
 
         // Debian's C libraries, reached through system-library targets.
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev"])]),
@@ -65,7 +68,7 @@ let package = Package(
         .executableTarget(name: "btfkit-bench", dependencies: ["BTF", "Trim", "Archive", argumentParser]),
 
         // Support/reloc_count.c is a libbpf helper the tests compile and run themselves, not part of the target.
-        .testTarget(name: "BTFKitTests", dependencies: ["BTF", "CORE", "Archive", "Trim", "BTFRuntime", "BPFLoader"],
+        .testTarget(name: "BTFKitTests", dependencies: ["BTF", "CORE", "Archive", "Trim", "BTFRuntime", "BPFLoader", "DWARF", "CLibBPF"],
                     exclude: ["Support/reloc_count.c", "Fixtures"]),
     ]
 )

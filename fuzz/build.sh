@@ -3,7 +3,7 @@
 # compiled once into a static library with -sanitize=fuzzer,address (SwiftPM's -sanitize=fuzzer
 # fails to link executables), then each target links against them.
 #
-#   fuzz/build.sh            -> $FUZZ_BUILD/fuzz-{btf,btfext,elf,core,pack}
+#   fuzz/build.sh            -> $FUZZ_BUILD/fuzz-{btf,btfext,elf,core,pack,dwarf}
 #   fuzz/build.sh pack:FuzzPack   one target (name:file), modules rebuilt all the same
 # FUZZ_BUILD defaults to .build-fuzz/libfuzzer in the package root.
 set -euo pipefail
@@ -25,13 +25,14 @@ build_module() {
         -emit-library -static -o "$out/lib$module.a" "$root/Sources/$module"/*.swift
 }
 build_module BTF
+build_module DWARF
 build_module CORE
 build_module Archive
 build_module Trim
 
-link=(-L "$out" -lTrim -lArchive -lCORE -lBTF -llzma -lz)
+link=(-L "$out" -lTrim -lArchive -lCORE -lDWARF -lBTF -llzma -lz)
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(btf:FuzzBTF btfext:FuzzBTFExt elf:FuzzELF core:FuzzCORE pack:FuzzPack)
+[[ ${#targets[@]} -gt 0 ]] || targets=(btf:FuzzBTF btfext:FuzzBTFExt elf:FuzzELF core:FuzzCORE pack:FuzzPack dwarf:FuzzDWARF)
 for target in "${targets[@]}"; do
     name=${target%%:*} file=${target#*:}
     echo "build: fuzz-$name" >&2

@@ -14,7 +14,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 corpus=${1:?usage: make-corpus.sh CORPUS_DIR}
-mkdir -p "$corpus"/{objects,btf,btfext,elf,core,pack,work}
+mkdir -p "$corpus"/{objects,btf,btfext,elf,core,pack,dwarf,work}
 if [[ -z "${BTF_TRIM:-}" || -z "${BTF_PACK:-}" ]]; then
     swift build --package-path "$root" --scratch-path "$root/.build-fuzz" -c release --product btf-trim >&2
     swift build --package-path "$root" --scratch-path "$root/.build-fuzz" -c release --product btf-pack >&2
@@ -30,6 +30,14 @@ for source in "$root"/bpf/*.bpf.c; do
     llvm-objcopy --dump-section ".BTF=$corpus/btf/object-$name.btf" "$object" /dev/null
     llvm-objcopy --dump-section ".BTF.ext=$corpus/btfext/object-$name.btf.ext" "$object" /dev/null
     cp "$object" "$corpus/elf/object-$name.o"
+done
+
+# DWARF 4 and 5 objects for the DWARF reader (bpf/tools holds the DWARF-only event types).
+for source in "$root"/bpf/*.bpf.c "$root"/bpf/tools/*.bpf.c; do
+    for version in 4 5; do
+        clang -gdwarf-$version -O2 -target bpf -D__TARGET_ARCH_x86 -I "$root/bpf/include" -c "$source" \
+            -o "$corpus/dwarf/$(basename "${source%.bpf.c}")-dwarf$version.o"
+    done
 done
 
 # A small btfhub tree: the fixtures, plus the first kernel of each distro in the shared archive.
@@ -98,7 +106,7 @@ for pack in "$corpus"/work/{trimmed,one,linked}.tar.xz "$corpus"/work/{trimmed,o
     esac
 done
 
-for dir in btf btfext elf core pack; do
+for dir in btf btfext elf core pack dwarf; do
     echo "corpus $dir: $(ls "$corpus/$dir" | wc -l) files, $(du -sh "$corpus/$dir" | cut -f1)" >&2
 done
 # The objects the CO-RE target resolves (BTFKIT_FUZZ_OBJECTS for fuzz-core).

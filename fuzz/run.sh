@@ -2,7 +2,7 @@
 # Builds the fuzz targets, builds the seed corpora, and runs every target for FUZZ_SECONDS
 # (default 600), FUZZ_JOBS targets at a time (default 2).
 #
-#   fuzz/run.sh                 all targets: btf btfext elf core pack
+#   fuzz/run.sh                 all targets: btf btfext elf core pack dwarf
 #   fuzz/run.sh core pack       some of them
 # Environment: FUZZ_SECONDS, FUZZ_JOBS, FUZZ_SKIP_BUILD=1 (reuse the binaries), FUZZ_DIR (work
 # directory, default .build-fuzz), BTF_TRIM / BTF_PACK (tools make-corpus.sh uses).
@@ -16,7 +16,7 @@ work=${FUZZ_DIR:-$root/.build-fuzz}
 seconds=${FUZZ_SECONDS:-600}
 jobs=${FUZZ_JOBS:-2}
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(btf btfext elf core pack)
+[[ ${#targets[@]} -gt 0 ]] || targets=(btf btfext elf core pack dwarf)
 bin=$work/libfuzzer
 
 [[ ${FUZZ_SKIP_BUILD:-0} == 1 ]] || FUZZ_BUILD=$bin "$root/fuzz/build.sh"

@@ -45,7 +45,7 @@ public struct EventDecoder: Sendable {
     /// The struct (or union) the records are.
     public let eventType: TypeID
     /// Its size in bytes.
-    public let size: Int
+    public private(set) var size: Int
     /// Nesting deeper than this is printed as bytes (a guard against malformed BTF loops).
     static let maxDepth = 32
 
@@ -69,6 +69,18 @@ public struct EventDecoder: Sendable {
         eventType = found
         size = Int(btf.type(found).size)
     }
+
+    /// The decoder for any type of `btf` (a map's key or value type): integers, enums, arrays,
+    /// structs, unions and what qualifies them.
+    public init(btf: BTF, typeID: TypeID) {
+        self.btf = btf
+        eventType = typeID
+        size = 0
+        size = self.size(of: typeID) ?? 0
+    }
+
+    /// The type with typedefs and qualifiers followed (what `EventDecoder(btf:typeName:)` keeps as `eventType`).
+    public var resolvedType: TypeID { EventDecoder.skipModifiers(eventType, in: btf, followTypedefs: true) }
 
     /// Follows const/volatile/restrict/type tags (and typedefs when asked) to the type they qualify.
     static func skipModifiers(_ start: TypeID, in btf: BTF, followTypedefs: Bool) -> TypeID {
@@ -118,16 +130,23 @@ public struct EventDecoder: Sendable {
         return value
     }
 
-    private func value(of id: TypeID, at offset: Int, in record: ArraySlice<UInt8>, depth: Int) -> EventValue {
+    /// `trailing`: the record's last member, which may be held only in part (a variable-length
+    /// record such as execsnoop's `args`): then an array is decoded from the bytes present, and a
+    /// char array's NUL-separated strings are joined with spaces (a full-size char array stops at
+    /// its first NUL: what follows may be stale bytes of a reused buffer).
+    private func value(of id: TypeID, at offset: Int, in record: ArraySlice<UInt8>, depth: Int, trailing: Bool = false) -> EventValue {
         let resolved = EventDecoder.skipModifiers(id, in: btf, followTypedefs: true)
         let base = record.startIndex + offset
-        guard let kind = btf.kind(resolved), depth < EventDecoder.maxDepth, let byteCount = size(of: resolved) else {
+        guard let kind = btf.kind(resolved), depth < EventDecoder.maxDepth, var byteCount = size(of: resolved) else {
             return .bytes(Array(record[min(base, record.endIndex)...]))
         }
         let t = btf.type(resolved)
         if kind == .structure || kind == .union {
             return .fields(fields(of: t, at: offset, in: record, depth: depth))  // a short record: the members it holds
         }
+        // Held in part: the sender cut the record after the bytes that mean something.
+        let partial = trailing && kind == .array && base < record.endIndex && base + byteCount > record.endIndex
+        if partial { byteCount = record.endIndex - base }
         guard base + byteCount <= record.endIndex else { return .bytes(Array(record[min(base, record.endIndex)...])) }
         let bytes = record[base ..< base + byteCount]
         switch kind {
@@ -156,11 +175,13 @@ public struct EventDecoder: Sendable {
             // Written as char (not through a typedef such as __u8): a string.
             let written = EventDecoder.skipModifiers(array.elementType, in: btf, followTypedefs: false)
             if btf.kind(written) == .int, btf.type(written).size == 1, isCharacter(written) {
-                let text = bytes.prefix { $0 != 0 }
-                return .string(String(decoding: text, as: UTF8.self))
+                guard partial else { return .string(String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)) }
+                // Strings one after another (an argument list): up to the first empty one.
+                let strings = bytes.split(separator: 0, omittingEmptySubsequences: false).prefix { !$0.isEmpty }
+                return .string(strings.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " "))
             }
             guard let elementSize = size(of: element), elementSize > 0 else { return .bytes(Array(bytes)) }
-            return .array((0 ..< Int(array.count)).map { index in
+            return .array((0 ..< min(Int(array.count), byteCount / elementSize)).map { index in
                 value(of: element, at: offset + index * elementSize, in: record, depth: depth + 1)
             })
         default:
@@ -176,7 +197,8 @@ public struct EventDecoder: Sendable {
 
     private func fields(of t: BTFType, at offset: Int, in record: ArraySlice<UInt8>, depth: Int) -> [(String, EventValue)] {
         var result: [(String, EventValue)] = []
-        for member in btf.members(of: t) {
+        let members = btf.members(of: t)
+        for member in members {
             let name = btf.string(member.nameOffset)
             let bitOffset = Int(member.bitOffset)
             if member.bitfieldSize > 0 || bitOffset % 8 != 0 {
@@ -195,8 +217,12 @@ public struct EventDecoder: Sendable {
                 continue
             }
             let memberOffset = offset + bitOffset / 8
-            guard let memberSize = size(of: member.type), record.startIndex + memberOffset + memberSize <= record.endIndex else { continue }
-            let decoded = value(of: member.type, at: memberOffset, in: record, depth: depth + 1)
+            // The top-level struct's last member: a trailing array may be held in part.
+            let trailing = depth == 0 && member == members.last && btf.kind(EventDecoder.skipModifiers(member.type, in: btf, followTypedefs: true)) == .array
+            guard let memberSize = size(of: member.type),
+                  record.startIndex + memberOffset + (trailing ? 0 : memberSize) <= record.endIndex,
+                  !(trailing && record.startIndex + memberOffset >= record.endIndex) else { continue }
+            let decoded = value(of: member.type, at: memberOffset, in: record, depth: depth + 1, trailing: trailing)
             if name.isEmpty, case .fields(let inner) = decoded {
                 result.append(contentsOf: inner)  // an anonymous struct/union: its members read as the parent's
             } else {

@@ -27,12 +27,18 @@ public final class EventStream {
         let map: String
         let handler: Handler
         let lost: LostHandler
+        /// Ring-buffer records still to deliver in this `poll`: at zero the callback stops
+        /// libbpf's loop (which otherwise drains a buffer filled as fast as it is read, forever).
+        var budget = Int.max
         init(map: String, handler: @escaping Handler, lost: @escaping LostHandler) {
             self.map = map
             self.handler = handler
             self.lost = lost
         }
     }
+
+    /// At most this many ring-buffer records per `poll` (so a stop request or an interval is seen).
+    static let recordsPerPoll = 65536
 
     private var ringBuffer: OpaquePointer?
     private var perfBuffers: [OpaquePointer] = []
@@ -51,7 +57,9 @@ public final class EventStream {
                 let sample: ring_buffer_sample_fn = { ctx, data, size in
                     let context = Unmanaged<MapContext>.fromOpaque(ctx!).takeUnretainedValue()
                     context.handler(BPFEvent(map: context.map, cpu: nil, bytes: UnsafeRawBufferPointer(start: data, count: size)))
-                    return 0
+                    context.budget -= 1
+                    // Negative: libbpf keeps this record consumed and returns from the poll.
+                    return context.budget <= 0 ? -ECANCELED : 0
                 }
                 if let ringBuffer {
                     let result = ring_buffer__add(ringBuffer, map.fd, sample, pointer)
@@ -104,9 +112,14 @@ public final class EventStream {
         let share = max(1, timeoutMilliseconds / Int32(readers))
         var total = 0
         if let ringBuffer {
+            for context in contexts { context.budget = Self.recordsPerPoll }
             let result = ring_buffer__poll(ringBuffer, share)
-            if result < 0 && result != -EINTR { throw BPFLoaderError("ring_buffer__poll failed: \(errnoText(result))", errnoCode: abs(result)) }
-            total += max(0, Int(result))
+            if result == -ECANCELED {
+                total += Self.recordsPerPoll  // the budget ran out: back to the caller, which polls again
+            } else {
+                if result < 0 && result != -EINTR { throw BPFLoaderError("ring_buffer__poll failed: \(errnoText(result))", errnoCode: abs(result)) }
+                total += max(0, Int(result))
+            }
         }
         for buffer in perfBuffers {
             let result = perf_buffer__poll(buffer, share)

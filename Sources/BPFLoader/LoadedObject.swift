@@ -208,6 +208,13 @@ public final class LoadedBPFObject {
         return maps
     }
 
+    /// Detaches every program; the maps stay readable until `close` (a final report then reads
+    /// contents that no longer change).
+    public func detachAll() {
+        for link in links { bpf_link__destroy(link) }
+        links.removeAll()
+    }
+
     /// Detaches every link and closes the object. Safe to call more than once.
     public func close() {
         guard !isClosed else { return }

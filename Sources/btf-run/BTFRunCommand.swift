@@ -80,7 +80,7 @@ struct BTFRunCommand: ParsableCommand {
     @Flag(help: "Say which BTF a run would use and why, step by step, and exit (0 when one is found, 1 otherwise); nothing is loaded.")
     var which = false
 
-    @Option(help: ArgumentHelp("Decode events as this struct of the object's BTF (e.g. execsnoop_event).", valueName: "NAME"))
+    @Option(help: ArgumentHelp("Decode events as this struct of the object's BTF, or else of its DWARF (e.g. execsnoop_event, event).", valueName: "NAME"))
     var eventType: String?
 
     @Flag(inversion: .prefixedNo, help: "Print one JSON object per event instead of text columns or hex (--no-json undoes a runner's default --json).")
@@ -93,6 +93,13 @@ struct BTFRunCommand: ParsableCommand {
         "Attach PROGRAM at TARGET instead of where its section says (repeatable): for uprobe/uretprobe BINARY:FUNCTION[+OFFSET] or BINARY:0xOFFSET, kprobe/kretprobe FUNCTION[+OFFSET], tracepoint CATEGORY:NAME, raw_tp NAME.",
         valueName: "PROGRAM=TARGET"))
     var attach: [String] = []
+
+    @Flag(name: .customLong("trace-pipe"), inversion: .prefixedNo,
+          help: "Stream bpf_printk output (tracefs's trace_pipe) while running, when a program calls bpf_trace_printk or bpf_trace_vprintk.")
+    var tracePipe = true
+
+    @OptionGroup(title: "Result maps (histograms and tables)")
+    var mapOutput: MapOutputOptions
 
     @Flag(name: .shortAndLong, help: "Say which BTF is used and why, and what was attached (-vv: libbpf's log too, -vvv: its debug log).")
     var verbose: Int
@@ -177,10 +184,12 @@ struct BTFRunCommand: ParsableCommand {
             // --attach checked against the object's programs and sections before anything is loaded.
             let programs = loaded.programs
             let targets = try attachTargets(programs: programs, objectName: objectName)
-            if programs.contains(where: \.needsTracefs) || targets.values.joined().contains(where: \.needsTracefs) {
+            let printk = tracePipe && (try? ELFFile(parsing: objectBytes, file: objectName)).map(PrintkUse.calls(in:)) == true
+            if printk || programs.contains(where: \.needsTracefs) || targets.values.joined().contains(where: \.needsTracefs) {
                 let mountedTracefs = try Tracefs.mountIfNeeded()
                 if mountedTracefs && verbose >= 1 {
-                    print("btf-run: mounted tracefs at \(Tracefs.mountPoint) in btf-run's own mount namespace (a tracepoint program needs it)", to: &diagnostics)
+                    print("btf-run: mounted tracefs at \(Tracefs.mountPoint) in btf-run's own mount namespace (a tracepoint program or bpf_printk needs it)",
+                          to: &diagnostics)
                 }
             }
             try loaded.load()
@@ -204,22 +213,52 @@ struct BTFRunCommand: ParsableCommand {
             let decoder = try eventDecoder(objectBytes: objectBytes, objectName: objectName)
             let maps = loaded.eventMaps
             var printer = EventPrinter(decoder: decoder, json: json, showMap: maps.count > 1)
-            let stream = try EventStream(maps: maps, handler: { printer.print($0) }, lost: { map, cpu, count in
+            var lost: UInt64 = 0
+            let stream = try EventStream(maps: maps, handler: { printer.print($0) }, lost: { [verbose] map, cpu, count in
+                lost &+= count
+                guard verbose >= 1 else { return }
                 var diagnostics = StandardError()
                 print("btf-run: \(map): lost \(count) records on CPU \(cpu)", to: &diagnostics)
             })
+            defer {
+                // Never silent: lost records at exit; -v also the records the type did not fit.
+                if lost > 0 { print("btf-run: lost \(lost) records in all (the perf buffer was full; a larger one or fewer events helps)", to: &diagnostics) }
+                if verbose >= 1, let decoder {
+                    print("btf-run: \(printer.records) records decoded; \(printer.shortRecords) shorter and \(printer.longRecords) longer than \(eventType ?? "the event type") (\(decoder.size) bytes)", to: &diagnostics)
+                }
+            }
             if verbose >= 1 {
                 let names = maps.map { "\($0.name) (\($0.kind == .ringBuffer ? "ring buffer" : "perf buffer"))" }
                 print("btf-run: streaming events from " + (names.isEmpty ? "no map (the object has no ring or perf buffer)" : names.joined(separator: ", "))
                       + (duration.map { " for \($0) s" } ?? " until interrupted"), to: &diagnostics)
             }
+            let mapPrinter = try MapPrinter(loaded: loaded, objectBytes: objectBytes, objectName: objectName, options: mapOutput, json: json,
+                                            eventType: decoder?.eventType)
+            if verbose >= 1 && !mapPrinter.maps.isEmpty {
+                print("btf-run: printing result maps " + mapPrinter.maps.map(\.name).joined(separator: ", ")
+                      + (mapOutput.interval.map { " every \($0) s and at exit" } ?? " at exit"), to: &diagnostics)
+            }
+            let pipe = printk ? try TracePipe() : nil
+            if let pipe, verbose >= 1 { print("btf-run: a program calls bpf_printk: streaming \(pipe.path)", to: &diagnostics) }
             installSignalHandlers()
             let clock = ContinuousClock()
             let deadline = duration.map { clock.now + .milliseconds(Int64($0 * 1000)) }
+            let period = mapOutput.interval.map { Duration.milliseconds(Int64($0 * 1000)) }
+            var nextPrint = period.map { clock.now + $0 }
             while !stopRequested.load(ordering: .relaxed) {
                 if let deadline, clock.now >= deadline { break }
-                try stream.poll(timeoutMilliseconds: 100)
+                try stream.poll(timeoutMilliseconds: pipe == nil ? 100 : 50)
+                if let pipe { printTraceLines(pipe) }
+                if let due = nextPrint, clock.now >= due, let period {
+                    try mapPrinter.printMaps(final: false)
+                    nextPrint = due + period
+                }
             }
+            // The last events, then the maps as the programs left them (detached: no more changes).
+            try stream.poll(timeoutMilliseconds: 0)
+            loaded.detachAll()
+            if let pipe { printTraceLines(pipe) }
+            try mapPrinter.printMaps(final: true)
             exitCode = 0
         } catch {
             print("btf-run: \(error)", to: &diagnostics)
@@ -228,6 +267,14 @@ struct BTFRunCommand: ParsableCommand {
         chosen.release()
         if verbose >= 1 && exitCode == 0 { print("btf-run: detached", to: &diagnostics) }
         if exitCode != 0 { throw ExitCode(exitCode) }
+    }
+
+    /// bpf_printk lines, as they are (bcc's trace_pipe look); with --json one object each.
+    private func printTraceLines(_ pipe: TracePipe) {
+        let lines = pipe.drain()
+        guard !lines.isEmpty else { return }
+        for line in lines { print(json ? "{\"trace_pipe\":\(EventValue.jsonString(line))}" : line) }
+        fflush(nil)
     }
 
     /// The `--attach` targets by program name, checked against the object's programs and sections.
@@ -239,11 +286,17 @@ struct BTFRunCommand: ParsableCommand {
     /// The decoder for `--event-type`, or `nil` without it (events print as hex).
     private func eventDecoder(objectBytes: [UInt8], objectName: String) throws -> EventDecoder? {
         guard let eventType else { return nil }
-        let btf: BTF
-        do { btf = try BTF(elf: try ELFFile(parsing: objectBytes, file: objectName)) } catch {
-            throw BPFLoaderError("\(objectName): cannot read the object's BTF to decode events: \(error)")
+        let elf: ELFFile
+        do { elf = try ELFFile(parsing: objectBytes, file: objectName) } catch {
+            throw BPFLoaderError("\(objectName): cannot read the object to decode events: \(error)")
         }
-        return try EventDecoder(btf: btf, typeName: eventType, objectName: objectName)
+        // The object's BTF, else its DWARF (most tools' event structs are only there).
+        let found = try EventDecoder.forObject(elf, typeName: eventType, objectName: objectName)
+        if verbose >= 1 && found.source == .dwarf {
+            var diagnostics = StandardError()
+            print("btf-run: event type \(eventType) is not in the object's BTF; decoding it from the object's DWARF", to: &diagnostics)
+        }
+        return found.decoder
     }
 
     /// The BTF for this run; a failure is printed (with the selection's steps under -v) and exits.
@@ -279,6 +332,10 @@ struct EventPrinter {
     let json: Bool
     let showMap: Bool
     private var columnWidths: [Int]?
+    /// Records printed, and those shorter or longer than the event type (-v reports them).
+    private(set) var records = 0
+    private(set) var shortRecords = 0
+    private(set) var longRecords = 0
 
     init(decoder: EventDecoder?, json: Bool, showMap: Bool) {
         self.decoder = decoder
@@ -288,7 +345,9 @@ struct EventPrinter {
 
     mutating func print(_ event: BPFEvent) {
         var line: String
+        records += 1
         if let decoder {
+            if event.bytes.count < decoder.size { shortRecords += 1 } else if event.bytes.count > decoder.size { longRecords += 1 }
             let value = decoder.decode(event.bytes)
             if json {
                 line = value.json
