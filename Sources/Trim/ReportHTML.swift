@@ -129,23 +129,24 @@ extension CoverageReport {
         return rows
     }
 
-    /// Runs of equal codes in a row, cut at distro version boundaries: (code, first kernel, length).
-    func runs(_ codes: [String]) -> [(code: String, start: Int, count: Int)] {
-        let groupStarts = Set(groups.map(\.kernelIndices.lowerBound))
-        var result: [(code: String, start: Int, count: Int)] = []
+    /// Runs of equal codes in a row: (code, first kernel, length). Runs cross distro version
+    /// boundaries (the header shows them): outcomes mostly change with the kernel version, so a
+    /// row of 4,000 kernels is a handful of cells.
+    static func runs<Code: Equatable>(_ codes: [Code]) -> [(code: Code, start: Int, count: Int)] {
+        var result: [(code: Code, start: Int, count: Int)] = []
         for (k, code) in codes.enumerated() {
-            if let last = result.last, last.code == code, !groupStarts.contains(k) { result[result.count - 1].count += 1 }
+            if let last = result.last, last.code == code { result[result.count - 1].count += 1 }
             else { result.append((code, k, 1)) }
         }
         return result
     }
 
-    /// One row's cells: one `td` per run, `data-k` its first kernel (the end tag is optional in HTML).
-    private func cells(_ codes: [String], into page: inout HTMLText) {
-        let groupStarts = Set(groups.map(\.kernelIndices.lowerBound))
-        for run in runs(codes) {
+    /// One row's cells: one `td` per run; its first kernel is the sum of the spans before it (the
+    /// end tag is optional in HTML, and leaving it out keeps big maps small).
+    private func cells(_ codes: [String], groupStarts: Set<Int>, into page: inout HTMLText) {
+        for run in CoverageReport.runs(codes) {
             let span = run.count > 1 ? " colspan=\"\(run.count)\"" : ""
-            page.raw("<td class=\"c \(run.code)\(groupStarts.contains(run.start) && run.start > 0 ? " gs" : "")\" data-k=\"\(run.start)\"\(span)>")
+            page.raw("<td class=\"c \(run.code)\(groupStarts.contains(run.start) && run.start > 0 ? " gs" : "")\"\(span)>")
         }
     }
 
@@ -171,6 +172,7 @@ extension CoverageReport {
         page.raw("</thead>\n<tbody>\n")
         let bad = problemPrograms.map(\.programIndex)
         let badSet = Set(bad)
+        let groupStarts = Set(groups.map(\.kernelIndices.lowerBound))
         for p in bad + programs.indices.filter({ !badSet.contains($0) }) {
             let program = programs[p], item = programCoverage[p]
             let status = item.problemCount > 0 ? "bad" : item.counts["G", default: 0] > 0 ? "guarded" : "good"
@@ -179,7 +181,7 @@ extension CoverageReport {
             page.raw("\">"); page.text(program.name); page.raw(" <span class=\"k\">"); page.text(program.objectName.replacingSuffix(".bpf.o"))
             page.raw("</span></th>")
             // Verdict classes are vL, vG, vX, vF (vN: kernel not readable), apart from the outcome codes.
-            cells(kernels.map { p < $0.verdicts.count ? "v" + String($0.verdicts[p].code) : "vN" }, into: &page)
+            cells(kernels.map { p < $0.verdicts.count ? "v" + String($0.verdicts[p].code) : "vN" }, groupStarts: groupStarts, into: &page)
             page.raw("</tr>\n")
         }
         page.raw("</tbody></table></div></section>\n")
@@ -219,6 +221,7 @@ extension CoverageReport {
         page.raw("</thead>\n<tbody>\n")
         var object = -1
         let blocking = Set(blockingRelocations.map(\.relocationIndex))
+        let groupStarts = Set(groups.map(\.kernelIndices.lowerBound))
         for (r, count) in heatMapRows {
             let relocation = relocations[r]
             if relocation.objectIndex != object {
@@ -234,7 +237,7 @@ extension CoverageReport {
             page.raw("\">"); page.text(relocation.name); page.raw(" <span class=\"k\">"); page.text("\(relocation.kind)")
             if count > 1 { page.raw(" &times;\(count)") }
             page.raw("</span></th>")
-            cells(kernels.map { r < $0.outcomes.count ? String($0.outcomes[r].code) : "X" }, into: &page)
+            cells(kernels.map { r < $0.outcomes.count ? String($0.outcomes[r].code) : "X" }, groupStarts: groupStarts, into: &page)
             page.raw("</tr>\n")
         }
         page.raw("</tbody></table></div>\n</section>\n")
@@ -343,10 +346,12 @@ extension CoverageReport {
             out.string(program.sectionName); out.raw("]")
         }
         json.raw("], \"blockers\": [")
-        // Per program, the kernels' blocking relocation (-1 when none): what an X or F cell names.
+        // Per program, runs of the kernels' blocking relocation, [first kernel, kernels, relocation]
+        // for the runs that have one: what an X or F cell names.
         json.list(programs.indices) { out, p in
+            let runs = CoverageReport.runs(kernels.map { p < $0.verdicts.count ? $0.verdicts[p].site ?? -1 : -1 }).filter { $0.code >= 0 }
             out.raw("[")
-            out.list(kernels) { out, kernel in out.raw(p < kernel.verdicts.count ? "\(kernel.verdicts[p].site ?? -1)" : "-1") }
+            out.list(runs) { out, run in out.raw("[\(run.start), \(run.count), \(run.code)]") }
             out.raw("]")
         }
         json.raw("], \"legend\": {")
@@ -435,11 +440,13 @@ extension CoverageReport {
       function esc(s) { return String(s).replace(/[&<>"]/g, function (c) { return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]; }); }
       function clear() { lit.forEach(function (e) { e.classList.remove('hl'); }); lit = []; }
       function describe(td) {
-        var tr = td.parentElement, k = +td.dataset.k, n = td.colSpan || 1, code = td.classList[1];
+        var tr = td.parentElement, k = 0, n = td.colSpan || 1, code = td.classList[1];
+        for (var c = td.previousElementSibling; c && c.tagName === 'TD'; c = c.previousElementSibling) k += c.colSpan || 1;
         var kernel = data.kernels[k];
         var html = '<b>' + esc(kernel.n) + '</b>' + (n > 1 ? ' and ' + (n - 1) + ' more, to ' + esc(data.kernels[k + n - 1].n) : '') + '<br>';
         if (tr.dataset.p !== undefined) {
-          var p = +tr.dataset.p, prog = data.programs[p], site = data.blockers[p][k];
+          var p = +tr.dataset.p, prog = data.programs[p], site = -1;
+          data.blockers[p].forEach(function (run) { if (k >= run[0] && k < run[0] + run[1]) site = run[2]; });
           html += esc(prog[1]) + ' ' + esc(prog[0]) + ' <i>' + esc(prog[2]) + '</i><br><span class="o">' + names[code] + '</span>';
           if (site >= 0) html += '<br>' + esc(data.relocations[site][0]) + ' <i>' + esc(data.relocations[site][1]) + '</i> at ' + esc(data.relocations[site][2]);
           return html;
