@@ -102,7 +102,7 @@ public final class LoadedBPFObject {
         programHandles.map { BPFProgramInfo(name: String(cString: bpf_program__name($0)), section: String(cString: bpf_program__section_name($0))) }
     }
 
-    private var programHandles: [OpaquePointer] {
+    var programHandles: [OpaquePointer] {
         var handles: [OpaquePointer] = []
         var program = bpf_object__next_program(object, nil)
         while let current = program {
@@ -132,7 +132,8 @@ public final class LoadedBPFObject {
     /// program libbpf cannot auto-attach (a section without a target, `SEC("kprobe")`, a
     /// `uprobe` without a binary ...) gets its reason, the others stay attached.
     public func attachAll(targets: [String: [AttachTarget]] = [:]) -> [AttachOutcome] {
-        programHandles.flatMap { handle -> [AttachOutcome] in
+        // A program the plan left out (autoload off) was not loaded: nothing to attach.
+        programHandles.filter { bpf_program__autoload($0) }.flatMap { handle -> [AttachOutcome] in
             let info = BPFProgramInfo(name: String(cString: bpf_program__name(handle)), section: String(cString: bpf_program__section_name(handle)))
             if let explicit = targets[info.name], !explicit.isEmpty {
                 return explicit.map { target in

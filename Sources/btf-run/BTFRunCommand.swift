@@ -41,6 +41,11 @@ struct BTFRunCommand: ParsableCommand {
         A runner also carries the arguments it was built with (`btf-pack runner … -- ARGS`); they \
         come before the command line's: an option that takes one value and is given again on the \
         command line takes the new value (--no-json turns a default --json off); --attach values add up.
+        Before loading, btf-run plans which programs load (see --list, -v; docs/programs.md): of \
+        twins hooking one event (tp_btf/raw_tp/tracepoint, fentry/kprobe, fexit/kretprobe) only the \
+        best this kernel runs; nothing needing the kernel's own BTF (tp_btf, fentry, lsm, iter, \
+        struct_ops) where it has none; nothing whose tracepoint, kprobe target or program type it \
+        lacks. A program that still fails to load is named with the verifier's reason and left out.
         """)
 
     /// The entry point: a runner's embedded arguments (section .btfkit.args), then the command line's.
@@ -53,7 +58,9 @@ struct BTFRunCommand: ParsableCommand {
                                     + fullMessage(for: error) + "; rebuild it with `btf-pack runner … -- ARGS`"))
             }
         }
-        main(embedded + CommandLine.arguments.dropFirst())
+        let arguments = embedded + CommandLine.arguments.dropFirst()
+        if arguments.contains("--help") || arguments.contains("-h") { printHelpWithGlobals(arguments) }
+        main(arguments)
     }
 
     @Argument(help: ArgumentHelp("The BPF object (clang -target bpf -g). Default: the object embedded in this executable.", valueName: "OBJECT"))
@@ -84,6 +91,9 @@ struct BTFRunCommand: ParsableCommand {
         "Attach PROGRAM at TARGET instead of where its section says (repeatable): for uprobe/uretprobe BINARY:FUNCTION[+OFFSET] or BINARY:0xOFFSET, kprobe/kretprobe FUNCTION[+OFFSET], tracepoint CATEGORY:NAME, raw_tp NAME.",
         valueName: "PROGRAM=TARGET"))
     var attach: [String] = []
+
+    @OptionGroup(title: "Programs, globals and maps")
+    var plan: PlanOptions
 
     @Flag(name: .shortAndLong, help: "Say which BTF is used and why, and what was attached (-vv: libbpf's log too, -vvv: its debug log).")
     var verbose: Int
@@ -135,6 +145,8 @@ struct BTFRunCommand: ParsableCommand {
                 let opened = try LoadedBPFObject(bytes: objectBytes, name: objectName, btfCustomPath: nil)
                 defer { opened.close() }
                 _ = try attachTargets(programs: opened.programs, objectName: objectName)
+                let request = try plan.request(globals: try ObjectFacts(objectBytes: objectBytes, object: opened).globals, perfFallback: nil)
+                _ = try opened.configureMaps(request.mapSizes, perfFallback: nil, kernel: KernelFeatures())
             } catch {
                 fail(error)
             }
@@ -155,16 +167,38 @@ struct BTFRunCommand: ParsableCommand {
         var mountedTracefs = false
         let exitCode: Int32
         do {
-            let loaded = try LoadedBPFObject(bytes: objectBytes, name: objectName, btfCustomPath: chosen.customPath)
-            defer { loaded.close() }
-            // --attach checked against the object's programs and sections before anything is loaded.
-            let programs = loaded.programs
+            let open = { () throws(BPFLoaderError) -> LoadedBPFObject in
+                try LoadedBPFObject(bytes: objectBytes, name: objectName, btfCustomPath: chosen.customPath)
+            }
+            // --attach and --set checked against the object's programs, sections and globals before anything is loaded.
+            let (programs, facts) = try { () throws(BPFLoaderError) -> ([BPFProgramInfo], ObjectFacts) in
+                let opened = try open()
+                defer { opened.close() }
+                return (opened.programs, try ObjectFacts(objectBytes: objectBytes, object: opened))
+            }()
             let targets = try attachTargets(programs: programs, objectName: objectName)
-            if programs.contains(where: \.needsTracefs) || targets.values.joined().contains(where: \.needsTracefs) {
+            let kernel = KernelFeatures(kernelBTFPath: options.kernelBTFPath)
+            let request = try plan.request(globals: facts.globals, perfFallback: facts.perfFallback(kernel: kernel, btfPath: chosen.customPath))
+            // Tracefs also tells the plan which tracepoints this kernel has.
+            if programs.contains(where: \.needsTracefs) || targets.values.joined().contains(where: \.needsTracefs) || plan.list {
                 mountedTracefs = try Tracefs.mountIfNeeded()
                 if mountedTracefs && verbose >= 1 { print("btf-run: mounted tracefs at \(Tracefs.mountPoint) (a tracepoint program needs it)", to: &diagnostics) }
             }
-            try loaded.load()
+            if plan.list {
+                let opened = try open()
+                defer { opened.close() }
+                let prepared = try PlannedLoad.prepare(opened, request: request, kernel: kernel)
+                let listing = ObjectListing(plan: prepared.plan, maps: prepared.maps, globals: facts.globals.variables)
+                print(json ? listing.json : listing.text)
+                throw ListingDone()
+            }
+            try checkKernelSymbols(facts, kernel: kernel, objectName: objectName)
+            let prepared = try PlannedLoad.load(open: open, request: request, kernel: kernel) { note in
+                print("btf-run: \(note)", to: &diagnostics)
+            }
+            let loaded = prepared.object
+            defer { loaded.close() }
+            reportPlan(prepared, request: request, to: &diagnostics)
             let outcomes = loaded.attachAll(targets: targets)
             for outcome in outcomes {
                 let program = "\(outcome.program.name) (section \(outcome.program.section))"
@@ -202,13 +236,15 @@ struct BTFRunCommand: ParsableCommand {
                 try stream.poll(timeoutMilliseconds: 100)
             }
             exitCode = 0
+        } catch is ListingDone {
+            exitCode = 0
         } catch {
             print("btf-run: \(error)", to: &diagnostics)
             exitCode = 1
         }
         chosen.release()
         if mountedTracefs { Tracefs.unmount() }
-        if verbose >= 1 && exitCode == 0 { print("btf-run: detached", to: &diagnostics) }
+        if verbose >= 1 && exitCode == 0 && !plan.list { print("btf-run: detached", to: &diagnostics) }
         if exitCode != 0 { throw ExitCode(exitCode) }
     }
 
