@@ -147,6 +147,10 @@ struct BTFRunCommand: ParsableCommand {
                 _ = try attachTargets(programs: opened.programs, objectName: objectName)
                 let request = try plan.request(globals: try ObjectFacts(objectBytes: objectBytes, object: opened).globals, perfFallback: nil)
                 _ = try opened.configureMaps(request.mapSizes, perfFallback: nil, kernel: KernelFeatures())
+            } catch let usage as UsageError {
+                var standardError = StandardError()
+                print("btf-run: \(usage)", to: &standardError)
+                Glibc.exit(2)
             } catch {
                 fail(error)
             }
@@ -238,6 +242,9 @@ struct BTFRunCommand: ParsableCommand {
             exitCode = 0
         } catch is ListingDone {
             exitCode = 0
+        } catch let usage as UsageError {
+            print("btf-run: \(usage)", to: &diagnostics)
+            exitCode = 2
         } catch {
             print("btf-run: \(error)", to: &diagnostics)
             exitCode = 1

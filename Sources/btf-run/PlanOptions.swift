@@ -31,11 +31,11 @@ struct PlanOptions: ParsableArguments {
 
     /// The request for `PlannedLoad`, with `--set` checked against the object's globals (an error
     /// naming the variable and its type, before anything is loaded).
-    func request(globals: GlobalVariables, perfFallback: String?) throws(BPFLoaderError) -> LoadRequest {
+    func request(globals: GlobalVariables, perfFallback: String?) throws -> LoadRequest {
         var request = LoadRequest()
         request.disable = disable
         request.enable = enable
-        request.assignments = try globals.assignments(parsing: set)
+        do { request.assignments = try globals.assignments(parsing: set) } catch { throw UsageError(error) }
         request.mapSizes = try MapSizeOverrides(maxEntries: maxEntries, valueSizes: valueSize)
         request.perfFallback = perfFallback
         return request
@@ -72,4 +72,12 @@ struct ObjectFacts {
         }
         return nil
     }
+}
+
+/// A value the user gave that does not fit the object (`--set` of an unknown global, a wrong type,
+/// out of range): btf-run exits 2, as for a malformed option, before anything is loaded.
+struct UsageError: Error, CustomStringConvertible {
+    let error: BPFLoaderError
+    init(_ error: BPFLoaderError) { self.error = error }
+    var description: String { error.message }
 }
