@@ -38,7 +38,7 @@ let package = Package(
         // The C ABI over BTFRuntime (@_cdecl); its header lives in include/, for C compilers only.
         .target(name: "CBTFKit", dependencies: ["BTFRuntime", "CLibBPF"], exclude: ["include"]),
         // libbpf glue for btf-run: open, load, attach, ring/perf buffers, events decoded from the object's BTF.
-        .target(name: "BPFLoader", dependencies: ["BTF", "Archive", "BTFRuntime", "CLibBPF"]),
+        .target(name: "BPFLoader", dependencies: ["BTF", "Archive", "BTFRuntime", "CLibBPF", "CLinuxShims"]),
 
         // Debian's C libraries, reached through system-library targets.
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev"])]),

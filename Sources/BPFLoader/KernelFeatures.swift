@@ -46,14 +46,16 @@ public final class KernelFeatures {
         return vmlinux
     }
 
-    /// Whether the kernel can load programs of `type` (`libbpf_probe_bpf_prog_type`).
+    /// Whether the kernel can load programs of `type` (`libbpf_probe_bpf_prog_type`). A probe that
+    /// fails (no privilege: EPERM) answers yes: the load then says what is wrong, in its words.
     public func supportsProgramType(_ type: bpf_prog_type) -> Bool {
-        cached("prog \(type.rawValue)") { libbpf_probe_bpf_prog_type(type, nil) == 1 }
+        cached("prog \(type.rawValue)") { libbpf_probe_bpf_prog_type(type, nil) != 0 }
     }
 
-    /// Whether the kernel can create maps of `type` (`libbpf_probe_bpf_map_type`).
+    /// Whether the kernel can create maps of `type` (`libbpf_probe_bpf_map_type`); a probe that
+    /// fails answers yes, as for program types.
     public func supportsMapType(_ type: bpf_map_type) -> Bool {
-        cached("map \(type.rawValue)") { libbpf_probe_bpf_map_type(type, nil) == 1 }
+        cached("map \(type.rawValue)") { libbpf_probe_bpf_map_type(type, nil) != 0 }
     }
 
     /// Whether the kernel has ring buffers (5.8 and later).
@@ -155,7 +157,8 @@ public final class KernelFeatures {
         opts.expected_attach_type = attachType
         opts.attach_btf_id = btfID
         let fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, nil, "GPL", &instructions, 2, &opts)
-        guard fd >= 0 else { return false }
+        // Without privilege nothing can be learnt here: the load will say so.
+        guard fd >= 0 else { return errno == EPERM && geteuid() != 0 }
         defer { Glibc.close(fd) }
         guard attach else { return true }
         let link = bpf_raw_tracepoint_open(nil, fd)

@@ -88,7 +88,7 @@ struct BTFRunCommand: ParsableCommand {
     var duration: Double?
 
     @Option(name: .customLong("attach"), help: ArgumentHelp(
-        "Attach PROGRAM at TARGET instead of where its section says (repeatable): for uprobe/uretprobe BINARY:FUNCTION[+OFFSET] or BINARY:0xOFFSET, kprobe/kretprobe FUNCTION[+OFFSET], tracepoint CATEGORY:NAME, raw_tp NAME.",
+        "Attach PROGRAM at TARGET instead of where its section says (repeatable): for uprobe/uretprobe BINARY:FUNCTION[+OFFSET] or BINARY:0xOFFSET, kprobe/kretprobe FUNCTION[+OFFSET], tracepoint CATEGORY:NAME, raw_tp NAME, perf_event EVENT[:HZ] (cpu-clock, task-clock, page-faults, cycles), xdp IFNAME, tc IFNAME:ingress|egress, usdt BINARY:PROVIDER:NAME.",
         valueName: "PROGRAM=TARGET"))
     var attach: [String] = []
 
@@ -180,7 +180,8 @@ struct BTFRunCommand: ParsableCommand {
                 defer { opened.close() }
                 return (opened.programs, try ObjectFacts(objectBytes: objectBytes, object: opened))
             }()
-            let targets = try attachTargets(programs: programs, objectName: objectName)
+            let targets = AttachRequest.withDefaults(try attachTargets(programs: programs, objectName: objectName),
+                                                     programs: programs, sampleFrequency: plan.sampleFrequency)
             let kernel = KernelFeatures(kernelBTFPath: options.kernelBTFPath)
             let request = try plan.request(globals: facts.globals, perfFallback: facts.perfFallback(kernel: kernel, btfPath: chosen.customPath))
             // Tracefs also tells the plan which tracepoints this kernel has.
@@ -214,7 +215,9 @@ struct BTFRunCommand: ParsableCommand {
                     }
                     print("btf-run: program \(program) not attached\(target): \(failure)\(hint)", to: &diagnostics)
                 } else if verbose >= 1 {
-                    print("btf-run: attached \(program)\(target)", to: &diagnostics)
+                    var mode = ""
+                    if case .xdp(let interface) = outcome.target, let found = LoadedBPFObject.xdpMode(interface: interface) { mode = " (\(found))" }
+                    print("btf-run: attached \(program)\(target)\(mode)", to: &diagnostics)
                 }
             }
             guard outcomes.contains(where: { $0.failure == nil }) else {

@@ -22,7 +22,11 @@ struct PlanOptions: ParsableArguments {
     @Option(name: .customLong("value-size"), help: ArgumentHelp("Create MAP with N-byte values (repeatable).", valueName: "MAP=N"))
     var valueSize: [String] = []
 
+    @Option(name: .customLong("sample-freq"), help: ArgumentHelp("Sample perf_event programs attached without --attach at this frequency on every online CPU (software cpu-clock).", valueName: "HZ"))
+    var sampleFrequency: Int = AttachTarget.defaultSampleFrequency
+
     func validate() throws {
+        guard sampleFrequency > 0 else { throw ValidationError("--sample-freq must be a positive number of samples per second") }
         do { _ = try MapSizeOverrides(maxEntries: maxEntries, valueSizes: valueSize) } catch { throw ValidationError(error.message) }
         for argument in set where !argument.contains("=") {
             throw ValidationError("--set '\(argument)': expected NAME=VALUE (e.g. targ_pid=1234)")
