@@ -156,50 +156,78 @@ extension LoadedBPFObject {
     /// A tc filter on the interface's clsact qdisc (created when absent, and then removed again
     /// when the object is closed; a qdisc that was there is left).
     private func attachTC(_ handle: OpaquePointer, interfaceIndex: Int32, egress: Bool) -> Bool {
-        var hook = bpf_tc_hook()
-        hook.sz = MemoryLayout<bpf_tc_hook>.size  // LIBBPF_OPTS: zeroed, `sz` set
-        hook.ifindex = interfaceIndex
-        hook.attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS
-        let created = bpf_tc_hook_create(&hook)
+        let point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS
+        let created = Self.withTCHook(interfaceIndex, point) { bpf_tc_hook_create($0) }
         guard created == 0 || created == -EEXIST else {
             errno = -created
             return false
         }
-        var opts = bpf_tc_opts()
-        opts.sz = MemoryLayout<bpf_tc_opts>.size
-        opts.prog_fd = bpf_program__fd(handle)
-        let result = bpf_tc_attach(&hook, &opts)
+        var filterHandle: UInt32 = 0, priority: UInt32 = 0
+        let programFD = bpf_program__fd(handle)
+        let result = Self.withTCHook(interfaceIndex, point) { hook in
+            Self.withTCOptions { opts in
+                opts.pointee.prog_fd = programFD
+                let result = bpf_tc_attach(hook, opts)
+                (filterHandle, priority) = (opts.pointee.handle, opts.pointee.priority)
+                return result
+            }
+        }
         guard result == 0 else {
-            if created == 0 { Self.destroyClsact(hook) }
+            if created == 0 { Self.destroyClsact(interfaceIndex) }
             errno = -result
             return false
         }
-        let filterHandle = opts.handle, priority = opts.priority
         detachers.append {
-            var detach = bpf_tc_opts()
-            detach.sz = MemoryLayout<bpf_tc_opts>.size
-            detach.handle = filterHandle
-            detach.priority = priority
-            _ = bpf_tc_detach(&hook, &detach)
-            if created == 0 { Self.destroyClsact(hook) }
+            _ = Self.withTCHook(interfaceIndex, point) { hook in
+                Self.withTCOptions { opts in
+                    opts.pointee.handle = filterHandle
+                    opts.pointee.priority = priority
+                    return bpf_tc_detach(hook, opts)
+                }
+            }
+            if created == 0 { Self.destroyClsact(interfaceIndex) }
         }
         return true
     }
 
-    private static func destroyClsact(_ hook: bpf_tc_hook) {
-        var whole = hook
-        whole.attach_point = bpf_tc_attach_point(rawValue: BPF_TC_INGRESS.rawValue | BPF_TC_EGRESS.rawValue)
-        _ = bpf_tc_hook_destroy(&whole)
+    /// A zeroed `bpf_tc_hook` (padding included: libbpf refuses non-zero bytes past the fields it
+    /// knows, and a Swift struct's padding is undefined).
+    private static func withTCHook(_ index: Int32, _ point: bpf_tc_attach_point, _ body: (UnsafeMutablePointer<bpf_tc_hook>) -> Int32) -> Int32 {
+        let hook = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<bpf_tc_hook>.size, alignment: 8)
+        defer { hook.deallocate() }
+        memset(hook, 0, MemoryLayout<bpf_tc_hook>.size)
+        let typed = hook.bindMemory(to: bpf_tc_hook.self, capacity: 1)
+        typed.pointee.sz = MemoryLayout<bpf_tc_hook>.size
+        typed.pointee.ifindex = index
+        typed.pointee.attach_point = point
+        return body(typed)
+    }
+
+    /// A zeroed `bpf_tc_opts` (see `withTCHook`).
+    private static func withTCOptions(_ body: (UnsafeMutablePointer<bpf_tc_opts>) -> Int32) -> Int32 {
+        let opts = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<bpf_tc_opts>.size, alignment: 8)
+        defer { opts.deallocate() }
+        memset(opts, 0, MemoryLayout<bpf_tc_opts>.size)
+        let typed = opts.bindMemory(to: bpf_tc_opts.self, capacity: 1)
+        typed.pointee.sz = MemoryLayout<bpf_tc_opts>.size
+        return body(typed)
+    }
+
+    private static func destroyClsact(_ index: Int32) {
+        _ = withTCHook(index, bpf_tc_attach_point(rawValue: BPF_TC_INGRESS.rawValue | BPF_TC_EGRESS.rawValue)) { bpf_tc_hook_destroy($0) }
     }
 
     /// The mode the XDP program on `interface` runs in (`driver`, `generic`, `offload`), for -v.
     public static func xdpMode(interface: String) -> String? {
         let index = if_nametoindex(interface)
         guard index != 0 else { return nil }
-        var opts = bpf_xdp_query_opts()
-        opts.sz = MemoryLayout<bpf_xdp_query_opts>.size
-        guard bpf_xdp_query(Int32(index), 0, &opts) == 0 else { return nil }
-        switch opts.attach_mode {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<bpf_xdp_query_opts>.size, alignment: 8)
+        defer { raw.deallocate() }
+        memset(raw, 0, MemoryLayout<bpf_xdp_query_opts>.size)  // padding too: libbpf checks it
+        let opts = raw.bindMemory(to: bpf_xdp_query_opts.self, capacity: 1)
+        opts.pointee.sz = MemoryLayout<bpf_xdp_query_opts>.size
+        guard bpf_xdp_query(Int32(index), 0, opts) == 0 else { return nil }
+        switch opts.pointee.attach_mode {
         case 1: return "driver mode"   // XDP_ATTACHED_DRV
         case 2: return "generic mode"  // XDP_ATTACHED_SKB
         case 3: return "offload mode"  // XDP_ATTACHED_HW

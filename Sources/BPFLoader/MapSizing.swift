@@ -135,7 +135,7 @@ extension LoadedBPFObject {
                     why = "a hash map with a 4-byte key (a pid): /proc/sys/kernel/pid_max \(pidMax), at most \(MapDefaults.pidKeyedCap)"
                 } else {
                     entries = MapDefaults.maxEntries
-                    why = "the default for maps other than pid-keyed hashes and stack traces"
+                    why = "the default"
                 }
                 bpf_map__set_max_entries(map, entries)
                 decision.maxEntries = entries
