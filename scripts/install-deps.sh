@@ -2,6 +2,7 @@
 # Installs the Debian packages BTFKit builds and tests with. Safe to re-run; needs root (or sudo).
 set -euo pipefail
 packages=(libbpf-dev libelf-dev liblzma-dev libarchive-dev zlib1g-dev bpftool xz-utils zstd lz4 python3 time
+          systemtap-sdt-dev iproute2 # sys/sdt.h: the usdt test program; ip, tc: the xdp/tc tests
           chromium) # chromium: ReportHTMLTests render the coverage page headless
 missing=()
 for p in "${packages[@]}"; do

@@ -101,6 +101,51 @@ struct AttachKindsEndToEndTests {
         #expect(!read("link-after").contains("xdp"), "no XDP program left on the interface: \(read("link-after"))")
     }
 
+    @Test("usdt: a <sys/sdt.h> probe of a test program, its arguments read by BPF_USDT; kernel BTF hidden")
+    func usdtProbe() throws {
+        let btfRun = try PackFixtures.product("btf-run")
+        let directory = PackFixtures.temporaryPath("usdt-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+        #include <sys/sdt.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <unistd.h>
+        int main(int argc, char **argv)
+        {
+        \tlong base = argc > 1 ? atol(argv[1]) : 1000;
+        \tfor (int n = 1; n <= 3; n++) {
+        \t\tlong value = base * n;
+        \t\tDTRACE_PROBE2(btfkit, tick, n, value);
+        \t}
+        \tprintf("%d\\n", getpid());
+        \treturn 0;
+        }
+        """.write(toFile: directory + "/ticker.c", atomically: true, encoding: .utf8)
+        let compiled = try TestSupport.run("cc", ["-O1", "-o", directory + "/ticker", directory + "/ticker.c"])
+        try #require(compiled.status == 0, "cc (sys/sdt.h is Debian's systemtap-sdt-dev): \(compiled.stderr)")
+        try FileManager.default.copyItem(atPath: "/sys/kernel/btf/vmlinux", toPath: directory + "/vmlinux.btf")
+        let script = """
+        mount -t tmpfs none /sys/kernel/btf || exit 90
+        "$1" "$2" --btf "$3/vmlinux.btf" --attach "handle_tick=$3/ticker:btfkit:tick" --event-type usdt_tick_event --json -v --duration 3 > "$3/events" 2> "$3/log" &
+        pid=$!
+        i=0
+        while ! grep -q "streaming events" "$3/log" 2>/dev/null && kill -0 $pid 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
+        "$3/ticker" 7 > "$3/pid"
+        wait $pid
+        """
+        let result = try PackFixtures.runWithEnvironment(try TestSupport.which("unshare"),
+                                                         ["-m", "sh", "-c", script, "sh", btfRun, try Self.object("usdt_ticks"), directory], [:])
+        let read = { (name: String) in (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) ?? "" }
+        #expect(result.status == 0, "\(read("log")) \(result.stderr)")
+        let pid = Int(read("pid").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        let events = Self.jsonLines(read("events"))
+        #expect(events.map { $0["n"] as? Int ?? 0 } == [1, 2, 3], "\(events) \(read("log"))")
+        #expect(events.map { $0["value"] as? Int ?? 0 } == [7, 14, 21])
+        #expect(events.allSatisfy { $0["pid"] as? Int == pid })
+    }
+
     @Test("--attach for perf_event, xdp, tc and usdt targets is parsed and checked before loading")
     func attachTargetForms() throws {
         let btfRun = try PackFixtures.product("btf-run")
