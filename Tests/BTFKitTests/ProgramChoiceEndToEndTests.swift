@@ -164,4 +164,42 @@ struct ProgramChoiceEndToEndTests {
         #expect(bad.stderr.contains("targ_small is const volatile __s8") && bad.stderr.contains("300 is out of range"), "\(bad.stderr)")
         #expect(!bad.stderr.contains("attached"))
     }
+
+    @Test("clear errors: typed __ksym without kernel BTF; a map the kernel refuses, with its sizes and the option")
+    func clearErrors() throws {
+        let btfRun = try PackFixtures.product("btf-run")
+        let directory = PackFixtures.temporaryPath("errors-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // A typed __ksym, as libbpf-tools use for per-CPU kernel variables.
+        try """
+        #include "kernel_types.h"
+        #include <bpf/bpf_helpers.h>
+        extern const int bpf_prog_active __ksym;
+        int seen;
+        SEC("raw_tp/sched_process_exit")
+        int use_ksym(void *ctx)
+        {
+        \tconst int *active = bpf_this_cpu_ptr(&bpf_prog_active);
+        \tseen = *active;
+        \treturn 0;
+        }
+        char LICENSE[] SEC("license") = "GPL";
+        """.write(toFile: directory + "/ksym.bpf.c", atomically: true, encoding: .utf8)
+        let compiled = try TestSupport.run("clang", ["-g", "-O2", "-target", "bpf", "-I", TestSupport.packageRoot + "/bpf/include",
+                                                      "-c", directory + "/ksym.bpf.c", "-o", directory + "/ksym.bpf.o"])
+        try #require(compiled.status == 0, "\(compiled.stderr)")
+        try FileManager.default.copyItem(atPath: "/sys/kernel/btf/vmlinux", toPath: directory + "/vmlinux.btf")
+        let hidden = try PackFixtures.runWithEnvironment(try TestSupport.which("unshare"), ["-m", "sh", "-c",
+            "mount -t tmpfs none /sys/kernel/btf || exit 90; exec \"$1\" \"$2/ksym.bpf.o\" --btf \"$2/vmlinux.btf\" --duration 1", "sh", btfRun, directory], [:])
+        #expect(hidden.status == 1)
+        #expect(hidden.stderr.contains("uses typed __ksym externs or kfuncs (bpf_prog_active)") && hidden.stderr.contains("this kernel has none"), "\(hidden.stderr)")
+
+        // A stack-trace map's value size must be a multiple of 8: the kernel refuses 1001.
+        let profile = try #require(try TestSupport.compiledBPFObjects().first { $0.hasSuffix("/profile_sampler.bpf.o") })
+        let map = try PackFixtures.runWithEnvironment(btfRun, [profile, "--value-size", "stacks=1001", "--duration", "1"], [:])
+        #expect(map.status == 1)
+        #expect(map.stderr.contains("map 'stacks' (stack_trace, key 4 bytes, value 1001 bytes, max_entries 10240) cannot be created: Invalid argument")
+                && map.stderr.contains("--value-size stacks=N"), "\(map.stderr)")
+    }
 }
