@@ -46,17 +46,20 @@ public final class KernelFeatures {
         return vmlinux
     }
 
-    /// Whether the kernel can load programs of `type` (`libbpf_probe_bpf_prog_type`). A probe that
-    /// fails (no privilege: EPERM) answers yes: the load then says what is wrong, in its words.
+    /// Whether the kernel can load programs of `type` (`libbpf_probe_bpf_prog_type`). Without
+    /// privilege every probe fails: the answer is then yes, and the load says what is wrong.
     public func supportsProgramType(_ type: bpf_prog_type) -> Bool {
-        cached("prog \(type.rawValue)") { libbpf_probe_bpf_prog_type(type, nil) != 0 }
+        cached("prog \(type.rawValue)") { libbpf_probe_bpf_prog_type(type, nil) != 0 || !Self.isPrivileged }
     }
 
-    /// Whether the kernel can create maps of `type` (`libbpf_probe_bpf_map_type`); a probe that
-    /// fails answers yes, as for program types.
+    /// Whether the kernel can create maps of `type` (`libbpf_probe_bpf_map_type`); as for program
+    /// types, yes when probing is not possible.
     public func supportsMapType(_ type: bpf_map_type) -> Bool {
-        cached("map \(type.rawValue)") { libbpf_probe_bpf_map_type(type, nil) != 0 }
+        cached("map \(type.rawValue)") { libbpf_probe_bpf_map_type(type, nil) != 0 || !Self.isPrivileged }
     }
+
+    /// Whether probes can be believed: root (CAP_BPF alone is rare enough not to be guessed at here).
+    static var isPrivileged: Bool { geteuid() == 0 }
 
     /// Whether the kernel has ring buffers (5.8 and later).
     public var hasRingBuffer: Bool { supportsMapType(BPF_MAP_TYPE_RINGBUF) }
@@ -158,7 +161,7 @@ public final class KernelFeatures {
         opts.attach_btf_id = btfID
         let fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, nil, "GPL", &instructions, 2, &opts)
         // Without privilege nothing can be learnt here: the load will say so.
-        guard fd >= 0 else { return errno == EPERM && geteuid() != 0 }
+        guard fd >= 0 else { return !Self.isPrivileged }
         defer { Glibc.close(fd) }
         guard attach else { return true }
         let link = bpf_raw_tracepoint_open(nil, fd)
