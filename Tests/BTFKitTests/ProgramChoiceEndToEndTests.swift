@@ -34,9 +34,10 @@ struct ProgramChoiceEndToEndTests {
     /// waits on a FIFO; btf-run starts (`--event-type exectrace_event --json -v --duration 3`,
     /// then `arguments`, where `@TARGET@` becomes that pid); once it streams, two other
     /// processes exec /bin/true, then the waiting one does.
-    static func run(_ arguments: [String], hideBTF: Bool, btf: String? = nil) throws -> ExecRun {
-        let btfRun = try PackFixtures.product("btf-run")
-        let object = try exectraceObject()
+    static func run(_ arguments: [String], hideBTF: Bool, btf: String? = nil, runner: String? = nil) throws -> ExecRun {
+        let btfRun = try runner ?? PackFixtures.product("btf-run")
+        // A runner carries its object (and its --event-type among its default arguments).
+        let object = runner == nil ? try exectraceObject() : ""
         let directory = PackFixtures.temporaryPath("exectrace-\(UInt32.random(in: 0 ... .max))")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -53,7 +54,8 @@ struct ProgramChoiceEndToEndTests {
         echo $target > "$out/target"
         args=""
         for a in "$@"; do args="$args $(echo "$a" | sed "s/@TARGET@/$target/")"; done
-        "$btfrun" "$object" --event-type exectrace_event --json -v --duration 3 $args > "$out/events" 2> "$out/log" &
+        if [ -n "$object" ]; then set -- "$object" --event-type exectrace_event; else set --; fi
+        "$btfrun" "$@" --json -v --duration 3 $args > "$out/events" 2> "$out/log" &
         pid=$!
         i=0
         while ! grep -q "streaming events" "$out/log" 2>/dev/null && kill -0 $pid 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
@@ -68,13 +70,13 @@ struct ProgramChoiceEndToEndTests {
         try script.write(toFile: directory + "/run.sh", atomically: true, encoding: .utf8)
         // With the kernel's BTF hidden and no pack, btf-run is given a copy of it (taken first).
         var btfFile = btf
-        if hideBTF && btf == nil {
+        if hideBTF && btf == nil && runner == nil {
             btfFile = directory + "/vmlinux.btf"
             try FileManager.default.copyItem(atPath: "/sys/kernel/btf/vmlinux", toPath: btfFile!)
         }
         let environment = btfFile.map { ["BTFKIT_BTF": $0] } ?? [:]
         let result = try PackFixtures.runWithEnvironment(try TestSupport.which("unshare"),
-                                                         ["-m", "sh", directory + "/run.sh", btfRun, object, directory, hideBTF ? "1" : "0"] + arguments,
+                                                         ["-m", "sh", directory + "/run.sh", btfRun, object.isEmpty ? "" : object, directory, hideBTF ? "1" : "0"] + arguments,
                                                          environment)
         let read = { (name: String) in (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) ?? "" }
         let events = read("events").split(separator: "\n").compactMap { line in
@@ -201,5 +203,25 @@ struct ProgramChoiceEndToEndTests {
         #expect(map.status == 1)
         #expect(map.stderr.contains("map 'stacks' (stack_trace, key 4 bytes, value 1001 bytes, max_entries 10240) cannot be created: Invalid argument")
                 && map.stderr.contains("--value-size stacks=N"), "\(map.stderr)")
+    }
+
+    @Test("a runner's default --set is overridden by the command line's; its --help lists the object's globals")
+    func runnerDefaults() throws {
+        let setup = try EndToEnd.setup.get()
+        let runner = PackFixtures.temporaryPath("exectrace-runner")
+        let built = try TestSupport.run(try PackFixtures.product("btf-pack"),
+                                        ["runner", "--object", try Self.exectraceObject(), "--btfhub", setup.tree, "-o", runner,
+                                         "--runner", try EndToEnd.staticBTFRun(), "--",
+                                         "--event-type", "exectrace_event", "--set", "targ_tag=runner", "--set", "targ_mode=MODE_LOUD"])
+        try #require(built.status == 0, "\(built.stderr)")
+        defer { try? FileManager.default.removeItem(atPath: runner) }
+        let help = try TestSupport.run(runner, ["--help"])
+        let text = String(decoding: help.stdout, as: UTF8.self)
+        #expect(help.status == 0 && text.contains("GLOBALS (--set NAME=VALUE):"), "\(text)")
+        #expect(text.contains("targ_pid (const volatile pid_t, .rodata), default 0") && text.contains("targ_tag (const volatile char[8], .rodata), default none"), "\(text)")
+        // Kernel BTF hidden: the runner's own pack; the command line's targ_tag wins, the default targ_mode stays.
+        let run = try Self.run(["--set", "targ_tag=cmdline", "--set", "targ_pid=@TARGET@"], hideBTF: true, runner: runner)
+        Self.expectOneTwin(run, source: Self.sourceRawTP, buffer: "ring buffer")
+        #expect(!run.events.isEmpty && run.events.allSatisfy { $0["tag"] as? String == "cmdline" && $0["mode"] as? String == "MODE_LOUD" }, "\(run.events) \(run.log)")
     }
 }
