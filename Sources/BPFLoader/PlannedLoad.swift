@@ -87,14 +87,18 @@ public enum PlannedLoad {
                                          + "max_entries \(decision.maxEntries)) cannot be created: \(map.reason); "
                                          + "--max-entries \(map.name)=N or --value-size \(map.name)=N changes its size", errnoCode: error.errnoCode)
                 }
-                guard let failure = failedProgram(in: lines), prepared.plan[failure.name]?.loads == true, rejected[failure.name] == nil,
-                      !(prepared.plan[failure.name]?.reason.hasPrefix("enabled by") ?? false) else {
+                guard let failure = failedProgram(in: lines), let decision = prepared.plan[failure.name], decision.loads,
+                      rejected[failure.name] == nil else {
                     throw error
                 }
                 var reason = failure.reason
-                if case .fentry = ProgramHook(section: prepared.plan[failure.name]!.program.section), [EPERM, 524].contains(error.errnoCode) {
+                if case .fentry = decision.program.hook, [EPERM, 524].contains(error.errnoCode), geteuid() == 0 {
                     // libbpf suggests raising 'ulimit -l'; the cause is a kernel without BPF trampolines.
-                    reason = "this kernel cannot run fentry/fexit programs (\(reason))"
+                    reason = "this kernel cannot run fentry/fexit programs (no BPF trampoline support; libbpf's 'ulimit -l' hint does not apply): \(reason)"
+                }
+                if decision.reason.hasPrefix("enabled by") {
+                    throw BPFLoaderError("\(object.name): program \(failure.name) (section \(decision.program.section)), \(decision.reason), cannot be loaded: \(reason)",
+                                         errnoCode: error.errnoCode)
                 }
                 rejected[failure.name] = reason
                 note("program \(failure.name) left out: \(reason); loading the others again")

@@ -49,7 +49,7 @@ struct AttachKindsEndToEndTests {
         #expect(events.contains { ($0["kernel_stack"] as? Int ?? -1) >= 0 }, "some sample has a kernel stack in the map")
     }
 
-    @Test("xdp and tc on a veth pair: packets seen at XDP ingress and tc egress; the clsact qdisc btf-run made is gone after")
+    @Test("xdp and tc on a veth pair: packets seen at XDP ingress and tc egress; after SIGTERM the clsact qdisc btf-run made is gone")
     func xdpAndTC() throws {
         let btfRun = try PackFixtures.product("btf-run")
         let directory = PackFixtures.temporaryPath("net-\(UInt32.random(in: 0 ... .max))")
@@ -68,13 +68,15 @@ struct AttachKindsEndToEndTests {
         ip addr add 10.231.7.1/24 dev $a && ip link set $a up
         ip netns exec $ns ip addr add 10.231.7.2/24 dev $b && ip netns exec $ns ip link set $b up
         cat /sys/class/net/$a/ifindex > "$out/ifindex"
-        "$btfrun" "$object" --attach xdp_count=$a --attach tc_count=$a:egress --event-type netcount_event --json -v --duration 3 > "$out/events" 2> "$out/log" &
+        "$btfrun" "$object" --attach xdp_count=$a --attach tc_count=$a:egress --event-type netcount_event --json -v --duration 30 > "$out/events" 2> "$out/log" &
         pid=$!
         i=0
         while ! grep -q "streaming events" "$out/log" 2>/dev/null && kill -0 $pid 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
         tc qdisc show dev $a > "$out/qdisc-during"
         ip netns exec $ns bash -c 'echo -n btfkit-xdp-probe! > /dev/udp/10.231.7.1/9; sleep 0.3; echo -n btfkit-xdp-probe > /dev/udp/10.231.7.1/9'
         bash -c 'echo -n btfkit-tc-egress-pkt > /dev/udp/10.231.7.2/9; sleep 0.3; echo -n btfkit-tc-egress-pkt > /dev/udp/10.231.7.2/9'
+        sleep 0.5
+        kill -TERM $pid
         wait $pid
         status=$?
         tc qdisc show dev $a > "$out/qdisc-after"
@@ -96,6 +98,7 @@ struct AttachKindsEndToEndTests {
         #expect(!xdp.contains { $0["len"] as? Int == 62 }, "XDP sees only what comes in")
         #expect(log.contains("attached xdp_count (section xdp) to xdp bka\(suffix) ("), "\(log)")
         #expect(log.contains("attached tc_count (section tc) to tc bka\(suffix) egress"), "\(log)")
+        #expect(log.contains("btf-run: detached"), "SIGTERM ends the run cleanly: \(log)")
         #expect(read("qdisc-during").contains("clsact"), "\(read("qdisc-during"))")
         #expect(!read("qdisc-after").contains("clsact"), "the clsact qdisc btf-run created is removed: \(read("qdisc-after"))")
         #expect(!read("link-after").contains("xdp"), "no XDP program left on the interface: \(read("link-after"))")

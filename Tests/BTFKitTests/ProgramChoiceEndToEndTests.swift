@@ -197,6 +197,18 @@ struct ProgramChoiceEndToEndTests {
         #expect(hidden.status == 1)
         #expect(hidden.stderr.contains("uses typed __ksym externs or kfuncs (bpf_prog_active)") && hidden.stderr.contains("this kernel has none"), "\(hidden.stderr)")
 
+        // fentry forced with --enable where the kernel cannot run it: said so, not libbpf's 'ulimit -l' guess.
+        let exectrace = try Self.exectraceObject()
+        let listed = try PackFixtures.runWithEnvironment(btfRun, [exectrace, "--list"], [:])
+        if listed.stdout.contains("cannot attach fentry programs to do_nanosleep") {
+            let forced = try PackFixtures.runWithEnvironment(btfRun, [exectrace, "--enable", "nanosleep_fentry", "--duration", "1"], [:])
+            #expect(forced.status == 1)
+            #expect(forced.stderr.contains("program nanosleep_fentry (section fentry/do_nanosleep), enabled by --enable nanosleep_fentry, cannot be loaded: "
+                                           + "this kernel cannot run fentry/fexit programs"), "\(forced.stderr)")
+        } else {
+            print("SKIPPED: this kernel runs fentry programs; the fentry error is not reachable here")
+        }
+
         // A stack-trace map's value size must be a multiple of 8: the kernel refuses 1001.
         let profile = try #require(try TestSupport.compiledBPFObjects().first { $0.hasSuffix("/profile_sampler.bpf.o") })
         let map = try PackFixtures.runWithEnvironment(btfRun, [profile, "--value-size", "stacks=1001", "--duration", "1"], [:])
