@@ -26,7 +26,9 @@ public enum Tracefs {
         }
         if mount("tracefs", mountPoint, "tracefs", 0, nil) != 0 {
             let code = errno
-            throw BPFLoaderError("a tracepoint program needs tracefs, which is not mounted, and mounting it at \(mountPoint) failed: \(errnoText(code))", errnoCode: code)
+            // Unprivileged, mounting is refused as everything else will be: say what helps.
+            let hint = code == EPERM && geteuid() != 0 ? ": run it as root (loading BPF programs needs root, or CAP_BPF and CAP_PERFMON, anyway)" : ""
+            throw BPFLoaderError("a tracepoint program needs tracefs, which is not mounted, and mounting it at \(mountPoint) failed: \(errnoText(code))\(hint)", errnoCode: code)
         }
         return true
     }
