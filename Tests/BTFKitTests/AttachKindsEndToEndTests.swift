@@ -7,12 +7,7 @@ import Testing
 @Suite("btf-run attach kinds: perf_event, xdp, tc (root)", .serialized,
        .enabled(if: EndToEnd.shouldRun, "needs root, unshare and ip (CI runs it as root)"))
 struct AttachKindsEndToEndTests {
-    static func object(_ name: String) throws -> String {
-        guard let object = try TestSupport.compiledBPFObjects().first(where: { $0.hasSuffix("/\(name).bpf.o") }) else {
-            throw TestSupportError("bpf/\(name).bpf.c is missing")
-        }
-        return object
-    }
+    static func object(_ name: String) throws -> String { try RunnerObjects.compiled(name) }
 
     static func jsonLines(_ text: String) -> [[String: Any]] {
         text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// btf-run on bpf/exectrace.bpf.c as root, with the kernel's BTF visible, hidden (a tmpfs over
+/// btf-run on bpf/runner/exectrace.bpf.c as root, with the kernel's BTF visible, hidden (a tmpfs over
 /// /sys/kernel/btf in a private mount namespace) and with old kernels' BTF forced: which twin
 /// loads (the events' `source` says), that programs the kernel cannot run are left out with the
 /// verifier's reason, that the ring buffer becomes a perf buffer where the BTF has no
@@ -23,12 +23,7 @@ struct ProgramChoiceEndToEndTests {
         func events(of pid: Int) -> [[String: Any]] { events.filter { ($0["pid"] as? Int) == pid } }
     }
 
-    static func exectraceObject() throws -> String {
-        guard let object = try TestSupport.compiledBPFObjects().first(where: { $0.hasSuffix("/exectrace.bpf.o") }) else {
-            throw TestSupportError("bpf/exectrace.bpf.c is missing")
-        }
-        return object
-    }
+    static func exectraceObject() throws -> String { try RunnerObjects.compiled("exectrace") }
 
     /// In a private mount namespace (BTF hidden when `hideBTF`): a process whose pid is known
     /// waits on a FIFO; btf-run starts (`--event-type exectrace_event --json -v --duration 3`,
@@ -210,7 +205,7 @@ struct ProgramChoiceEndToEndTests {
         }
 
         // A stack-trace map's value size must be a multiple of 8: the kernel refuses 1001.
-        let profile = try #require(try TestSupport.compiledBPFObjects().first { $0.hasSuffix("/profile_sampler.bpf.o") })
+        let profile = try RunnerObjects.compiled("profile_sampler")
         let map = try PackFixtures.runWithEnvironment(btfRun, [profile, "--value-size", "stacks=1001", "--duration", "1"], [:])
         #expect(map.status == 1)
         #expect(map.stderr.contains("map 'stacks' (stack_trace, key 4 bytes, value 1001 bytes, max_entries 10240) cannot be created: Invalid argument")

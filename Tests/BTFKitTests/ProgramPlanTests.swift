@@ -115,9 +115,9 @@ struct ProgramPlanTests {
         #expect(ProgramHook(section: "usdt") == .other(kind: "usdt"))
     }
 
-    /// The compiled bpf/exectrace.bpf.c, opened by libbpf (no privilege needed), and its globals.
+    /// The compiled bpf/runner/exectrace.bpf.c, opened by libbpf (no privilege needed), and its globals.
     static func exectraceGlobals() throws -> (LoadedBPFObject, GlobalVariables) {
-        let path = try #require(try TestSupport.compiledBPFObjects().first { $0.hasSuffix("/exectrace.bpf.o") })
+        let path = try RunnerObjects.compiled("exectrace")
         let object = try LoadedBPFObject(path: path, btfCustomPath: nil)
         return (object, GlobalVariables(btf: try BPFObject(contentsOf: path).btf, object: object))
     }
@@ -138,7 +138,7 @@ struct ProgramPlanTests {
         #expect(globals["exec_budget"]?.section == ".data" && globals["exec_budget"]?.defaultValue == .signed(100))
         #expect(globals["exec_count"]?.section == ".bss" && globals["exec_count"]?.defaultValue == .unsigned(0))
         // Offsets are libbpf's (from the symbol table): the same as readelf's symbol values.
-        let symbols = try TestSupport.run("readelf", ["-sW", try #require(try TestSupport.compiledBPFObjects().first { $0.hasSuffix("/exectrace.bpf.o") })])
+        let symbols = try TestSupport.run("readelf", ["-sW", try RunnerObjects.compiled("exectrace")])
         let table = String(decoding: symbols.stdout, as: UTF8.self)
         for global in globals.variables where global.section == ".rodata" {
             let line = try #require(table.split(separator: "\n").first { $0.hasSuffix(" " + global.name) }, "\(global.name) in readelf -s")
