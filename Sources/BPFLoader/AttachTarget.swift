@@ -14,6 +14,14 @@ public enum AttachSectionKind: String, Sendable, Equatable, CaseIterable {
     case tracepoint
     /// `raw_tracepoint`, `raw_tp` (and their writable `.w` forms): `bpf_program__attach_raw_tracepoint`.
     case rawTracepoint = "raw_tracepoint"
+    /// `perf_event`: a perf event on every online CPU (AttachKinds.swift).
+    case perfEvent = "perf_event"
+    /// `xdp`, `xdp.frags`: an interface's XDP hook.
+    case xdp
+    /// `tc`, `classifier`: a clsact qdisc's ingress or egress hook.
+    case tc
+    /// `usdt`: a USDT probe (`<sys/sdt.h>`) of a binary.
+    case usdt
 
     /// The kind of `section`, or `nil` when `--attach` cannot give it a target. As libbpf matches
     /// sections, the kind is the part before the first `/`, exactly: `uprobe/x:f` is a uprobe,
@@ -27,6 +35,10 @@ public enum AttachSectionKind: String, Sendable, Equatable, CaseIterable {
         case "kretprobe": self = .kretprobe
         case "tracepoint", "tp": self = .tracepoint
         case "raw_tracepoint", "raw_tp", "raw_tracepoint.w", "raw_tp.w": self = .rawTracepoint
+        case "perf_event": self = .perfEvent
+        case "xdp", "xdp.frags": self = .xdp
+        case "tc", "classifier": self = .tc
+        case "usdt": self = .usdt
         default: return nil
         }
     }
@@ -38,13 +50,18 @@ public enum AttachSectionKind: String, Sendable, Equatable, CaseIterable {
         case .kprobe, .kretprobe: "FUNCTION or FUNCTION+OFFSET"
         case .tracepoint: "CATEGORY:NAME or CATEGORY/NAME"
         case .rawTracepoint: "NAME"
+        case .perfEvent: "EVENT or EVENT:HZ (EVENT \(PerfEventKind.allCases.map(\.rawValue).joined(separator: ", ")))"
+        case .xdp: "IFNAME"
+        case .tc: "IFNAME:ingress or IFNAME:egress"
+        case .usdt: "BINARY:PROVIDER:NAME"
         }
     }
 
     /// The sections `--attach` supports, in words, for messages.
     public static let supportedSections =
         "uprobe, uprobe.s, uretprobe, uretprobe.s (TARGET BINARY:FUNCTION[+OFFSET] or BINARY:0xOFFSET), "
-        + "kprobe, kretprobe (FUNCTION[+OFFSET]), tracepoint, tp (CATEGORY:NAME), raw_tracepoint, raw_tp (NAME)"
+        + "kprobe, kretprobe (FUNCTION[+OFFSET]), tracepoint, tp (CATEGORY:NAME), raw_tracepoint, raw_tp (NAME), "
+        + "perf_event (EVENT[:HZ]), xdp (IFNAME), tc (IFNAME:ingress|egress), usdt (BINARY:PROVIDER:NAME)"
 }
 
 /// Where one program is attached when its target is given explicitly: the value `--attach
@@ -59,6 +76,14 @@ public enum AttachTarget: Sendable, Equatable, CustomStringConvertible {
     case tracepoint(category: String, name: String)
     /// The raw tracepoint `name`.
     case rawTracepoint(name: String)
+    /// A perf event of `event` on every online CPU, sampled `frequency` times a second.
+    case perfEvent(event: PerfEventKind, frequency: Int)
+    /// The XDP hook of `interface`.
+    case xdp(interface: String)
+    /// The tc hook of `interface` (`egress` or ingress).
+    case tc(interface: String, egress: Bool)
+    /// The USDT probe `provider:name` of `binary`, in every process.
+    case usdt(binary: String, provider: String, name: String)
 
     /// Parses TARGET for a program of section kind `kind`; the error shows the expected form.
     public static func parse(_ target: String, for kind: AttachSectionKind) throws(BPFLoaderError) -> AttachTarget {
@@ -95,6 +120,8 @@ public enum AttachTarget: Sendable, Equatable, CustomStringConvertible {
         case .rawTracepoint:
             guard !target.contains(":") && !target.contains("/") else { throw malformed("a raw tracepoint name has no ':' or '/'") }
             return .rawTracepoint(name: target)
+        case .perfEvent, .xdp, .tc, .usdt:
+            return try parseNetworkOrEvent(target, for: kind, malformed)
         }
     }
 
@@ -142,6 +169,14 @@ public enum AttachTarget: Sendable, Equatable, CustomStringConvertible {
             return "tracepoint \(category):\(name)"
         case .rawTracepoint(let name):
             return "raw tracepoint \(name)"
+        case .perfEvent(let event, let frequency):
+            return "perf event \(event.rawValue) at \(frequency) Hz on every online CPU"
+        case .xdp(let interface):
+            return "xdp \(interface)"
+        case .tc(let interface, let egress):
+            return "tc \(interface) \(egress ? "egress" : "ingress")"
+        case .usdt(let binary, let provider, let name):
+            return "usdt \(binary):\(provider):\(name) (all processes)"
         }
     }
 

@@ -41,7 +41,9 @@ public final class LoadedBPFObject {
     /// The object's name in messages (its path, or a description of the embedded copy).
     public let name: String
     let object: OpaquePointer
-    private var links: [OpaquePointer] = []
+    var links: [OpaquePointer] = []
+    /// Detaches what is not a bpf_link (an XDP program, a tc filter and its clsact qdisc).
+    var detachers: [() -> Void] = []
     /// The bytes `bpf_object__open_mem` was given; libbpf may refer to them until the object is closed.
     private let memoryImage: UnsafeMutableRawBufferPointer?
     /// `btf_custom_path` must outlive `bpf_object__load`; kept here until `close`.
@@ -102,7 +104,7 @@ public final class LoadedBPFObject {
         programHandles.map { BPFProgramInfo(name: String(cString: bpf_program__name($0)), section: String(cString: bpf_program__section_name($0))) }
     }
 
-    private var programHandles: [OpaquePointer] {
+    var programHandles: [OpaquePointer] {
         var handles: [OpaquePointer] = []
         var program = bpf_object__next_program(object, nil)
         while let current = program {
@@ -132,14 +134,14 @@ public final class LoadedBPFObject {
     /// program libbpf cannot auto-attach (a section without a target, `SEC("kprobe")`, a
     /// `uprobe` without a binary ...) gets its reason, the others stay attached.
     public func attachAll(targets: [String: [AttachTarget]] = [:]) -> [AttachOutcome] {
-        programHandles.flatMap { handle -> [AttachOutcome] in
+        // A program the plan left out (autoload off) was not loaded: nothing to attach.
+        programHandles.filter { bpf_program__autoload($0) }.flatMap { handle -> [AttachOutcome] in
             let info = BPFProgramInfo(name: String(cString: bpf_program__name(handle)), section: String(cString: bpf_program__section_name(handle)))
             if let explicit = targets[info.name], !explicit.isEmpty {
                 return explicit.map { target in
                     let mark = LibBPFLog.mark
                     errno = 0
-                    if let link = Self.attach(handle, to: target) {
-                        links.append(link)
+                    if attach(handle, to: target) {
                         return AttachOutcome(program: info, target: target, failure: nil)
                     }
                     let code = errno
@@ -162,8 +164,19 @@ public final class LoadedBPFObject {
         }
     }
 
+    /// Attaches at an explicit target, keeping the link(s); `false` with errno set on failure.
+    private func attach(_ handle: OpaquePointer, to target: AttachTarget) -> Bool {
+        if case .perfEvent = target { return attachKind(handle, to: target) }
+        if case .xdp = target { return attachKind(handle, to: target) }
+        if case .tc = target { return attachKind(handle, to: target) }
+        if case .usdt = target { return attachKind(handle, to: target) }
+        guard let link = libbpfAttach(handle, to: target) else { return false }
+        links.append(link)
+        return true
+    }
+
     /// libbpf's attach call for an explicit target; `nil` with errno set on failure.
-    private static func attach(_ handle: OpaquePointer, to target: AttachTarget) -> OpaquePointer? {
+    private func libbpfAttach(_ handle: OpaquePointer, to target: AttachTarget) -> OpaquePointer? {
         switch target {
         case .uprobe(let binary, let function, let offset, let retprobe):
             // LIBBPF_OPTS (see init): zeroed, `sz` set.
@@ -189,6 +202,8 @@ public final class LoadedBPFObject {
             return bpf_program__attach_tracepoint(handle, category, name)
         case .rawTracepoint(let name):
             return bpf_program__attach_raw_tracepoint(handle, name)
+        case .perfEvent, .xdp, .tc, .usdt:
+            return nil  // attachKind (AttachKinds.swift)
         }
     }
 
@@ -219,6 +234,8 @@ public final class LoadedBPFObject {
     public func close() {
         guard !isClosed else { return }
         isClosed = true
+        for detach in detachers.reversed() { detach() }
+        detachers.removeAll()
         for link in links { bpf_link__destroy(link) }
         links.removeAll()
         bpf_object__close(object)

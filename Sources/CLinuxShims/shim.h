@@ -21,4 +21,13 @@ static inline int btfkit_enter_private_mount_namespace(void) {
     if (unshare(CLONE_NEWNS) != 0) return -1;
     return mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL);
 }
+
+/* perf_event_open(2): glibc has no wrapper and syscall(2) is variadic (Swift cannot call it).
+ * Returns the event's fd, or -1 with errno set. */
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static inline int btfkit_perf_event_open(struct perf_event_attr *attr, int pid, int cpu, int group_fd, unsigned long flags) {
+    return (int)syscall(SYS_perf_event_open, attr, pid, cpu, group_fd, flags);
+}
 #endif

@@ -42,6 +42,11 @@ struct BTFRunCommand: ParsableCommand {
         A runner also carries the arguments it was built with (`btf-pack runner … -- ARGS`); they \
         come before the command line's: an option that takes one value and is given again on the \
         command line takes the new value (--no-json turns a default --json off); --attach values add up.
+        Before loading, btf-run plans which programs load (see --list, -v; docs/programs.md): of \
+        twins hooking one event (tp_btf/raw_tp/tracepoint, fentry/kprobe, fexit/kretprobe) only the \
+        best this kernel runs; nothing needing the kernel's own BTF (tp_btf, fentry, lsm, iter, \
+        struct_ops) where it has none; nothing whose tracepoint, kprobe target or program type it \
+        lacks. A program that still fails to load is named with the verifier's reason and left out.
         """)
 
     /// The entry point: a runner's embedded arguments (section .btfkit.args), then the command line's.
@@ -54,9 +59,11 @@ struct BTFRunCommand: ParsableCommand {
                                     + fullMessage(for: error) + "; rebuild it with `btf-pack runner … -- ARGS`"))
             }
         }
+        let arguments = embedded + CommandLine.arguments.dropFirst()
+        if arguments.contains("--help") || arguments.contains("-h") { printHelpWithGlobals(arguments) }
         // Like ArgumentParser's `main(_:)`, except that a usage error exits with status 2 (as btf-trim's do).
         let command: BTFRunCommand
-        do { command = try parse(embedded + CommandLine.arguments.dropFirst()) } catch {
+        do { command = try parse(arguments) } catch {
             if exitCode(for: error) == .success { exit(withError: error) }
             var standardError = StandardError()
             print(fullMessage(for: error), to: &standardError)
@@ -90,9 +97,12 @@ struct BTFRunCommand: ParsableCommand {
     var duration: Double?
 
     @Option(name: .customLong("attach"), help: ArgumentHelp(
-        "Attach PROGRAM at TARGET instead of where its section says (repeatable): for uprobe/uretprobe BINARY:FUNCTION[+OFFSET] or BINARY:0xOFFSET, kprobe/kretprobe FUNCTION[+OFFSET], tracepoint CATEGORY:NAME, raw_tp NAME.",
+        "Attach PROGRAM at TARGET instead of where its section says (repeatable): for uprobe/uretprobe BINARY:FUNCTION[+OFFSET] or BINARY:0xOFFSET, kprobe/kretprobe FUNCTION[+OFFSET], tracepoint CATEGORY:NAME, raw_tp NAME, perf_event EVENT[:HZ] (cpu-clock, task-clock, page-faults, cycles), xdp IFNAME, tc IFNAME:ingress|egress, usdt BINARY:PROVIDER:NAME.",
         valueName: "PROGRAM=TARGET"))
     var attach: [String] = []
+
+    @OptionGroup(title: "Programs, globals and maps")
+    var plan: PlanOptions
 
     @Flag(name: .customLong("trace-pipe"), inversion: .prefixedNo,
           help: "Stream bpf_printk output (tracefs's trace_pipe) while running, when a program calls bpf_trace_printk or bpf_trace_vprintk.")
@@ -158,6 +168,12 @@ struct BTFRunCommand: ParsableCommand {
                 let opened = try LoadedBPFObject(bytes: objectBytes, name: objectName, btfCustomPath: nil)
                 defer { opened.close() }
                 _ = try attachTargets(programs: opened.programs, objectName: objectName)
+                let request = try plan.request(globals: try ObjectFacts(objectBytes: objectBytes, object: opened).globals, perfFallback: nil)
+                _ = try opened.configureMaps(request.mapSizes, perfFallback: nil, kernel: KernelFeatures())
+            } catch let usage as UsageError {
+                var standardError = StandardError()
+                print("btf-run: \(usage)", to: &standardError)
+                Glibc.exit(2)
             } catch {
                 fail(error)
             }
@@ -179,20 +195,44 @@ struct BTFRunCommand: ParsableCommand {
 
         let exitCode: Int32
         do {
-            let loaded = try LoadedBPFObject(bytes: objectBytes, name: objectName, btfCustomPath: chosen.customPath)
-            defer { loaded.close() }
-            // --attach checked against the object's programs and sections before anything is loaded.
-            let programs = loaded.programs
-            let targets = try attachTargets(programs: programs, objectName: objectName)
+            let open = { () throws(BPFLoaderError) -> LoadedBPFObject in
+                try LoadedBPFObject(bytes: objectBytes, name: objectName, btfCustomPath: chosen.customPath)
+            }
+            // --attach and --set checked against the object's programs, sections and globals before anything is loaded.
+            let (programs, facts) = try { () throws(BPFLoaderError) -> ([BPFProgramInfo], ObjectFacts) in
+                let opened = try open()
+                defer { opened.close() }
+                return (opened.programs, try ObjectFacts(objectBytes: objectBytes, object: opened))
+            }()
+            let targets = AttachRequest.withDefaults(try attachTargets(programs: programs, objectName: objectName),
+                                                     programs: programs, sampleFrequency: plan.sampleFrequency)
+            let kernel = KernelFeatures(kernelBTFPath: options.kernelBTFPath)
+            let request = try plan.request(globals: facts.globals, perfFallback: facts.perfFallback(kernel: kernel, btfPath: chosen.customPath))
             let printk = tracePipe && (try? ELFFile(parsing: objectBytes, file: objectName)).map(PrintkUse.calls(in:)) == true
-            if printk || programs.contains(where: \.needsTracefs) || targets.values.joined().contains(where: \.needsTracefs) {
+            // Tracefs also tells the plan which tracepoints this kernel has. Mounted, if need be, in
+            // btf-run's own mount namespace, on this thread, which also loads, attaches and reads trace_pipe.
+            if printk || plan.list || programs.contains(where: \.needsTracefs) || targets.values.joined().contains(where: \.needsTracefs) {
                 let mountedTracefs = try Tracefs.mountIfNeeded()
                 if mountedTracefs && verbose >= 1 {
                     print("btf-run: mounted tracefs at \(Tracefs.mountPoint) in btf-run's own mount namespace (a tracepoint program or bpf_printk needs it)",
                           to: &diagnostics)
                 }
             }
-            try loaded.load()
+            if plan.list {
+                let opened = try open()
+                defer { opened.close() }
+                let prepared = try PlannedLoad.prepare(opened, request: request, kernel: kernel)
+                let listing = ObjectListing(plan: prepared.plan, maps: prepared.maps, globals: facts.globals.variables)
+                print(json ? listing.json : listing.text)
+                throw ListingDone()
+            }
+            try checkKernelSymbols(facts, kernel: kernel, objectName: objectName)
+            let prepared = try PlannedLoad.load(open: open, request: request, kernel: kernel) { note in
+                print("btf-run: \(note)", to: &diagnostics)
+            }
+            let loaded = prepared.object
+            defer { loaded.close() }
+            reportPlan(prepared, request: request, to: &diagnostics)
             let outcomes = loaded.attachAll(targets: targets)
             for outcome in outcomes {
                 let program = "\(outcome.program.name) (section \(outcome.program.section))"
@@ -204,7 +244,9 @@ struct BTFRunCommand: ParsableCommand {
                     }
                     print("btf-run: program \(program) not attached\(target): \(failure)\(hint)", to: &diagnostics)
                 } else if verbose >= 1 {
-                    print("btf-run: attached \(program)\(target)", to: &diagnostics)
+                    var mode = ""
+                    if case .xdp(let interface) = outcome.target, let found = LoadedBPFObject.xdpMode(interface: interface) { mode = " (\(found))" }
+                    print("btf-run: attached \(program)\(target)\(mode)", to: &diagnostics)
                 }
             }
             guard outcomes.contains(where: { $0.failure == nil }) else {
@@ -260,12 +302,17 @@ struct BTFRunCommand: ParsableCommand {
             if let pipe { printTraceLines(pipe) }
             try mapPrinter.printMaps(final: true)
             exitCode = 0
+        } catch is ListingDone {
+            exitCode = 0
+        } catch let usage as UsageError {
+            print("btf-run: \(usage)", to: &diagnostics)
+            exitCode = 2
         } catch {
             print("btf-run: \(error)", to: &diagnostics)
             exitCode = 1
         }
         chosen.release()
-        if verbose >= 1 && exitCode == 0 { print("btf-run: detached", to: &diagnostics) }
+        if verbose >= 1 && exitCode == 0 && !plan.list { print("btf-run: detached", to: &diagnostics) }
         if exitCode != 0 { throw ExitCode(exitCode) }
     }
 

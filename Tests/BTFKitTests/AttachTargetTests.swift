@@ -29,12 +29,13 @@ struct AttachTargetTests {
             ("tracepoint", .tracepoint), ("tp", .tracepoint), ("tracepoint/syscalls/sys_enter_execve", .tracepoint), ("tp/sched/x", .tracepoint),
             ("raw_tp", .rawTracepoint), ("raw_tracepoint", .rawTracepoint), ("raw_tp/sys_enter", .rawTracepoint),
             ("raw_tp.w", .rawTracepoint), ("raw_tracepoint.w/x", .rawTracepoint),
+            ("perf_event", .perfEvent), ("xdp", .xdp), ("xdp.frags", .xdp), ("tc", .tc), ("classifier", .tc), ("usdt", .usdt),
         ]
         for (section, kind) in supported {
             #expect(AttachSectionKind(section: section) == kind, "\(section)")
         }
-        for section in ["kprobe.multi", "kprobe.multi/do_*", "kretprobe.multi", "uprobe.multi", "usdt", "ksyscall", "kretsyscall",
-                        "fentry/do_exit", "fexit/do_exit", "tp_btf/sched_switch", "xdp", "lsm/file_open", "uprobes", "tpx", "", "license"] {
+        for section in ["kprobe.multi", "kprobe.multi/do_*", "kretprobe.multi", "uprobe.multi", "ksyscall", "kretsyscall",
+                        "fentry/do_exit", "fexit/do_exit", "tp_btf/sched_switch", "xdp_devmap", "lsm/file_open", "uprobes", "tpx", "", "license"] {
             #expect(AttachSectionKind(section: section) == nil, "\(section)")
         }
     }

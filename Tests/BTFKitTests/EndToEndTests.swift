@@ -103,7 +103,9 @@ struct EndToEndTests {
                                      arguments: [directory + "/perfsnoop.bpf.o", "--event-type", "execsnoop_event", "--btfhub", setup.tree])
         #expect(run.status == 0, "\(run.log)")
         #expect(run.log.contains("BTF: btfhub tree entry \(setup.identityPath)"), "\(run.log)")
-        #expect(run.log.contains("program kprobe_without_target (section kprobe) not attached: Operation not supported"), "\(run.log)")
+        // Left out by the plan where the kernel has no kprobes (this test machine), else refused by libbpf at attach.
+        #expect(run.log.contains("program kprobe_without_target (section kprobe) not attached: Operation not supported")
+                || run.log.contains("program kprobe_without_target (section kprobe): not loaded: this kernel has no kprobes"), "\(run.log)")
         #expect(run.log.contains("streaming events from perf_events (perf buffer)"), "\(run.log)")
         let matching = run.events.filter { $0["pid"] as? Int == run.childPID && $0["comm"] as? String == EndToEnd.childName }
         #expect(matching.count == 1 && matching.first?["ppid"] as? Int == run.parentPID, "\(run.rawEvents.prefix(2000))")
@@ -217,7 +219,7 @@ struct EndToEndTests {
         try """
         #include "kernel_types.h"
         #include <bpf/bpf_helpers.h>
-        SEC("xdp") int xdp_pass(void *ctx) { return 2; }
+        SEC("socket") int xdp_pass(void *ctx) { return 2; }
         SEC("uprobe") int some_uprobe(void *ctx) { return 0; }
         char LICENSE[] SEC("license") = "GPL";
         """.write(toFile: directory + "/xdp.bpf.c", atomically: true, encoding: .utf8)
@@ -226,7 +228,7 @@ struct EndToEndTests {
         try #require(compiled.status == 0, "\(compiled.stderr)")
         let unsupported = try run([directory + "/xdp.bpf.o", "-v", "--attach", "xdp_pass=eth0"])
         #expect(unsupported.status == 1, "\(unsupported)")
-        #expect(unsupported.stderr.contains("btf-run: --attach xdp_pass=eth0: program xdp_pass has section 'xdp'; --attach gives a target only to programs of the sections "
+        #expect(unsupported.stderr.contains("btf-run: --attach xdp_pass=eth0: program xdp_pass has section 'socket'; --attach gives a target only to programs of the sections "
                                             + "uprobe, uprobe.s, uretprobe, uretprobe.s"), "\(unsupported.stderr)")
         for kind in ["kprobe", "kretprobe", "tracepoint", "tp", "raw_tracepoint", "raw_tp"] {
             #expect(unsupported.stderr.contains(kind), "\(kind): \(unsupported.stderr)")
