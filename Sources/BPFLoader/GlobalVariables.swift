@@ -78,7 +78,7 @@ public struct GlobalVariables: Sendable {
                 let offset = Int(entries[index].offset), size = Int(entries[index].size)
                 var bytes = [UInt8](repeating: 0, count: size)
                 if offset + size <= initial.count { bytes = Array(initial[offset ..< offset + size]) }
-                let decoder = EventDecoder(btf: btf, type: variable.referencedType, size: size)
+                let decoder = EventDecoder(btf: btf, typeID: variable.referencedType)
                 variables.append(GlobalVariable(name: btf.string(variable.nameOffset), section: section, type: variable.referencedType,
                                                 typeDescription: Self.describe(variable.referencedType, in: btf),
                                                 offset: offset, size: size, defaultValue: decoder.decode(bytes)))
@@ -242,15 +242,6 @@ public struct GlobalVariables: Sendable {
         case .functionPrototype: return "function"
         default: return name.isEmpty ? "\(kind)" : name
         }
-    }
-}
-
-extension EventDecoder {
-    /// A decoder for values of `type` (`size` bytes): a global's default value.
-    init(btf: BTF, type: TypeID, size: Int) {
-        self.btf = btf
-        eventType = type
-        self.size = size
     }
 }
 
