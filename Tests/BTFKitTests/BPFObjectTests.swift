@@ -223,16 +223,11 @@ private enum RelocCount {
     static func helper() throws -> String {
         try TestSupport.requireRoot("reloc_count loads objects")
         guard kernelHasBTF else { throw TestSupportError("reloc_count needs /sys/kernel/btf/vmlinux to load objects") }
-        let source = TestSupport.packageRoot + "/Tests/BTFKitTests/Support/reloc_count.c"
-        let binary = TestSupport.cache + "/reloc_count"
-        let attributes = { (path: String) in try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date }
-        if let built = attributes(binary), let written = attributes(source), built >= written { return binary }
-        try FileManager.default.createDirectory(atPath: TestSupport.cache, withIntermediateDirectories: true)
-        let temporary = binary + ".tmp-\(getpid())"
-        let r = try TestSupport.run("cc", ["-O2", "-Wall", "-Werror", source, "-o", temporary, "-lbpf", "-lelf", "-lz"])
-        guard r.status == 0 else { throw TestSupportError("cc reloc_count.c failed: \(r.stderr)") }
-        _ = rename(temporary, binary)
-        return binary
+        return try built.get()
+    }
+
+    private static let built = Result<String, any Error> {
+        try TestSupport.buildCHelper(TestSupport.packageRoot + "/Tests/BTFKitTests/Support/reloc_count.c", named: "reloc_count")
     }
 
     static func run(_ helper: String, object: String) throws -> Report {

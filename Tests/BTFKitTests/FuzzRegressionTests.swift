@@ -1,6 +1,7 @@
 import Archive
 import BTF
 import CORE
+import DWARF
 import Foundation
 import Testing
 import Trim
@@ -25,9 +26,9 @@ struct FuzzRegressionTests {
     @Test("the crash directory holds one folder per fuzz target and nothing else")
     func layout() throws {
         let folders = try FileManager.default.contentsOfDirectory(atPath: Self.crashDirectory).filter { !$0.hasPrefix(".") }.sorted()
-        #expect(folders == ["btf", "btfext", "core", "elf", "pack"])
+        #expect(folders == ["btf", "btfext", "core", "dwarf", "elf", "pack"])
         let targets = try FileManager.default.contentsOfDirectory(atPath: TestSupport.packageRoot + "/fuzz/targets")
-        #expect(targets.sorted() == ["FuzzBTF.swift", "FuzzBTFExt.swift", "FuzzCORE.swift", "FuzzELF.swift", "FuzzPack.swift"])
+        #expect(targets.sorted() == ["FuzzBTF.swift", "FuzzBTFExt.swift", "FuzzCORE.swift", "FuzzDWARF.swift", "FuzzELF.swift", "FuzzPack.swift"])
     }
 
     /// fuzz/targets/FuzzBTF.swift
@@ -37,6 +38,17 @@ struct FuzzRegressionTests {
             guard let btf = try? BTF(parsing: bytes, file: name) else { continue }
             _ = btf.dumpText()
             #expect((try? BTF(parsing: btf.serialized(), file: "round-trip")) != nil, "\(name): the written BTF does not parse")
+        }
+    }
+
+    /// fuzz/targets/FuzzDWARF.swift
+    @Test("dwarf: read the types of .debug_info, turn every struct into BTF, dump it")
+    func dwarf() throws {
+        for (name, bytes) in try Self.inputs(of: "dwarf") {
+            guard let elf = try? ELFFile(parsing: bytes, file: name), let types = try? DWARFTypes(elf: elf) else { continue }
+            for structName in types.structNames.prefix(64) {
+                if let btf = try? types.btf(forTypeNamed: structName) { _ = btf.dumpText() }
+            }
         }
     }
 

@@ -112,23 +112,11 @@ struct GuardVerdictTests {
     }
 }
 
-/// `tools/verifier-oracle.c`, compiled once per source change into the test cache.
+/// `tools/verifier-oracle.c`, compiled once per test process.
 enum VerifierOracle {
-    static func path() throws -> String {
-        let source = TestSupport.packageRoot + "/tools/verifier-oracle.c"
-        let binary = TestSupport.cache + "/verifier-oracle"
-        let fm = FileManager.default
-        if let built = try? fm.attributesOfItem(atPath: binary)[.modificationDate] as? Date,
-           let edited = try? fm.attributesOfItem(atPath: source)[.modificationDate] as? Date, built >= edited {
-            return binary
-        }
-        try fm.createDirectory(atPath: TestSupport.cache, withIntermediateDirectories: true)
-        let temporary = binary + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-        let result = try TestSupport.run("cc", ["-O2", "-Wall", source, "-o", temporary, "-lbpf", "-lelf", "-lz"])
-        guard result.status == 0 else {
-            throw TestSupportError("cannot build tools/verifier-oracle.c (needs libbpf-dev, libelf-dev, zlib1g-dev): \(result.stderr)")
-        }
-        guard rename(temporary, binary) == 0 else { throw TestSupportError("cannot move \(temporary) to \(binary)") }
-        return binary
+    static func path() throws -> String { try built.get() }
+
+    private static let built = Result<String, any Error> {
+        try TestSupport.buildCHelper(TestSupport.packageRoot + "/tools/verifier-oracle.c", named: "verifier-oracle")
     }
 }

@@ -112,25 +112,11 @@ struct LibbpfAcceptanceTests {
 
 /// `tools/btf-check.c`, compiled once per source change into the test cache.
 enum BTFCheckTool {
-    /// Compiles `tools/btf-check.c` with `cc ... -lbpf -lelf -lz` when the binary is missing or
-    /// older than the source, and returns its path. Concurrent callers each build to a private
-    /// name and rename into place, so none sees a half-written binary.
-    static func path() throws -> String {
-        let source = TestSupport.packageRoot + "/tools/btf-check.c"
-        let binary = TestSupport.cache + "/btf-check"
-        let fm = FileManager.default
-        if let built = try? fm.attributesOfItem(atPath: binary)[.modificationDate] as? Date,
-           let edited = try? fm.attributesOfItem(atPath: source)[.modificationDate] as? Date, built >= edited {
-            return binary
-        }
-        try fm.createDirectory(atPath: TestSupport.cache, withIntermediateDirectories: true)
-        let temporary = binary + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-        let result = try TestSupport.run("cc", ["-O2", "-Wall", source, "-o", temporary, "-lbpf", "-lelf", "-lz"])
-        guard result.status == 0 else {
-            throw TestSupportError("cannot build tools/btf-check.c (needs libbpf-dev, libelf-dev, zlib1g-dev): \(result.stderr)")
-        }
-        guard rename(temporary, binary) == 0 else { throw TestSupportError("cannot move \(temporary) to \(binary)") }
-        return binary
+    /// `tools/btf-check.c`, compiled once per test process.
+    static func path() throws -> String { try built.get() }
+
+    private static let built = Result<String, any Error> {
+        try TestSupport.buildCHelper(TestSupport.packageRoot + "/tools/btf-check.c", named: "btf-check")
     }
 
     /// Writes `bytes` to a file named `name` in the test cache and returns its path.

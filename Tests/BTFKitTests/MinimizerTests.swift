@@ -333,13 +333,13 @@ import Testing
             let dump = try TestSupport.run("bpftool", ["btf", "dump", "file", path])
             #expect(dump.status == 0, "bpftool rejects \(path): \(dump.stderr)")
             #expect(String(decoding: dump.stdout, as: UTF8.self).contains("STRUCT 'outer' size="))
-            let parse = try TestSupport.run(try Self.btfCheck(), ["parse", path])
+            let parse = try TestSupport.run(try BTFCheckTool.path(), ["parse", path])
             #expect(parse.status == 0, "libbpf rejects \(path): \(parse.stderr)")
             #expect(String(decoding: parse.stdout, as: UTF8.self) == "types \(out.typeCount)\n")
         }
         if TestSupport.isRoot {
             let path = try Self.scratch("validity-le.btf")
-            let load = try TestSupport.run(try Self.btfCheck(), ["load", path])
+            let load = try TestSupport.run(try BTFCheckTool.path(), ["load", path])
             #expect(load.status == 0, "the kernel rejects \(path): \(load.stderr)")
         } else {
             TestSupport.skipPart("kernel BTF load of the minimized BTF needs root")
@@ -403,18 +403,6 @@ import Testing
         return try BTF(contentsOf: o)
     }
 
-    /// tools/btf-check (libbpf as a BTF oracle), built once per test process.
-    static func btfCheck() throws -> String { try builtBTFCheck.get() }
-
-    private static let builtBTFCheck = Result<String, any Error> {
-        let binary = try scratch("btf-check")
-        let source = TestSupport.packageRoot + "/tools/btf-check.c"
-        let tmp = binary + ".tmp-\(getpid())"
-        let r = try TestSupport.run("cc", ["-O2", source, "-o", tmp, "-lbpf", "-lelf", "-lz"])
-        guard r.status == 0 else { throw TestSupportError("cc tools/btf-check.c failed: \(r.stderr)") }
-        guard rename(tmp, binary) == 0 else { throw TestSupportError("cannot move \(tmp) to \(binary)") }
-        return binary
-    }
 }
 
 /// The id of the type called `name` of kind `kind`.

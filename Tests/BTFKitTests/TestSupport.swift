@@ -84,6 +84,22 @@ enum TestSupport {
         throw TestSupportError("\(name) not found on PATH")
     }
 
+    /// Compiles a C helper linked with libbpf (`cc -O2 -Wall SOURCE -lbpf -lelf -lz`) into the test
+    /// cache and returns the binary's path. Callers keep the result in a `static let`, so each helper
+    /// is built once per test process; the temporary name is private, so concurrent processes never
+    /// see a half-written binary.
+    static func buildCHelper(_ source: String, named name: String) throws -> String {
+        let binary = cache + "/" + name
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        let temporary = binary + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        let result = try run("cc", ["-O2", "-Wall", source, "-o", temporary, "-lbpf", "-lelf", "-lz"])
+        guard result.status == 0 else {
+            throw TestSupportError("cannot build \(source) (needs libbpf-dev, libelf-dev, zlib1g-dev): \(result.stderr)")
+        }
+        guard rename(temporary, binary) == 0 else { throw TestSupportError("cannot move \(temporary) to \(binary)") }
+        return binary
+    }
+
     /// Every `.btf.tar.xz` / `.btf` kernel under `root`, sorted.
     static func kernelArchives(under root: String) -> [String] {
         guard let e = FileManager.default.enumerator(atPath: root) else { return [] }

@@ -105,7 +105,7 @@ extension TrimProofTests {
                 for difference in ProofTools.differences(onFull, decisions) {
                     Issue.record("core case \(name), \(retention) retention: \(difference)")
                 }
-                let load = try TestSupport.run(try MinimizerTests.btfCheck(), ["load", path])
+                let load = try TestSupport.run(try BTFCheckTool.path(), ["load", path])
                 if kernelAcceptsTrimmed { #expect(load.status == 0, "the kernel rejects \(path): \(load.stderr)") }
             }
         }
@@ -206,7 +206,7 @@ struct ProofContext: Sendable {
         // The kernel running the tests accepts the output as BTF (big-endian inputs excepted: the
         // kernel only loads its own byte order).
         if full.byteOrder == .host {
-            let load = try TestSupport.run(try MinimizerTests.btfCheck(), ["load", oursPath])
+            let load = try TestSupport.run(try BTFCheckTool.path(), ["load", oursPath])
             if load.status != 0 { report.oursMismatches.append("the kernel rejects the trimmed BTF: \(load.stderr)") }
         }
 

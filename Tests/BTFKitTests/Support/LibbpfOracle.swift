@@ -62,20 +62,9 @@ enum LibbpfOracle {
     }
 
     /// The compiled oracle, built once per test process (into the test cache).
-    static let executable: Swift.Result<String, TestSupportError> = {
-        let output = TestSupport.cache + "/core-oracle"
-        let source = TestSupport.packageRoot + "/tools/core-oracle.c"
-        do {
-            try FileManager.default.createDirectory(atPath: TestSupport.cache, withIntermediateDirectories: true)
-            let temporary = output + ".tmp-\(getpid())"
-            let r = try TestSupport.run("cc", ["-O2", source, "-o", temporary, "-lbpf", "-lelf", "-lz"])
-            guard r.status == 0 else { return .failure(TestSupportError("cc tools/core-oracle.c failed: \(r.stderr)")) }
-            _ = rename(temporary, output)
-            return .success(output)
-        } catch {
-            return .failure(TestSupportError("cannot build the core oracle: \(error)"))
-        }
-    }()
+    static let executable = Swift.Result<String, any Error> {
+        try TestSupport.buildCHelper(TestSupport.packageRoot + "/tools/core-oracle.c", named: "core-oracle")
+    }
 
     /// Loads `object` with libbpf against `btf` (root needed) and returns libbpf's outcome per
     /// relocation it reached, in log order.
