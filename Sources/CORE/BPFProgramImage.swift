@@ -42,8 +42,9 @@ public struct BPFProgramImage: Sendable {
 
     /// A read-only data section (`.rodata`, `.rodata.*`): libbpf makes each one an array map with
     /// BPF_F_RDONLY_PROG and freezes it once filled, so the verifier reads constants out of it
-    /// (`bpf_map_direct_read`). These are the bytes as compiled: a loader that changes `const
-    /// volatile` values before load (btf-run `--set`, a skeleton's rodata) makes other constants.
+    /// (`bpf_map_direct_read`). These are the bytes as compiled, which btf-run loads unchanged; a
+    /// loader that sets `const volatile` values before load (a skeleton writing its rodata,
+    /// `bpf_map__set_initial_value`, a future btf-run `--set`) makes other constants.
     public struct ReadOnlyData: Sendable {
         public var name: String
         public var bytes: [UInt8]
