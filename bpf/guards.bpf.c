@@ -218,4 +218,30 @@ int guard_in_global_function(void *ctx)
 	return 0;
 }
 
+/* Guards on `const volatile` globals (.rodata), as real tools take their options: libbpf freezes
+ * .rodata, so the verifier knows these values and prunes the branch they decide. Compiled values:
+ * the pointer is 0 (the read is dead code), the flag is true (the read is live). */
+const volatile __u64 guards_old_task_addr = 0;
+const volatile bool guards_read_old_state = true;
+
+SEC("tracepoint/sched/sched_process_exec")
+int guard_rodata_pointer(void *ctx)
+{
+	struct task_struct___guards_old *old = (void *)guards_old_task_addr;
+
+	if (old)
+		guards_result.state = BPF_CORE_READ(old, state);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int guard_rodata_flag(void *ctx)
+{
+	struct task_struct *task = current_task();
+
+	if (guards_read_old_state)
+		guards_result.state = BPF_CORE_READ((struct task_struct___guards_old *)task, state);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -5,6 +5,9 @@ public enum BPFAbstractValue: Sendable, Hashable {
     case constant(UInt64)
     /// A scalar or a pointer that cannot point into the BPF stack (context, map value, helper result).
     case unknown
+    /// A pointer into read-only data `data` of the image (a frozen `.rodata` map's value), at
+    /// `offset` bytes (`nil`: somewhere in it). Never NULL, never into the stack.
+    case readOnly(data: Int, offset: Int64?)
     /// A pointer into the stack of call frame `frame`, at `offset` from its frame pointer (`nil`:
     /// somewhere in it).
     case stack(frame: Int, offset: Int64?)
@@ -16,6 +19,9 @@ public enum BPFAbstractValue: Sendable, Hashable {
         if self == other { return self }
         switch (self, other) {
         case (.constant, .constant), (.constant, .unknown), (.unknown, .constant): return .unknown
+        case let (.readOnly(d, _), .readOnly(e, _)) where d == e: return .readOnly(data: d, offset: nil)
+        case (.readOnly, .readOnly), (.readOnly, .constant), (.readOnly, .unknown), (.constant, .readOnly), (.unknown, .readOnly):
+            return .unknown
         case let (.stack(f, _), .stack(g, _)) where f == g: return .stack(frame: f, offset: nil)
         default: return .top
         }
@@ -26,7 +32,8 @@ public enum BPFAbstractValue: Sendable, Hashable {
         if self == other { return true }
         switch (self, other) {
         case (.top, _): return true
-        case (.unknown, .constant): return true
+        case (.unknown, .constant), (.unknown, .readOnly): return true
+        case let (.readOnly(d, nil), .readOnly(e, _)): return d == e
         case let (.stack(f, nil), .stack(g, _)): return f == g
         default: return false
         }

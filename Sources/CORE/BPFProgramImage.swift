@@ -40,6 +40,28 @@ public struct BPFProgramImage: Sendable {
     /// references): the loaded value is a pointer, not the immediate in the file.
     public var relocatedLoads: Set<Int> = []
 
+    /// A read-only data section (`.rodata`, `.rodata.*`): libbpf makes each one an array map with
+    /// BPF_F_RDONLY_PROG and freezes it once filled, so the verifier reads constants out of it
+    /// (`bpf_map_direct_read`). These are the bytes as compiled, which btf-run loads unchanged; a
+    /// loader that sets `const volatile` values before load (a skeleton writing its rodata,
+    /// `bpf_map__set_initial_value`, a future btf-run `--set`) makes other constants.
+    public struct ReadOnlyData: Sendable {
+        public var name: String
+        public var bytes: [UInt8]
+    }
+    /// Where a 64-bit immediate load points once libbpf made it `BPF_PSEUDO_MAP_VALUE`.
+    public struct ReadOnlyPointer: Sendable, Hashable {
+        /// Index into `readOnlyData`.
+        public var data: Int
+        /// Byte offset into it (`insn.imm + symbol value`, as libbpf's RELO_DATA computes it).
+        public var offset: Int64
+    }
+    public var readOnlyData: [ReadOnlyData] = []
+    /// Global index of a 64-bit immediate load of an address in read-only data -> that address.
+    public var readOnlyLoads: [Int: ReadOnlyPointer] = [:]
+    /// The object's byte order, which read-only data is stored in.
+    public var byteOrder: ByteOrder = .little
+
     /// The programs, in section and address order.
     public var programs: [Function] { functions.filter(\.isProgram) }
 
@@ -50,6 +72,22 @@ public struct BPFProgramImage: Sendable {
         return s.base + Int(byteOffset / 8)
     }
 
+    /// The `size`-byte value (1, 2, 4 or 8) at `offset` of read-only data `data`, in the object's
+    /// byte order and zero-extended; `nil` when the read is not wholly inside it.
+    public func readOnlyValue(data: Int, offset: Int64, size: Int) -> UInt64? {
+        guard data >= 0, data < readOnlyData.count, offset >= 0, let at = Int(exactly: offset) else { return nil }
+        let bytes = readOnlyData[data].bytes
+        guard at <= bytes.count, size <= bytes.count - at else { return nil }
+        let reader = ByteReader(bytes, byteOrder: byteOrder)
+        switch size {
+        case 1: return reader.get(UInt8.self, at: at).map(UInt64.init)
+        case 2: return reader.get(UInt16.self, at: at).map(UInt64.init)
+        case 4: return reader.get(UInt32.self, at: at).map(UInt64.init)
+        case 8: return reader.get(UInt64.self, at: at)
+        default: return nil
+        }
+    }
+
     /// The function holding global instruction `index`.
     public func function(containing index: Int) -> Int? {
         functions.firstIndex { index >= $0.entry && index < $0.entry + $0.count }
@@ -58,6 +96,7 @@ public struct BPFProgramImage: Sendable {
     /// Reads the executable sections, the symbol table and the relocation sections of `elf`.
     public init(elf: ELFFile, path: String) throws(BTFError) {
         self.path = path
+        byteOrder = elf.byteOrder
         func fail(_ what: String) -> BTFError { BTFError(what, file: path) }
         // SHT_PROGBITS with SHF_EXECINSTR: where libbpf looks for programs.
         var sectionOfELF: [Int: Int] = [:]
@@ -69,6 +108,15 @@ public struct BPFProgramImage: Sendable {
             sectionOfELF[section.index] = sections.count
             sections.append(Section(name: section.name, base: instructions.count, count: bytes.count / 8))
             instructions += BPFInstruction.decode(bytes)
+        }
+        // SHT_PROGBITS sections libbpf makes frozen read-only maps of (bpf_object__elf_collect's
+        // SEC_RODATA: ".rodata" and ".rodata.*", string literal sections included). Never .data
+        // or .bss: a program may write those, and the verifier does not know their contents.
+        var readOnlyOfELF: [Int: Int] = [:]
+        for section in elf.sections where section.type == 1 && section.flags & 0x4 == 0 && section.size > 0
+            && (section.name == ".rodata" || section.name.hasPrefix(".rodata.")) {
+            readOnlyOfELF[section.index] = readOnlyData.count
+            readOnlyData.append(ReadOnlyData(name: section.name, bytes: Array(try elf.contents(of: section))))
         }
         guard let symtab = elf.sections.first(where: { $0.type == 2 }) else {
             throw fail("no symbol table: cannot tell its programs apart")
@@ -132,6 +180,11 @@ public struct BPFProgramImage: Sendable {
                     callTargets[index] = targetSection.base + slot
                 } else if instruction.isLoadImmediate64 {
                     relocatedLoads.insert(index)
+                    // libbpf's RELO_DATA: the map value pointer's offset is imm + st_value (a
+                    // section symbol has value 0 and the offset in imm; a variable its own value).
+                    if instruction.src == 0, let data = readOnlyOfELF[symbol.section] {
+                        readOnlyLoads[index] = ReadOnlyPointer(data: data, offset: Int64(instruction.imm) + Int64(clamping: symbol.value))
+                    }
                 }
             }
         }

@@ -210,6 +210,8 @@ public struct GuardAnalysis: Sendable {
                     else if insn.isPseudoFunction {
                         if let target = analysis.image.callTargets[pc] { addEntry(target) } else { return .unsure }
                         value = .unknown
+                    } else if insn.src == 0, let pointer = analysis.image.readOnlyLoads[pc] {
+                        value = .readOnly(data: pointer.data, offset: pointer.offset)
                     } else if insn.src != 0 || analysis.image.relocatedLoads.contains(pc) { value = .unknown }
                     else { value = .constant(UInt64(UInt32(bitPattern: insn.imm)) | UInt64(UInt32(bitPattern: code[pc + 1].imm)) << 32) }
                     state[register: insn.dst] = value
@@ -254,7 +256,12 @@ public struct GuardAnalysis: Sendable {
                 }
                 return size == 8 ? slot.value : (slot.value == .unknown ? .unknown : .top)
             case .stack, .top: return .top
-            case .constant, .unknown: return .unknown
+            case .readOnly(let data, let at?):
+                // bpf_map_direct_read: a constant offset into a frozen read-only map value reads
+                // the byte image (bounds and size checked as check_map_access does).
+                guard let value = analysis.image.readOnlyValue(data: data, offset: at &+ offset, size: size) else { return .unknown }
+                return .constant(signExtend ? GuardAnalysis.signExtend(value, bits: size * 8) : value)
+            case .readOnly, .constant, .unknown: return .unknown
             }
         }
 
@@ -271,8 +278,8 @@ public struct GuardAnalysis: Sendable {
                 state.frames[frame].clobber(from: nil)
             case .stack, .top:
                 for f in state.frames.indices { state.frames[f].clobber(from: nil) }
-            case .constant, .unknown:
-                break
+            case .constant, .unknown, .readOnly:
+                break // not the stack (the verifier refuses stores into a read-only map anyway)
             }
         }
 
@@ -287,6 +294,14 @@ public struct GuardAnalysis: Sendable {
                 guard case .constant(let c) = src, let at else { return .stack(frame: frame, offset: nil) }
                 let delta = Int64(bitPattern: c)
                 return .stack(frame: frame, offset: op == 0x00 ? at &+ delta : at &- delta)
+            }
+            // The same for a pointer into read-only data; an unknown addend leaves it somewhere in it.
+            if is64, case .readOnly(let data, let at) = dst, op == 0x00 || op == 0x10 {
+                guard case .constant(let c) = src, let at else {
+                    return src == .top || src.isStack ? .top : .readOnly(data: data, offset: nil)
+                }
+                let delta = Int64(bitPattern: c)
+                return .readOnly(data: data, offset: op == 0x00 ? at &+ delta : at &- delta)
             }
             if op == 0xb0 { // MOV, MOVSX
                 guard case .constant(let c) = src else { return is64 || src == .unknown ? src : .unknown }
@@ -336,8 +351,8 @@ public struct GuardAnalysis: Sendable {
             var decided: Bool?
             if case .constant(let a) = lhs, case .constant(let b) = rhs {
                 decided = GuardAnalysis.compare(op, a, b, is32: is32)
-            } else if lhs.isStack, rhs == .constant(0), !is32, op == 0x10 || op == 0x50 {
-                decided = op == 0x50 // a stack pointer is never NULL
+            } else if lhs.isStack || lhs.isReadOnly, rhs == .constant(0), !is32, op == 0x10 || op == 0x50 {
+                decided = op == 0x50 // a stack or map value pointer is never NULL
             }
             if let decided {
                 work.append((decided ? taken : pc + 1, state))
@@ -456,6 +471,7 @@ public struct GuardAnalysis: Sendable {
 
 extension BPFAbstractValue {
     var isStack: Bool { if case .stack = self { true } else { false } }
+    var isReadOnly: Bool { if case .readOnly = self { true } else { false } }
 
     /// After frame `depth` is gone, a pointer into it means nothing.
     func escapingFrame(_ depth: Int) -> BPFAbstractValue {

@@ -110,6 +110,28 @@ struct GuardVerdictTests {
         // The objects must exercise every verdict the verifier can check.
         #expect(codes.isSuperset(of: ["L", "G", "X"]), "verdicts seen: \(codes.sorted())")
     }
+
+    @Test("const volatile .rodata values decide guards: a 0 pointer makes the read dead (G), a true flag live (X); .bss is not read")
+    func readOnlyDataGuards() throws {
+        let path = try #require(try TestSupport.compiledBPFObjects().first { $0.hasSuffix("/guards.bpf.o") })
+        let image = try BPFProgramImage(elf: try ELFFile(contentsOf: path), path: path)
+        // Two loads of .rodata globals (the pointer at 0, the flag at 8); guards_result lives in
+        // .bss, which a program may write: its loads are not read-only pointers.
+        #expect(image.readOnlyData.map(\.name) == [".rodata"])
+        let pointers = image.readOnlyLoads.values.sorted { $0.offset < $1.offset }
+        #expect(pointers.map(\.offset) == [0, 8], "\(pointers)")
+        #expect(image.readOnlyValue(data: 0, offset: 0, size: 8) == 0 && image.readOnlyValue(data: 0, offset: 8, size: 1) == 1)
+        #expect(image.readOnlyValue(data: 0, offset: 8, size: 2) == nil, "a read past the section's end is unknown")
+
+        // A kernel since 5.14 has no task_struct.state: the old-layout reads are poisoned there.
+        let object = try BPFObject(contentsOf: path)
+        let table = try CoverageRelocationTable(objects: [object])
+        var cache = CoverageRelocationTable.VerdictCache()
+        let archive = TestSupport.fixtures + "/debian/12/x86_64/6.1.0-50-cloud-amd64.btf.tar.xz"
+        let kernel = try GuardVerdictTests.verdicts(objects: [object], table: table, kernel: try TestSupport.extractedKernel(archive), cache: &cache)
+        #expect(kernel.verdicts["guards.bpf.o guard_rodata_pointer"] == .guarded)
+        #expect(kernel.verdicts["guards.bpf.o guard_rodata_flag"]?.code == "X")
+    }
 }
 
 /// `tools/verifier-oracle.c`, compiled once per test process.
