@@ -104,24 +104,11 @@ struct DWARFTests {
     @Test("btf-run --event-type decodes a DWARF-only event the program sent",
           .enabled(if: ToolPrograms.canLoad, "needs root to load BPF programs (CI runs it as root)"))
     func btfRunDecodesFromDWARF() throws {
-        let path = try ToolPrograms.object("dwarfonly")
-        let btfRun = try PackFixtures.product("btf-run")
-        let script = """
-        "$0" "$1" --event-type event --json -v --duration 3 > "$2" 2> "$2.err" &
-        pid=$!
-        i=0
-        while ! grep -q "streaming events" "$2.err" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-        /bin/true
-        wait $pid
-        """
-        let output = PackFixtures.temporaryPath("dwarfonly-out")
-        let run = try TestSupport.run("/bin/sh", ["-c", script, btfRun, path, output])
-        let log = (try? String(contentsOfFile: output + ".err", encoding: .utf8)) ?? ""
-        #expect(run.status == 0, "\(log)")
+        let (status, log, events) = try ToolPrograms.runWhileStreaming(try ToolPrograms.object("dwarfonly"),
+                                                                       ["--event-type", "event", "--json", "-v", "--duration", "3"],
+                                                                       action: "/bin/true", name: "dwarfonly")
+        #expect(status == 0, "\(log)")
         #expect(log.contains("event type event is not in the object's BTF; decoding it from the object's DWARF"), "\(log)")
-        let events = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }
         let event = try #require(events.first, "no event: \(log)")
         #expect(event["phase"] as? String == "PHASE_ENTER")
         #expect((event["src"] as? [String: Any])?["port"] as? Int == 4242)

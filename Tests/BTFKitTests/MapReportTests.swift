@@ -21,6 +21,29 @@ enum ToolPrograms {
 
     /// Root tests run when root, and always under CI (where not being root is then a failure).
     static var canLoad: Bool { TestSupport.isCI || TestSupport.isRoot }
+
+    /// Runs `btf-run OBJECT ARGUMENTS...` in the background, waits until it says it is streaming
+    /// events, runs the shell command `action`, and waits for btf-run to end (give it --duration).
+    /// Returns its exit status, its standard error and its standard output split into JSON documents.
+    static func runWhileStreaming(_ object: String, _ arguments: [String], action: String, name: String) throws
+        -> (status: Int32, log: String, documents: [[String: Any]]) {
+        let script = """
+        out=$1; shift
+        "$@" > "$out" 2> "$out.err" &
+        pid=$!
+        i=0
+        while ! grep -q "streaming events" "$out.err" && kill -0 $pid 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+        \(action)
+        wait $pid
+        """
+        let output = PackFixtures.temporaryPath(name + "-out")
+        let run = try TestSupport.run("/bin/sh", ["-c", script, "sh", output, try PackFixtures.product("btf-run"), object] + arguments)
+        let log = ((try? String(contentsOfFile: output + ".err", encoding: .utf8)) ?? "") + run.stderr
+        let documents = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        return (run.status, log, documents)
+    }
 }
 
 /// bcc's `print_log2_hist` (libbpf-tools/trace_helpers.c) re-done with C's own printf and bcc's

@@ -51,23 +51,11 @@ struct WholeRecordTests {
     @Test("btf-run prints an exec's whole argument list; -v counts the short records",
           .enabled(if: ToolPrograms.canLoad, "needs root to load BPF programs (CI runs it as root)"))
     func btfRunPrintsArguments() throws {
-        let path = try ToolPrograms.object("argsnoop")
-        let btfRun = try PackFixtures.product("btf-run")
-        let script = """
-        "$0" "$1" --event-type event --json -v --duration 3 > "$2" 2> "$2.err" &
-        pid=$!
-        i=0
-        while ! grep -q "streaming events" "$2.err" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-        /bin/echo btfkit-args one "two three" four > /dev/null
-        wait $pid
-        """
-        let output = PackFixtures.temporaryPath("argsnoop-out")
-        let run = try TestSupport.run("/bin/sh", ["-c", script, btfRun, path, output])
-        let log = (try? String(contentsOfFile: output + ".err", encoding: .utf8)) ?? ""
-        #expect(run.status == 0, "\(log) \(run.stderr)")
-        let events = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }
+        let (status, log, events) = try ToolPrograms.runWhileStreaming(try ToolPrograms.object("argsnoop"),
+                                                                       ["--event-type", "event", "--json", "-v", "--duration", "3"],
+                                                                       action: "/bin/echo btfkit-args one \"two three\" four > /dev/null",
+                                                                       name: "argsnoop")
+        #expect(status == 0, "\(log)")
         let echo = events.first { ($0["args"] as? String)?.contains("btfkit-args") == true }
         #expect(echo?["args"] as? String == "/bin/echo btfkit-args one two three four", "\(events.suffix(5))")
         #expect(echo?["args_count"] as? Int == 5)
