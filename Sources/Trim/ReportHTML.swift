@@ -107,8 +107,8 @@ extension CoverageReport {
 
     /// Heat-map rows per object (in object order): relocations that fail somewhere (worst first),
     /// then existence checks that are 0 somewhere, then the rest in table order; a row whose
-    /// relocation has the same name, kind and outcome on every kernel as the row before it in the
-    /// same object is folded into it (`count` > 1).
+    /// relocation has the same name, kind, outcome on every kernel and status (stops a program,
+    /// guarded, fine) as a row before it in the same object is folded into it (`count` > 1).
     var heatMapRows: [(relocation: Int, count: Int)] {
         let problems = problemRelocations.map(\.relocationIndex)
         let problemSet = Set(problems)
@@ -117,9 +117,11 @@ extension CoverageReport {
         let order = problems + absent + relocations.indices.filter { !shown.contains($0) }
         var rows: [(relocation: Int, count: Int)] = []
         var seen: [String: Int] = [:]
+        let blocking = Set(blockingRelocations.map(\.relocationIndex))
         for object in objects.indices {
             for r in order where relocations[r].objectIndex == object {
-                let key = "\(object)\u{1}\(relocations[r].name)\u{1}\(relocations[r].kind)\u{1}"
+                // The status too: a read that stops a program is not folded into guarded ones.
+                let key = "\(object)\u{1}\(relocations[r].name)\u{1}\(relocations[r].kind)\u{1}\(rowStatus(r, blocking: blocking))\u{1}"
                     + String(kernels.map { r < $0.outcomes.count ? $0.outcomes[r].code : "X" })
                 if let row = seen[key] { rows[row].count += 1; continue }
                 seen[key] = rows.count

@@ -100,19 +100,22 @@ struct ReportHTMLTests {
         #expect(heads.map { $0[0] } == objectsWithRelocations, "one heading per object, in object order")
         for o in objectsWithRelocations {
             let members = report.relocations.indices.filter { report.relocations[$0].objectIndex == o }
+            let bad = members.filter { r in report.hasVerdicts ? blocking.contains(r) : row(r).contains { "PMF".contains($0) } }
+            let guarded = members.filter { r in !bad.contains(r) && row(r).contains { "PMFA".contains($0) } }
+            // A relocation that stops a program is never folded with guarded or fine ones.
+            let status = { (r: Int) in bad.contains(r) ? "bad" : guarded.contains(r) ? "guarded" : "good" }
             var classes: [String: Int] = [:]
-            for r in members { classes["\(report.relocations[r].name)\u{1}\(report.relocations[r].kind)\u{1}\(row(r))", default: 0] += 1 }
+            for r in members { classes["\(report.relocations[r].name)\u{1}\(report.relocations[r].kind)\u{1}\(row(r))\u{1}\(status(r))", default: 0] += 1 }
             let shown = rows.filter { $0.o == o }
             #expect(shown.count == classes.count, "object \(o): \(shown.count) rows for \(classes.count) distinct relocations")
             for item in shown {
-                let key = "\(report.relocations[item.r].name)\u{1}\(report.relocations[item.r].kind)\u{1}\(row(item.r))"
-                #expect(report.relocations[item.r].objectIndex == o && classes[key] == item.n, "object \(o) relocation \(item.r): folds \(item.n)")
+                let key = "\(report.relocations[item.r].name)\u{1}\(report.relocations[item.r].kind)\u{1}\(row(item.r))\u{1}\(status(item.r))"
+                #expect(report.relocations[item.r].objectIndex == o && classes[key] == item.n && item.s == status(item.r),
+                        "object \(o) relocation \(item.r): folds \(item.n), \(item.s)")
                 let codes = report.kernels.compactMap { item.r < $0.outcomes.count ? $0.outcomes[item.r].code : nil }
                 #expect(item.counts == ["R", "A", "P", "M", "F"].map { c in codes.filter { $0 == c }.count }, "relocation \(item.r) counts")
             }
             // The heading's counts, from the outcomes and verdicts.
-            let bad = members.filter { r in report.hasVerdicts ? blocking.contains(r) : row(r).contains { "PMF".contains($0) } }
-            let guarded = members.filter { r in !bad.contains(r) && row(r).contains { "PMFA".contains($0) } }
             let head = heads.first { $0[0] == o }
             #expect(head == [o, members.count, bad.count, guarded.count, members.count - bad.count - guarded.count], "object \(o) heading")
         }
