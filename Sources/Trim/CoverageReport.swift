@@ -125,47 +125,21 @@ public struct CoverageReport: Sendable {
         }
         self.groups = groups
         coverage = relocations.indices.map { r in
-            var counts: [Character: Int] = [:]
-            var byGroup: [(group: Int, count: Int, of: Int)] = []
-            var examples: [String] = []
-            var kernelCount = 0
-            for (g, group) in groups.enumerated() {
-                var unresolved = 0, of = 0
-                for k in group.kernelIndices where r < sorted[k].outcomes.count {
-                    let outcome = sorted[k].outcomes[r]
-                    counts[outcome.code, default: 0] += 1
-                    of += 1
-                    if outcome.isProblem || outcome == .absent {
-                        // One example per distro version first, so the examples show the spread.
-                        if unresolved == 0 && examples.count < 3 { examples.append(sorted[k].name) }
-                        unresolved += 1
-                    }
-                }
-                kernelCount += of
-                if unresolved > 0 { byGroup.append((g, unresolved, of)) }
+            let tally = CoverageReport.tally(groups: groups, kernels: sorted) { kernel in
+                r < kernel.outcomes.count ? (kernel.outcomes[r].code, kernel.outcomes[r].isProblem || kernel.outcomes[r] == .absent) : nil
             }
-            return RelocationCoverage(relocationIndex: r, kernelCount: kernelCount, counts: counts,
-                                      byGroup: byGroup, examples: examples)
+            // One example per distro version first, so the examples show the spread.
+            return RelocationCoverage(relocationIndex: r, kernelCount: tally.kernelCount, counts: tally.counts, byGroup: tally.byGroup,
+                                      examples: tally.firstMarked.prefix(3).map { sorted[$0].name })
         }
         programCoverage = programs.indices.map { p in
-            var counts: [Character: Int] = [:]
-            var byGroup: [(group: Int, count: Int, of: Int)] = []
-            var blockers: [Int: Int] = [:]
-            var kernelCount = 0
-            for (g, group) in groups.enumerated() {
-                var bad = 0, of = 0
-                for k in group.kernelIndices where p < sorted[k].verdicts.count {
-                    let verdict = sorted[k].verdicts[p]
-                    counts[verdict.code, default: 0] += 1
-                    of += 1
-                    if verdict.site != nil { bad += 1 }
-                    for site in verdict.sites { blockers[site, default: 0] += 1 }
-                }
-                kernelCount += of
-                if bad > 0 { byGroup.append((g, bad, of)) }
+            let tally = CoverageReport.tally(groups: groups, kernels: sorted) { kernel in
+                p < kernel.verdicts.count ? (kernel.verdicts[p].code, kernel.verdicts[p].site != nil) : nil
             }
+            var blockers: [Int: Int] = [:]
+            for kernel in sorted where p < kernel.verdicts.count { for site in kernel.verdicts[p].sites { blockers[site, default: 0] += 1 } }
             let ordered = blockers.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-            return ProgramCoverage(programIndex: p, kernelCount: kernelCount, counts: counts, byGroup: byGroup,
+            return ProgramCoverage(programIndex: p, kernelCount: tally.kernelCount, counts: tally.counts, byGroup: tally.byGroup,
                                    blockers: ordered.map { ($0.key, $0.value) })
         }
         var blocking = [Int](repeating: 0, count: relocations.count)
@@ -173,6 +147,33 @@ public struct CoverageReport: Sendable {
             for site in Set(kernel.verdicts.flatMap(\.sites)) where site < blocking.count { blocking[site] += 1 }
         }
         blockingKernelCounts = blocking
+    }
+
+    /// One relocation's outcomes or one program's verdicts over the groups: `entry` gives a kernel's
+    /// code and whether it counts against it (`nil`: the kernel has none). Returns the kernels with
+    /// an entry, the count per code, per group with a marked kernel how many of how many, and the
+    /// first marked kernel of each such group.
+    private static func tally(groups: [CoverageGroup], kernels: [CoverageKernel], entry: (CoverageKernel) -> (code: Character, marked: Bool)?)
+        -> (kernelCount: Int, counts: [Character: Int], byGroup: [(group: Int, count: Int, of: Int)], firstMarked: [Int]) {
+        var counts: [Character: Int] = [:]
+        var byGroup: [(group: Int, count: Int, of: Int)] = []
+        var firstMarked: [Int] = []
+        var kernelCount = 0
+        for (g, group) in groups.enumerated() {
+            var marked = 0, of = 0
+            for k in group.kernelIndices {
+                guard let (code, bad) = entry(kernels[k]) else { continue }
+                counts[code, default: 0] += 1
+                of += 1
+                if bad {
+                    if marked == 0 { firstMarked.append(k) }
+                    marked += 1
+                }
+            }
+            kernelCount += of
+            if marked > 0 { byGroup.append((g, marked, of)) }
+        }
+        return (kernelCount, counts, byGroup, firstMarked)
     }
 
     /// The report of a finished sweep (which must have been run with its coverage table).

@@ -52,7 +52,7 @@ extension CoverageReport {
                 page.raw("<table class=\"list\" id=\"problems\"><thead><tr><th>relocation</th><th>kind</th><th>instruction</th>"
                          + "<th class=\"n\">poisoned</th><th class=\"n\">ambiguous</th><th class=\"n\">failed</th><th class=\"n\">of</th>"
                          + "<th>where</th><th>example reason</th></tr></thead><tbody>\n")
-                for item in blocking { problemRow(item, into: &page) }
+                for item in blocking { problemRow(item, status: "bad", into: &page) }
                 page.raw("</tbody></table>\n")
             }
             if !guarded.isEmpty {
@@ -60,7 +60,7 @@ extension CoverageReport {
                 page.raw("<table class=\"list\" id=\"guarded\"><thead><tr><th>relocation</th><th>kind</th><th>instruction</th>"
                          + "<th class=\"n\">poisoned</th><th class=\"n\">ambiguous</th><th class=\"n\">failed</th><th class=\"n\">of</th>"
                          + "<th>where</th><th>example reason</th></tr></thead><tbody>\n")
-                for item in guarded { problemRow(item, into: &page) }
+                for item in guarded { problemRow(item, status: "guarded", into: &page) }
                 page.raw("</tbody></table>\n")
             }
         } else if problems.isEmpty {
@@ -69,17 +69,17 @@ extension CoverageReport {
             page.raw("<table class=\"list\" id=\"problems\"><thead><tr><th>relocation</th><th>kind</th><th>instruction</th>"
                      + "<th class=\"n\">poisoned</th><th class=\"n\">ambiguous</th><th class=\"n\">failed</th><th class=\"n\">of</th>"
                      + "<th>where</th><th>example reason</th></tr></thead><tbody>\n")
-            for item in problems { problemRow(item, into: &page) }
+            for item in problems { problemRow(item, status: "bad", into: &page) }
             page.raw("</tbody></table>\n")
         }
         let absent = absentExistenceChecks
         if !absent.isEmpty {
             page.raw("<h3>Existence checks that are 0 somewhere <small>(fine: the program branches on them)</small></h3>\n")
-            page.raw("<table class=\"list\"><thead><tr><th>relocation</th><th>kind</th><th>instruction</th><th class=\"n\">0 on</th>"
+            page.raw("<table class=\"list\" id=\"absent\"><thead><tr><th>relocation</th><th>kind</th><th>instruction</th><th class=\"n\">0 on</th>"
                      + "<th class=\"n\">of</th><th>where</th></tr></thead><tbody>\n")
             for item in absent {
                 let relocation = relocations[item.relocationIndex]
-                page.raw("<tr><td class=\"name\">"); page.text(relocation.name); page.raw("</td><td>"); page.text("\(relocation.kind)")
+                page.raw("<tr data-o=\"\(relocation.objectIndex)\" data-s=\"guarded\"><td class=\"name\">"); page.text(relocation.name); page.raw("</td><td>"); page.text("\(relocation.kind)")
                 page.raw("</td><td class=\"loc\">"); page.text(relocation.location)
                 page.raw("</td><td class=\"n\">\(item.counts["A", default: 0])</td><td class=\"n\">\(item.kernelCount)</td><td>")
                 page.text(places(item)); page.raw("</td></tr>\n")
@@ -107,8 +107,8 @@ extension CoverageReport {
 
     /// Heat-map rows per object (in object order): relocations that fail somewhere (worst first),
     /// then existence checks that are 0 somewhere, then the rest in table order; a row whose
-    /// relocation has the same name, kind and outcome on every kernel as the row before it in the
-    /// same object is folded into it (`count` > 1).
+    /// relocation has the same name, kind, outcome on every kernel and status (stops a program,
+    /// guarded, fine) as a row before it in the same object is folded into it (`count` > 1).
     var heatMapRows: [(relocation: Int, count: Int)] {
         let problems = problemRelocations.map(\.relocationIndex)
         let problemSet = Set(problems)
@@ -117,9 +117,11 @@ extension CoverageReport {
         let order = problems + absent + relocations.indices.filter { !shown.contains($0) }
         var rows: [(relocation: Int, count: Int)] = []
         var seen: [String: Int] = [:]
+        let blocking = Set(blockingRelocations.map(\.relocationIndex))
         for object in objects.indices {
             for r in order where relocations[r].objectIndex == object {
-                let key = "\(object)\u{1}\(relocations[r].name)\u{1}\(relocations[r].kind)\u{1}"
+                // The status too: a read that stops a program is not folded into guarded ones.
+                let key = "\(object)\u{1}\(relocations[r].name)\u{1}\(relocations[r].kind)\u{1}\(rowStatus(r, blocking: blocking))\u{1}"
                     + String(kernels.map { r < $0.outcomes.count ? $0.outcomes[r].code : "X" })
                 if let row = seen[key] { rows[row].count += 1; continue }
                 seen[key] = rows.count
@@ -229,8 +231,7 @@ extension CoverageReport {
                 page.raw("<tr class=\"obj\" data-o=\"\(object)\" data-s=\"head\"><th class=\"rl\">"); page.text(relocation.objectName)
                 page.raw("</th><td colspan=\"\(max(kernels.count, 1))\"></td></tr>\n")
             }
-            let item = coverage[r]
-            let status = blocking.contains(r) || (!hasVerdicts && item.problemCount > 0) ? "bad" : item.unresolvedCount > 0 ? "guarded" : "good"
+            let status = rowStatus(r, blocking: blocking)
             page.raw("<tr data-r=\"\(r)\" data-o=\"\(relocation.objectIndex)\" data-s=\"\(status)\"><th class=\"rl\" title=\"")
             page.text("\(relocation.name) (\(relocation.kind)) at \(relocation.location), access \(relocation.accessString)"
                       + (count > 1 ? "; and \(count - 1) more with the same outcomes" : ""))
@@ -250,12 +251,13 @@ extension CoverageReport {
         }.joined(separator: "; ")
     }
 
-    private func problemRow(_ item: RelocationCoverage, into page: inout HTMLText) {
+    private func problemRow(_ item: RelocationCoverage, status: String, into page: inout HTMLText) {
         let relocation = relocations[item.relocationIndex]
         let reason = kernels.lazy.compactMap { kernel in
             item.relocationIndex < kernel.outcomes.count ? kernel.outcomes[item.relocationIndex].reason : nil
         }.first ?? ""
-        page.raw("<tr><td class=\"name\">"); page.text(relocation.name); page.raw("</td><td>"); page.text("\(relocation.kind)")
+        page.raw("<tr data-o=\"\(relocation.objectIndex)\" data-s=\"\(status)\"><td class=\"name\">"); page.text(relocation.name)
+        page.raw("</td><td>"); page.text("\(relocation.kind)")
         page.raw("</td><td class=\"loc\">"); page.text(relocation.location); page.raw("</td>")
         for code in ["P", "M", "F"] as [Character] {
             let n = item.counts[code, default: 0]
@@ -302,19 +304,54 @@ extension CoverageReport {
         page.raw("</tbody></table></details></section>\n")
     }
 
+    /// A relocation's row class for the filters: `bad` (stops a program, or without verdicts does
+    /// not work somewhere), `guarded` (poisoned but unreachable, or an existence check that is 0
+    /// somewhere), `good`.
+    func rowStatus(_ r: Int, blocking: Set<Int>) -> String {
+        let item = coverage[r]
+        return blocking.contains(r) || (!hasVerdicts && item.problemCount > 0) ? "bad" : item.unresolvedCount > 0 ? "guarded" : "good"
+    }
+
+    /// All relocations, as the heat map shows them: a heading row per object with its counts, then
+    /// its rows (identical ones folded, `×N`) with the outcome counts over the kernels.
     private func relocationTable(into page: inout HTMLText) {
-        page.raw("<section><details><summary><h2>All relocations</h2></summary>\n<table class=\"list\" id=\"relocations\"><thead><tr>"
-                 + "<th class=\"n\">#</th><th>relocation</th><th>kind</th><th>object</th><th>section</th><th class=\"n\">insn</th>"
-                 + "<th>access</th>")
+        let blocking = Set(blockingRelocations.map(\.relocationIndex))
+        let rows = heatMapRows
+        let columns = 8 + CoverageOutcome.legend.count
+        page.raw("<section><details><summary><h2>All relocations</h2> <small>by object; identical rows folded (&times;N)</small></summary>\n"
+                 + "<table class=\"list\" id=\"relocations\"><thead><tr>"
+                 + "<th class=\"n\">#</th><th>relocation</th><th>kind</th><th class=\"n\">rows</th><th>section</th><th class=\"n\">insn</th>"
+                 + "<th>access</th><th>outcome</th>")
         for (code, _) in CoverageOutcome.legend { page.raw("<th class=\"n\">\(code)</th>") }
         page.raw("</tr></thead><tbody>\n")
-        for (r, relocation) in relocations.enumerated() {
-            page.raw("<tr><td class=\"n\">\(r)</td><td class=\"name\">"); page.text(relocation.name); page.raw("</td><td>")
-            page.text("\(relocation.kind)"); page.raw("</td><td>"); page.text(relocation.objectName); page.raw("</td><td class=\"loc\">")
-            page.text(relocation.sectionName); page.raw("</td><td class=\"n\">\(relocation.instructionOffset)</td><td class=\"loc\">")
-            page.text(relocation.accessString); page.raw("</td>")
-            for (code, _) in CoverageOutcome.legend { page.raw("<td class=\"n\">\(coverage[r].counts[code, default: 0])</td>") }
-            page.raw("</tr>\n")
+        var start = 0
+        while start < rows.count {
+            let object = relocations[rows[start].relocation].objectIndex
+            var end = start
+            var statuses: [String: Int] = [:]
+            while end < rows.count && relocations[rows[end].relocation].objectIndex == object {
+                statuses[rowStatus(rows[end].relocation, blocking: blocking), default: 0] += rows[end].count
+                end += 1
+            }
+            let total = rows[start ..< end].reduce(0) { $0 + $1.count }
+            page.raw("<tr class=\"obj\" data-o=\"\(object)\" data-s=\"head\" data-total=\"\(total)\" data-bad=\"\(statuses["bad", default: 0])\" "
+                     + "data-guarded=\"\(statuses["guarded", default: 0])\" data-good=\"\(statuses["good", default: 0])\"><td colspan=\"\(columns)\"><b>")
+            page.text(relocations[rows[start].relocation].objectName)
+            page.raw("</b> <small>\(total) relocations in \(end - start) rows: \(statuses["bad", default: 0]) \(hasVerdicts ? "stop a program" : "do not work") somewhere, "
+                     + "\(statuses["guarded", default: 0]) guarded or 0 somewhere, \(statuses["good", default: 0]) fine everywhere</small></td></tr>\n")
+            for (r, count) in rows[start ..< end] {
+                let relocation = relocations[r]
+                let status = rowStatus(r, blocking: blocking)
+                page.raw("<tr data-l=\"\(r)\" data-n=\"\(count)\" data-o=\"\(object)\" data-s=\"\(status)\"><td class=\"n\">\(r)</td><td class=\"name\">")
+                page.text(relocation.name); page.raw("</td><td>"); page.text("\(relocation.kind)")
+                page.raw("</td><td class=\"n\">\(count > 1 ? "&times;\(count)" : "1")</td><td class=\"loc\">")
+                page.text(relocation.sectionName); page.raw("</td><td class=\"n\">\(relocation.instructionOffset)</td><td class=\"loc\">")
+                page.text(relocation.accessString)
+                page.raw("</td><td class=\"\(status == "bad" ? "Pt" : status == "good" ? "Rt" : "")\">\(status == "bad" ? (hasVerdicts ? "stops a program" : "does not work") : status == "guarded" ? "guarded or 0" : "fine")</td>")
+                for (code, _) in CoverageOutcome.legend { page.raw("<td class=\"n\">\(coverage[r].counts[code, default: 0])</td>") }
+                page.raw("</tr>\n")
+            }
+            start = end
         }
         page.raw("</tbody></table></details></section>\n")
     }
@@ -475,19 +512,30 @@ extension CoverageReport {
         });
         table.addEventListener('mouseleave', function () { tip.hidden = true; clear(); });
       });
-      // Filters: rows carry data-o (object) and data-s (bad, guarded, good; head for object headers).
+      // Filters: rows of the heat maps and relocation tables carry data-o (object) and data-s (bad, guarded, good; head for object headings).
       var object = document.getElementById('f-object'), outcome = document.getElementById('f-outcome');
+      var filtered = maps.concat(['problems', 'guarded', 'absent', 'relocations'].map(function (id) { return document.getElementById(id); }).filter(Boolean));
       function apply() {
         var o = object.value, s = outcome.value;
-        maps.forEach(function (table) {
+        filtered.forEach(function (table) {
           var rows = table.tBodies[0].rows;
           for (var i = 0; i < rows.length; i++) {
             var row = rows[i], show = (o === '' || row.dataset.o === o) && (s === '' || row.dataset.s === s || row.dataset.s === 'head');
             row.hidden = !show;
           }
+          // An object heading with none of its rows left shown goes too.
+          for (var j = rows.length - 1, any = false; j >= 0; j--) {
+            if (rows[j].dataset.s === 'head') { if (!any && s !== '') rows[j].hidden = true; any = false; }
+            else if (!rows[j].hidden) any = true;
+          }
         });
       }
       object.addEventListener('change', apply); outcome.addEventListener('change', apply);
+      // A link can carry the filters: #o=3&s=bad.
+      location.hash.slice(1).split('&').forEach(function (part) {
+        var kv = part.split('='); if (kv[0] === 'o') object.value = kv[1]; if (kv[0] === 's') outcome.value = kv[1];
+      });
+      if (object.value !== '' || outcome.value !== '') apply();
       document.body.dataset.readyMs = String(Math.round(performance.now())); // load time, for the size test
     })();
 

@@ -64,6 +64,63 @@ struct ReportHTMLTests {
         }
     }
 
+    /// The "All relocations" table of `dom`: its object heading rows (object, total, bad, guarded,
+    /// good) and its rows (relocation, folded count, object, status, hidden, the R A P M F counts), in order.
+    static func tableRows(in dom: String) -> (heads: [[Int]], rows: [(r: Int, n: Int, o: Int, s: String, hidden: Bool, counts: [Int])]) {
+        guard let start = dom.range(of: "id=\"relocations\""), let end = dom.range(of: "</table>", range: start.upperBound ..< dom.endIndex)
+        else { return ([], []) }
+        let table = String(dom[start.upperBound ..< end.lowerBound])
+        let text = table as NSString
+        let head = try! NSRegularExpression(pattern: "<tr class=\"obj\" data-o=\"(\\d+)\" data-s=\"head\" data-total=\"(\\d+)\" data-bad=\"(\\d+)\" data-guarded=\"(\\d+)\" data-good=\"(\\d+)\"")
+        let heads = head.matches(in: table, range: NSRange(location: 0, length: text.length)).map { m in
+            (1 ... 5).map { Int(text.substring(with: m.range(at: $0)))! }
+        }
+        let row = try! NSRegularExpression(pattern: "<tr data-l=\"(\\d+)\" data-n=\"(\\d+)\" data-o=\"(\\d+)\" data-s=\"(\\w+)\"([^>]*)>(.*?)</tr>",
+                                           options: [.dotMatchesLineSeparators])
+        let number = try! NSRegularExpression(pattern: "<td class=\"n\">(\\d+)</td>")
+        let rows = row.matches(in: table, range: NSRange(location: 0, length: text.length)).map { m in
+            let body = text.substring(with: m.range(at: 6)) as NSString
+            let numbers = number.matches(in: body as String, range: NSRange(location: 0, length: body.length)).map { Int(body.substring(with: $0.range(at: 1)))! }
+            return (r: Int(text.substring(with: m.range(at: 1)))!, n: Int(text.substring(with: m.range(at: 2)))!,
+                    o: Int(text.substring(with: m.range(at: 3)))!, s: text.substring(with: m.range(at: 4)),
+                    hidden: text.substring(with: m.range(at: 5)).contains("hidden"), counts: Array(numbers.suffix(5)))
+        }
+        return (heads, rows)
+    }
+
+    /// Checks the "All relocations" table of `dom` against the report's data: per object a heading
+    /// with its counts, then one row per distinct (name, kind, outcome row) of the object's
+    /// relocations, its count the number of relocations folded into it.
+    static func checkTable(_ dom: String, _ report: CoverageReport) {
+        let (heads, rows) = tableRows(in: dom)
+        let outcomeRows = report.relocations.indices.map { r in String(report.kernels.map { r < $0.outcomes.count ? $0.outcomes[r].code : "X" }) }
+        let row = { (r: Int) in outcomeRows[r] }
+        let blocking = Set(report.blockingRelocations.map(\.relocationIndex))
+        let objectsWithRelocations = report.objects.indices.filter { o in report.relocations.contains { $0.objectIndex == o } }
+        #expect(heads.map { $0[0] } == objectsWithRelocations, "one heading per object, in object order")
+        for o in objectsWithRelocations {
+            let members = report.relocations.indices.filter { report.relocations[$0].objectIndex == o }
+            let bad = members.filter { r in report.hasVerdicts ? blocking.contains(r) : row(r).contains { "PMF".contains($0) } }
+            let guarded = members.filter { r in !bad.contains(r) && row(r).contains { "PMFA".contains($0) } }
+            // A relocation that stops a program is never folded with guarded or fine ones.
+            let status = { (r: Int) in bad.contains(r) ? "bad" : guarded.contains(r) ? "guarded" : "good" }
+            var classes: [String: Int] = [:]
+            for r in members { classes["\(report.relocations[r].name)\u{1}\(report.relocations[r].kind)\u{1}\(row(r))\u{1}\(status(r))", default: 0] += 1 }
+            let shown = rows.filter { $0.o == o }
+            #expect(shown.count == classes.count, "object \(o): \(shown.count) rows for \(classes.count) distinct relocations")
+            for item in shown {
+                let key = "\(report.relocations[item.r].name)\u{1}\(report.relocations[item.r].kind)\u{1}\(row(item.r))\u{1}\(status(item.r))"
+                #expect(report.relocations[item.r].objectIndex == o && classes[key] == item.n && item.s == status(item.r),
+                        "object \(o) relocation \(item.r): folds \(item.n), \(item.s)")
+                let codes = report.kernels.compactMap { item.r < $0.outcomes.count ? $0.outcomes[item.r].code : nil }
+                #expect(item.counts == ["R", "A", "P", "M", "F"].map { c in codes.filter { $0 == c }.count }, "relocation \(item.r) counts")
+            }
+            // The heading's counts, from the outcomes and verdicts.
+            let head = heads.first { $0[0] == o }
+            #expect(head == [o, members.count, bad.count, guarded.count, members.count - bad.count - guarded.count], "object \(o) heading")
+        }
+    }
+
     /// A suite of `objects` objects (5 programs, 40 relocations each) on `kernels` kernels in
     /// distro versions of 40, with outcomes that change from version to version.
     static func syntheticReport(objects objectCount: Int, kernels kernelCount: Int) -> CoverageReport {
@@ -124,6 +181,7 @@ struct ReportHTMLTests {
               + "report built in \(built), HTML written in \(rendered), \(bytes) bytes; Chromium: script done at \(ready.map(String.init) ?? "?") ms "
               + "after navigation, dump-dom took \(wall) in all")
         #expect(ready != nil, "the page's script did not finish")
+        Self.checkTable(dom, report)
         // Runs of equal cells keep the page far below one cell per kernel and row (4,000 x 2,700 cells).
         #expect(bytes < 40_000_000, "\(bytes) bytes")
     }
@@ -155,6 +213,26 @@ struct ReportHTMLTests {
         for (p, codes) in programRows {
             #expect(codes == report.kernels.map { p < $0.verdicts.count ? "v" + String($0.verdicts[p].code) : "vN" }, "program \(p)")
         }
+        Self.checkTable(dom, report)
+        // A link with filters (#o=N&s=S) shows only that object's rows of that outcome, in every table.
+        let (_, tableRows) = Self.tableRows(in: dom)
+        let pick = try #require(tableRows.first { $0.s != "good" } ?? tableRows.first)
+        let filtered = try TestSupport.run(chromium, Self.chromiumFlags + ["--dump-dom", "file://" + page + "#o=\(pick.o)&s=\(pick.s)"])
+        let filteredDOM = String(decoding: filtered.stdout, as: UTF8.self)
+        let after = Self.tableRows(in: filteredDOM)
+        #expect(after.rows.count == tableRows.count && after.rows.contains { !$0.hidden })
+        for item in after.rows { #expect(item.hidden == !(item.o == pick.o && item.s == pick.s), "table row \(item.r) after the filter") }
+        // Every filtered row of the page (program and relocation heat maps, relocation tables).
+        let tag = try NSRegularExpression(pattern: "<tr ([^>]*data-o=\"(\\d+)\" data-s=\"(\\w+)\"[^>]*)>")
+        let domText = filteredDOM as NSString
+        var checked: Set<String> = []
+        for m in tag.matches(in: filteredDOM, range: NSRange(location: 0, length: domText.length)) {
+            let attributes = domText.substring(with: m.range(at: 1)), o = domText.substring(with: m.range(at: 2)), s = domText.substring(with: m.range(at: 3))
+            if s == "head" { continue }
+            checked.insert(String(attributes.prefix(6)))
+            #expect(attributes.contains("hidden") == !(o == "\(pick.o)" && s == pick.s), "after the filter: \(attributes)")
+        }
+        #expect(checked.isSuperset(of: ["data-p", "data-r", "data-l", "data-o"]), "rows checked: \(checked)")
         let seen = Set(relocationRows.flatMap(\.1))
         for code in ["R", "A", "P", "M", "X"] { #expect(seen.contains(code), "no \(code) cell in the heat map") }
         for group in report.groups { #expect(dom.contains(">\(group.label)<small>"), "no header for \(group.label)") }
