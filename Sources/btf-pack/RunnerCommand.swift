@@ -13,7 +13,8 @@ extension BTFPackCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a runner: btf-run with a BPF object and its trimmed, packed kernel BTF embedded.",
             discussion: """
-            The runner carries the object (section .btfkit.object) and the pack (section .btfkit.pack); \
+            The runner carries the object without its DWARF (section .btfkit.object; a default --event-type \
+            that only DWARF describes is added to its BTF first) and the pack (section .btfkit.pack); \
             run with no arguments it loads the object with this kernel's BTF and prints its events; \
             btf-run's flags still work (--event-type NAME, --json, --duration, -v). Arguments after \
             `--` become the runner's own defaults (section .btfkit.args), used before the command \
