@@ -48,3 +48,33 @@ extension EventDecoder {
         throw BPFLoaderError(message)
     }
 }
+
+/// A BPF object made smaller for embedding: without DWARF, which libbpf never reads.
+public enum ObjectWithoutDWARF {
+    /// The object `elf` without its `.debug_*` sections. Each of `typeNames` (the runner's
+    /// `--event-type`) that its BTF lacks and its DWARF describes is first appended to `.BTF`,
+    /// converted from DWARF, so that decoding still finds it. Returns the bytes and the names added.
+    public static func make(_ elf: ELFFile, keeping typeNames: [String], objectName: String) throws(BPFLoaderError) -> (bytes: [UInt8], addedTypes: [String]) {
+        var replacing: [String: [UInt8]] = [:]
+        var added: [String] = []
+        do {
+            var section = try elf.section(named: ".BTF").map { s throws(BTFError) in Array(try elf.contents(of: s)) }
+            for name in typeNames {
+                if let section, let btf = try? BTF(parsing: section),
+                   (try? EventDecoder(btf: btf, typeName: name, objectName: objectName)) != nil { continue }
+                guard DWARFTypes.hasDebugInfo(elf), let converted = try DWARFTypes(elf: elf).btf(forTypeNamed: name) else { continue }
+                guard let current = section else {
+                    throw BPFLoaderError("\(objectName): '\(name)' is described only by DWARF and the object has no .BTF to add it to")
+                }
+                section = try BTF.appending(converted, toSection: current, byteOrder: elf.byteOrder, file: objectName)
+                added.append(name)
+            }
+            if let section, !added.isEmpty { replacing[".BTF"] = section }
+            return (try elf.strippingDebugSections(replacing: replacing), added)
+        } catch let error as BPFLoaderError {
+            throw error
+        } catch {
+            throw BPFLoaderError("\(objectName): cannot remove its DWARF: \(error)")
+        }
+    }
+}

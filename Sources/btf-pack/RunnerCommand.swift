@@ -13,7 +13,8 @@ extension BTFPackCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a runner: btf-run with a BPF object and its trimmed, packed kernel BTF embedded.",
             discussion: """
-            The runner carries the object (section .btfkit.object) and the pack (section .btfkit.pack); \
+            The runner carries the object without its DWARF (section .btfkit.object; a default --event-type \
+            that only DWARF describes is added to its BTF first) and the pack (section .btfkit.pack); \
             run with no arguments it loads the object with this kernel's BTF and prints its events; \
             btf-run's flags still work (--event-type NAME, --json, --duration, -v). Arguments after \
             `--` become the runner's own defaults (section .btfkit.args), used before the command \
@@ -97,11 +98,18 @@ extension BTFPackCommand {
                 }
                 let packed = try PackWriter.pack(inputs, metadata: metadata)
 
+                // libbpf never reads DWARF; an --event-type only DWARF describes moves into .BTF first.
+                let embedded: (bytes: [UInt8], addedTypes: [String])
+                do {
+                    let elf = try ELFFile(parsing: objectBytes, file: object)
+                    embedded = try ObjectWithoutDWARF.make(elf, keeping: Runner.eventTypes(in: runnerArguments), objectName: object)
+                } catch { fail(error) }
+
                 let runnerBytes: [UInt8]
                 do { runnerBytes = try FileIO.read(runnerPath) } catch { fail(error) }
                 let withPack = try ELFSectionEmbedder.appendingSection(named: ELFSectionEmbedder.packSectionName, data: packed.bytes,
                                                                        to: runnerBytes, file: runnerPath)
-                var withObject = try ELFSectionEmbedder.appendingSection(named: EmbeddedObject.sectionName, data: objectBytes,
+                var withObject = try ELFSectionEmbedder.appendingSection(named: EmbeddedObject.sectionName, data: embedded.bytes,
                                                                          to: withPack, file: runnerPath)
                 if !runnerArguments.isEmpty {
                     withObject = try ELFSectionEmbedder.appendingSection(named: EmbeddedArguments.sectionName,
@@ -113,7 +121,8 @@ extension BTFPackCommand {
 
                 let s = packed.summary
                 print("runner: \(output) (\(withObject.count) bytes) = \(runnerPath) (\(runnerBytes.count) bytes)")
-                print("  + object \(object) (\(objectBytes.count) bytes, section \(EmbeddedObject.sectionName))")
+                print("  + object \(object) without DWARF (\(embedded.bytes.count) of \(objectBytes.count) bytes, section \(EmbeddedObject.sectionName))"
+                      + (embedded.addedTypes.isEmpty ? "" : "; added to its BTF from DWARF: \(embedded.addedTypes.joined(separator: ", "))"))
                 if !runnerArguments.isEmpty {
                     print("  + default arguments: \(runnerArguments.joined(separator: " ")) (section \(EmbeddedArguments.sectionName))")
                 }
@@ -125,6 +134,16 @@ extension BTFPackCommand {
             } catch {
                 fail(error)
             }
+        }
+
+        /// The `--event-type` values among the runner's default arguments.
+        static func eventTypes(in arguments: [String]) -> [String] {
+            var names: [String] = []
+            for (i, argument) in arguments.enumerated() {
+                if argument == "--event-type", i + 1 < arguments.count { names.append(arguments[i + 1]) }
+                if argument.hasPrefix("--event-type=") { names.append(String(argument.dropFirst("--event-type=".count))) }
+            }
+            return names
         }
 
         /// Runs the runner about to be written with `--check-arguments` (it parses its embedded

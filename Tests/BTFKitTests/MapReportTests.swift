@@ -25,7 +25,8 @@ enum ToolPrograms {
     /// Runs `btf-run OBJECT ARGUMENTS...` in the background, waits until it says it is streaming
     /// events, runs the shell command `action`, and waits for btf-run to end (give it --duration).
     /// Returns its exit status, its standard error and its standard output split into JSON documents.
-    static func runWhileStreaming(_ object: String, _ arguments: [String], action: String, name: String) throws
+    /// `runner` given: runs it (a `btf-pack runner` tool, object embedded) instead of btf-run and `object`.
+    static func runWhileStreaming(_ object: String, _ arguments: [String], action: String, name: String, runner: String? = nil) throws
         -> (status: Int32, log: String, documents: [[String: Any]]) {
         let script = """
         out=$1; shift
@@ -37,7 +38,7 @@ enum ToolPrograms {
         wait $pid
         """
         let output = PackFixtures.temporaryPath(name + "-out")
-        let run = try TestSupport.run("/bin/sh", ["-c", script, "sh", output, try PackFixtures.product("btf-run"), object] + arguments)
+        let run = try TestSupport.run("/bin/sh", ["-c", script, "sh", output] + (runner.map { [$0] } ?? [try PackFixtures.product("btf-run"), object]) + arguments)
         let log = ((try? String(contentsOfFile: output + ".err", encoding: .utf8)) ?? "") + run.stderr
         let documents = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
