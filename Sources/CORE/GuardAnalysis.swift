@@ -100,7 +100,7 @@ public struct GuardAnalysis: Sendable {
         let sites = reachableSites[function] ?? []
         func input(_ site: Int) -> GuardRelocationInput { site < inputs.count ? inputs[site] : .failed }
         if let failed = sites.first(where: { input($0) == .failed }) { return .fails(site: failed) }
-        guard let firstPoisoned = sites.first(where: { input($0) == .poisoned }) else { return .loads }
+        guard sites.contains(where: { input($0) == .poisoned }) else { return .loads }
         var run = Run(analysis: self, inputs: inputs)
         switch run.explore(from: image.functions[function].entry) {
         case .reached(let sites): return .rejected(sites: sites.sorted())
