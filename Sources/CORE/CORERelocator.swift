@@ -76,13 +76,22 @@ public struct CORERelocationResult: Sendable {
 ///   type has size 0 (a division by zero in libbpf) are failures here.
 public struct CORERelocator: Sendable {
     public let target: BTF
-    private let targetView: COREBTF
+    let targetView: COREBTF
     private let index: CandidateIndex
 
     public init(target: BTF) {
         self.target = target
         targetView = COREBTF(target)
         index = CandidateIndex(target)
+    }
+
+    /// A relocator whose candidate index holds only the types named `candidateNames` (essential
+    /// names, as `SharedRelocationShapes.candidateNames` gives them): cheaper to build, and other
+    /// names are still found, by a scan over every type.
+    public init(target: BTF, candidateNames: Set<[UInt8]>) {
+        self.target = target
+        targetView = COREBTF(target)
+        index = CandidateIndex(target, names: candidateNames)
     }
 
     /// libbpf's candidate search for one local type: target types with a CO-RE compatible kind and
@@ -98,6 +107,14 @@ public struct CORERelocator: Sendable {
 
     /// Resolves every CO-RE relocation of `object` against the target, in `.BTF.ext` order.
     public func resolveAll(in object: BPFObject) -> [CORERelocationResult] {
+        var unshared = SharedMatches()
+        return resolveAll(in: object, shapes: nil, shared: &unshared)
+    }
+
+    /// `resolveAll(in:)` for one of several objects resolved against this target: candidates are
+    /// matched once per relocation shape (`SharedRelocationShapes`, this object's row) and remembered
+    /// in `shared` for the other objects. The results are those of `resolveAll(in:)`.
+    public func resolveAll(in object: BPFObject, shapes: [Int?]?, shared: inout SharedMatches) -> [CORERelocationResult] {
         guard let ext = object.ext else { return [] }
         let local = COREBTF(object.btf)
         // libbpf's cand_cache: one candidate list per local type id for the whole object, pruned
@@ -107,7 +124,8 @@ public struct CORERelocator: Sendable {
         for section in ext.coreRelocations {
             let sectionName = object.btf.string(section.sectionNameOffset)
             for (relocationIndex, relocation) in section.records.enumerated() {
-                var result = resolve(relocation, local: local, candidateCache: &candidateCache)
+                let shape = shapes.flatMap { results.count < $0.count ? $0[results.count] : nil }
+                var result = resolve(relocation, local: local, candidateCache: &candidateCache, shape: shape, shared: &shared)
                 result.sectionName = sectionName
                 result.relocationIndex = relocationIndex
                 results.append(result)
@@ -117,8 +135,8 @@ public struct CORERelocator: Sendable {
     }
 
     /// libbpf's `bpf_core_resolve_relo` + `bpf_core_calc_relo_insn` for one relocation.
-    private func resolve(_ relocation: CORERelocation, local: COREBTF,
-                         candidateCache: inout [TypeID: [TypeID]?]) -> CORERelocationResult {
+    private func resolve(_ relocation: CORERelocation, local: COREBTF, candidateCache: inout [TypeID: [TypeID]?],
+                         shape: Int?, shared: inout SharedMatches) -> CORERelocationResult {
         var result = CORERelocationResult(relocation: relocation, sectionName: "", localSpec: nil,
                                           targetSpecs: [], outcome: .failed(reason: ""))
         func fail(_ reason: String) -> CORERelocationResult {
@@ -136,7 +154,7 @@ public struct CORERelocator: Sendable {
         var candidates: [TypeID] = []
         if relocation.kind != .typeIDLocal {
             if candidateCache[localID] == nil {
-                candidateCache[localID] = .some(self.candidates(for: localID, in: local.btf))
+                candidateCache[localID] = .some(sharedCandidates(for: localID, in: local.btf, shared: &shared))
             }
             guard let cached = candidateCache[localID]!, localID != .void else {
                 return fail("target candidate search failed for anonymous local type \(localID)")
@@ -167,7 +185,7 @@ public struct CORERelocator: Sendable {
         for candidate in candidates {
             let candidateSpec: CORESpec?
             do {
-                candidateSpec = try localSpec.match(local: local, target: targetView, candidate: candidate)
+                candidateSpec = try match(localSpec, local: local, candidate: candidate, shape: shape, shared: &shared)
             } catch {
                 return fail("error matching candidate \(candidate): \(error)")
             }

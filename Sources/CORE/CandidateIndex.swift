@@ -9,10 +9,25 @@ import BTF
 /// libbpf's scan visits them in. The hash only narrows the search: names are compared byte by byte.
 struct CandidateIndex: Sendable {
     private let entries: [UInt64]
+    /// With `names` given to `init`: a filter over the low 16 bits of the hashes of those names.
+    /// Only types whose hash passes are indexed; a name that does not pass is searched linearly.
+    private let filter: [UInt64]?
 
-    init(_ btf: BTF) {
+    /// `names`: the essential names the lookups will ask for, if known. Indexing only those skips
+    /// sorting every named type of the kernel; other names still get a correct (slower) answer.
+    init(_ btf: BTF, names: Set<[UInt8]>? = nil) {
+        var filter: [UInt64]?
+        if let names {
+            var bits = [UInt64](repeating: 0, count: 1 << 10)
+            for name in names {
+                let low = Int(CandidateIndex.hash(name[...]) & 0xffff)
+                bits[low >> 6] |= 1 << UInt64(low & 63)
+            }
+            filter = bits
+        }
+        self.filter = filter
         var entries: [UInt64] = []
-        entries.reserveCapacity(btf.typeCount)
+        entries.reserveCapacity(filter == nil ? btf.typeCount : 1024)
         let words = btf.words, typeStarts = btf.typeStarts
         btf.strings.withUnsafeBufferPointer { strings in
             for raw in 1 ..< UInt32(btf.typeCount) {
@@ -22,7 +37,12 @@ struct CandidateIndex: Sendable {
                 var end = nameOffset
                 while end < strings.count, strings[end] != 0 { end += 1 }
                 let length = essentialNameLength(strings, start: nameOffset, end: end)
-                entries.append(UInt64(CandidateIndex.hash(strings, start: nameOffset, count: length)) << 32 | UInt64(raw))
+                let hash = CandidateIndex.hash(strings, start: nameOffset, count: length)
+                if let filter {
+                    let low = Int(hash & 0xffff)
+                    guard filter[low >> 6] & (1 << UInt64(low & 63)) != 0 else { continue }
+                }
+                entries.append(UInt64(hash) << 32 | UInt64(raw))
             }
         }
         entries.sort()
@@ -44,7 +64,11 @@ struct CandidateIndex: Sendable {
     /// types whose kind is CO-RE compatible with `localKind` (same kind, or ENUM/ENUM64 mixed),
     /// whose name is non-empty and whose essential name equals `essentialName`.
     func candidates(essentialName: ArraySlice<UInt8>, localKind: BTFKind?, in target: BTF) -> [TypeID] {
-        let first = UInt64(CandidateIndex.hash(essentialName)) << 32
+        let hash = CandidateIndex.hash(essentialName)
+        if let filter, filter[Int(hash & 0xffff) >> 6] & (1 << UInt64(hash & 63)) == 0 {
+            return linearCandidates(essentialName: essentialName, localKind: localKind, in: target)
+        }
+        let first = UInt64(hash) << 32
         var low = 0, high = entries.count
         while low < high {
             let mid = (low + high) / 2
@@ -63,6 +87,22 @@ struct CandidateIndex: Sendable {
         }
         // Kernel plus modules (`BTF.combining`): libbpf's bpf_core_find_cands takes vmlinux's
         // candidates when there are any, and searches the modules only when vmlinux has none.
+        if let vmlinuxEnd = target.split?.typeCount, found.contains(where: { $0.index < vmlinuxEnd }) {
+            found.removeAll { $0.index >= vmlinuxEnd }
+        }
+        return found
+    }
+
+    /// libbpf's own scan over every type, for a name the index was not built for.
+    private func linearCandidates(essentialName: ArraySlice<UInt8>, localKind: BTFKind?, in target: BTF) -> [TypeID] {
+        var found: [TypeID] = []
+        for raw in 1 ..< UInt32(target.typeCount) {
+            let id = TypeID(raw)
+            guard kindsAreCoreCompatible(target.coreKind(id), localKind) else { continue }
+            let name = target.typeName(id)
+            guard !name.isEmpty, name.prefix(essentialNameLength(name)).elementsEqual(essentialName) else { continue }
+            found.append(id)
+        }
         if let vmlinuxEnd = target.split?.typeCount, found.contains(where: { $0.index < vmlinuxEnd }) {
             found.removeAll { $0.index >= vmlinuxEnd }
         }

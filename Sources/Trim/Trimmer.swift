@@ -15,23 +15,27 @@ public struct Trimmer: Sendable {
     public let objects: [BPFObject]
     /// Which matching candidates are kept (see `CandidateRetention`).
     public var retention: CandidateRetention
+    /// Relocations that ask the same of a kernel in several objects, matched once per kernel.
+    private let shapes: SharedRelocationShapes
 
     public init(objects: [BPFObject]) {
-        self.objects = objects
-        retention = .minimal
+        self.init(objects: objects, retention: .minimal)
     }
 
     /// A trimmer with a chosen candidate retention.
     public init(objects: [BPFObject], retention: CandidateRetention) {
         self.objects = objects
         self.retention = retention
+        shapes = SharedRelocationShapes(objects: objects)
     }
 
     /// Trims one kernel BTF. Relocations libbpf itself would reject are kept reproducible, not refused.
-    /// The CO-RE engine runs once per kernel: one candidate index, every object resolved against it.
+    /// The CO-RE engine runs once per kernel: one candidate index, every object resolved against it,
+    /// each relocation shape shared by several objects matched against the candidates once.
     public func trim(kernel: BTF) throws(BTFError) -> TrimResult {
-        let relocator = CORERelocator(target: kernel)
-        let relocations = objects.map { relocator.resolveAll(in: $0) }
+        let relocator = CORERelocator(target: kernel, candidateNames: shapes.candidateNames)
+        var shared = SharedMatches()
+        let relocations = objects.indices.map { relocator.resolveAll(in: objects[$0], shapes: shapes.shapes[$0], shared: &shared) }
         return try minimize(kernel: kernel, relocations: relocations)
     }
 

@@ -1,0 +1,206 @@
+import BTF
+
+/// Which CO-RE relocations of several objects ask a kernel the same question, so that a sweep
+/// matches each distinct question against a kernel's candidates once instead of once per object.
+///
+/// Objects built from the same headers (libbpf-tools all read `task_struct.tgid`, `sock` addresses
+/// ...) repeat relocations whose local side differs only in type ids. Matching a local spec against
+/// a target candidate (`CORESpec.match`, libbpf's `bpf_core_spec_match`) reads only part of the
+/// local side, and relocations equal in that part get the same target spec from every candidate:
+/// - field relocations: the kind, and per accessor its array index, or its member name and what
+///   `bpf_core_fields_are_compat` looks at in the member's type (kinds through modifiers, typedefs
+///   and array elements; names of enums and forward declarations; an int's bit offset);
+/// - enumerator relocations: the kind and the enumerator's name;
+/// - type relocations (`bpf_core_types_are_compat`, `__bpf_core_types_match` recurse through the
+///   local type): the kind and the whole local type graph reachable from the root, up to renumbering.
+/// Each class gets one `shape` number; a kernel's `SharedMatches` remembers matches per shape and
+/// candidate. What depends on the object itself (the candidate list libbpf prunes per object, local
+/// type ids, the value computation) is still done per object, so the results are those of one
+/// object at a time.
+public struct SharedRelocationShapes: Sendable {
+    /// Per object, per relocation in `resolveAll(in:)` order: its shape, `nil` when it is not shared
+    /// (`type_id_local`, an invalid local type or access string).
+    public let shapes: [[Int?]]
+    /// How many distinct shapes there are.
+    public let count: Int
+    /// The essential names of the local types the relocations search candidates for.
+    public let candidateNames: Set<[UInt8]>
+
+    public init(objects: [BPFObject]) {
+        var interned: [[UInt32]: Int] = [:]
+        var names: Set<[UInt8]> = []
+        shapes = objects.map { object in
+            guard let ext = object.ext else { return [] }
+            let local = COREBTF(object.btf)
+            var fingerprints = LocalTypeFingerprints(btf: object.btf)
+            var result: [Int?] = []
+            for section in ext.coreRelocations {
+                for relocation in section.records {
+                    guard relocation.kind != .typeIDLocal, object.btf.isValid(relocation.typeID), relocation.typeID != .void,
+                          let spec = try? CORESpec.parse(relocation: relocation, in: local),
+                          let key = fingerprints.key(for: relocation, spec: spec) else {
+                        result.append(nil)
+                        continue
+                    }
+                    let name = object.btf.typeName(relocation.typeID)
+                    names.insert(Array(name.prefix(essentialNameLength(name))))
+                    if let shape = interned[key] {
+                        result.append(shape)
+                    } else {
+                        let shape = interned.count
+                        interned[key] = shape
+                        result.append(shape)
+                    }
+                }
+            }
+            return result
+        }
+        count = interned.count
+        candidateNames = names
+    }
+}
+
+/// One kernel's memo of `CORESpec.match` results by relocation shape and candidate.
+public struct SharedMatches: Sendable {
+    struct Key: Hashable {
+        var shape: Int
+        var candidate: TypeID
+    }
+    var matches: [Key: CORESpec?] = [:]
+    struct CandidateKey: Hashable {
+        var name: [UInt8]
+        var kind: BTFKind?
+    }
+    /// Candidate lists by local type name and kind: what libbpf's search depends on.
+    var candidates: [CandidateKey: [TypeID]?] = [:]
+    public init() {}
+}
+
+/// Canonical encodings of local type graphs, memoized per root type.
+struct LocalTypeFingerprints {
+    let btf: BTF
+    private var graphs: [TypeID: [UInt32]] = [:]
+
+    init(btf: BTF) { self.btf = btf }
+
+    /// What `CORESpec.match` reads of the relocation's local side (see `SharedRelocationShapes`), as one key.
+    mutating func key(for relocation: CORERelocation, spec: CORESpec) -> [UInt32]? {
+        let kind = relocation.kind
+        if kind.isFieldBased {
+            var key: [UInt32] = [1, kind.rawValue]
+            for accessor in spec.accessors {
+                if accessor.name.isEmpty {
+                    key += [0, UInt32(truncatingIfNeeded: accessor.index)]
+                } else {
+                    key += [1, UInt32(accessor.name.count)] + accessor.name.map(UInt32.init)
+                    let member = btf.member(of: btf.type(accessor.typeID), at: accessor.index)
+                    guard fieldSignature(member.type, into: &key) else { return nil }
+                }
+            }
+            return key
+        }
+        if kind.isEnumValueBased {
+            guard let name = spec.accessors.first?.name else { return nil }
+            return [2, kind.rawValue, UInt32(name.count)] + name.map(UInt32.init)
+        }
+        guard let graph = graph(from: relocation.typeID) else { return nil }
+        return [3, kind.rawValue] + graph
+    }
+
+    /// What libbpf's `bpf_core_fields_are_compat` reads of a local field type: kinds (through
+    /// modifiers, typedefs and array elements), the name of an enum or forward declaration, an
+    /// int's bit offset. False if a type is invalid.
+    private func fieldSignature(_ start: TypeID, into key: inout [UInt32]) -> Bool {
+        var id = start
+        for _ in 0 ... btf.typeCount {
+            guard let resolved = btf.skipModifiersAndTypedefs(id) else { return false }
+            id = resolved
+            guard let kind = btf.coreKind(id) else { key.append(0xffff_ffff); return true }
+            let t = btf.type(id)
+            key += [UInt32(t.kindNumber), t.kindFlag ? 1 : 0]
+            switch kind {
+            case .forward, .enumeration, .enum64:
+                let name = btf.typeName(id)
+                key += [UInt32(name.count)] + name.map(UInt32.init)
+                return true
+            case .int:
+                key.append(btf.intInfo(t).offset)
+                return true
+            case .array:
+                id = btf.array(t).elementType
+            default:
+                return true
+            }
+        }
+        return false
+    }
+
+    /// Every type reachable from `root`, numbered in breadth-first order: each record with its type
+    /// ids replaced by those numbers and its string offsets by the strings themselves. Two roots
+    /// with equal encodings have isomorphic graphs: whatever libbpf computes from the local types
+    /// alone comes out the same for both. `nil` if a type is invalid or of a kind BTFKit does not know.
+    mutating func graph(from root: TypeID) -> [UInt32]? {
+        if let known = graphs[root] { return known }
+        var order: [TypeID] = [root]
+        var numbers: [TypeID: UInt32] = [root: 1]
+        var encoding: [UInt32] = []
+        var next = 0
+        while next < order.count {
+            let id = order[next]
+            next += 1
+            var record = btf.record(id)
+            if record.kind == .unknown { return nil }
+            var valid = true
+            record.forEachTypeIDSlot { slot in
+                if slot == .void { return }
+                guard btf.isValid(slot) else { valid = false; return }
+                if let number = numbers[slot] {
+                    slot = TypeID(number)
+                } else {
+                    let number = UInt32(order.count + 1)
+                    numbers[slot] = number
+                    order.append(slot)
+                    slot = TypeID(number)
+                }
+            }
+            guard valid else { return nil }
+            var strings: [UInt32] = []
+            record.forEachStringSlot { slot in
+                let bytes = Array(btf.string(slot).utf8)
+                strings.append(UInt32(bytes.count))
+                strings += bytes.map(UInt32.init)
+                slot = StringOffset(0)
+            }
+            encoding.append(UInt32(3 + record.extra.count))
+            encoding += [record.nameOffset.rawValue, record.info, record.sizeOrType] + record.extra
+            encoding += strings
+        }
+        graphs[root] = encoding
+        return encoding
+    }
+}
+
+extension CORERelocator {
+    /// `candidates(for:in:)`, looked up in `shared` by the local type's name and kind.
+    func sharedCandidates(for localType: TypeID, in local: BTF, shared: inout SharedMatches) -> [TypeID]? {
+        guard local.isValid(localType), localType != .void else { return nil }
+        let key = SharedMatches.CandidateKey(name: Array(local.typeName(localType)), kind: local.coreKind(localType))
+        if let known = shared.candidates[key] { return known }
+        let found = candidates(for: localType, in: local)
+        shared.candidates[key] = .some(found)
+        return found
+    }
+
+    /// `localSpec.match(...)` against `candidate`, looked up in `shared` when the relocation has a
+    /// shape. Only matches are remembered: a failure is computed again, so its message stays the
+    /// object's own.
+    func match(_ localSpec: CORESpec, local: COREBTF, candidate: TypeID, shape: Int?,
+               shared: inout SharedMatches) throws(COREFailure) -> CORESpec? {
+        guard let shape else { return try localSpec.match(local: local, target: targetView, candidate: candidate) }
+        let key = SharedMatches.Key(shape: shape, candidate: candidate)
+        if let known = shared.matches[key] { return known }
+        let spec = try localSpec.match(local: local, target: targetView, candidate: candidate)
+        shared.matches[key] = .some(spec)
+        return spec
+    }
+}
