@@ -9,38 +9,54 @@ import BTF
 /// libbpf's scan visits them in. The hash only narrows the search: names are compared byte by byte.
 struct CandidateIndex: Sendable {
     private let entries: [UInt64]
-    /// With `names` given to `init`: a filter over the low 16 bits of the hashes of those names.
-    /// Only types whose hash passes are indexed; a name that does not pass is searched linearly.
-    private let filter: [UInt64]?
+    /// The essential names the index was built for (`nil`: every name). Other names are searched
+    /// linearly, as libbpf does.
+    private let names: Set<[UInt8]>?
 
     /// `names`: the essential names the lookups will ask for, if known. Indexing only those skips
-    /// sorting every named type of the kernel; other names still get a correct (slower) answer.
+    /// hashing and sorting every named type of the kernel; other names still get a correct (slower)
+    /// answer.
     init(_ btf: BTF, names: Set<[UInt8]>? = nil) {
-        var filter: [UInt64]?
+        self.names = names
+        // Filters for `names`: their first two bytes (a name's essential part is a prefix of it),
+        // then the low 16 bits of their hashes. Both are bitmaps of 2^16 bits.
+        var prefixes: [UInt64]?, hashes: [UInt64]?
         if let names {
-            var bits = [UInt64](repeating: 0, count: 1 << 10)
-            for name in names {
-                let low = Int(CandidateIndex.hash(name[...]) & 0xffff)
-                bits[low >> 6] |= 1 << UInt64(low & 63)
+            var prefixBits = [UInt64](repeating: 0, count: 1 << 10), hashBits = prefixBits
+            func set(_ bits: inout [UInt64], _ value: Int) { bits[value >> 6] |= 1 << UInt64(value & 63) }
+            for name in names where !name.isEmpty {
+                // A one-byte essential name is followed by NUL, or by "___" in a flavored name.
+                if name.count == 1 {
+                    set(&prefixBits, Int(name[0]) << 8)
+                    set(&prefixBits, Int(name[0]) << 8 | Int(UInt8(ascii: "_")))
+                } else {
+                    set(&prefixBits, Int(name[0]) << 8 | Int(name[1]))
+                }
+                set(&hashBits, Int(CandidateIndex.hash(name[...]) & 0xffff))
             }
-            filter = bits
+            prefixes = prefixBits
+            hashes = hashBits
         }
-        self.filter = filter
         var entries: [UInt64] = []
-        entries.reserveCapacity(filter == nil ? btf.typeCount : 1024)
+        entries.reserveCapacity(names == nil ? btf.typeCount : 1024)
         let words = btf.words, typeStarts = btf.typeStarts
         btf.strings.withUnsafeBufferPointer { strings in
             for raw in 1 ..< UInt32(btf.typeCount) {
                 // The first word of a type record is its name offset.
                 let nameOffset = Int(words[Int(typeStarts[Int(raw)])])
                 guard nameOffset > 0, nameOffset < strings.count, strings[nameOffset] != 0 else { continue }
+                if let prefixes {
+                    let second = nameOffset + 1 < strings.count ? Int(strings[nameOffset + 1]) : 0
+                    let prefix = Int(strings[nameOffset]) << 8 | second
+                    guard prefixes[prefix >> 6] & (1 << UInt64(prefix & 63)) != 0 else { continue }
+                }
                 var end = nameOffset
                 while end < strings.count, strings[end] != 0 { end += 1 }
                 let length = essentialNameLength(strings, start: nameOffset, end: end)
                 let hash = CandidateIndex.hash(strings, start: nameOffset, count: length)
-                if let filter {
+                if let hashes {
                     let low = Int(hash & 0xffff)
-                    guard filter[low >> 6] & (1 << UInt64(low & 63)) != 0 else { continue }
+                    guard hashes[low >> 6] & (1 << UInt64(low & 63)) != 0 else { continue }
                 }
                 entries.append(UInt64(hash) << 32 | UInt64(raw))
             }
@@ -64,11 +80,10 @@ struct CandidateIndex: Sendable {
     /// types whose kind is CO-RE compatible with `localKind` (same kind, or ENUM/ENUM64 mixed),
     /// whose name is non-empty and whose essential name equals `essentialName`.
     func candidates(essentialName: ArraySlice<UInt8>, localKind: BTFKind?, in target: BTF) -> [TypeID] {
-        let hash = CandidateIndex.hash(essentialName)
-        if let filter, filter[Int(hash & 0xffff) >> 6] & (1 << UInt64(hash & 63)) == 0 {
+        if let names, !names.contains(Array(essentialName)) {
             return linearCandidates(essentialName: essentialName, localKind: localKind, in: target)
         }
-        let first = UInt64(hash) << 32
+        let first = UInt64(CandidateIndex.hash(essentialName)) << 32
         var low = 0, high = entries.count
         while low < high {
             let mid = (low + high) / 2
