@@ -182,6 +182,7 @@ public struct CORERelocator: Sendable {
         var chosen: CORERelocationValue?
         var firstBitOffset = 0
         var matched: [TypeID] = []
+        var localSide: LocalSideValue?
         for candidate in candidates {
             let candidateSpec: CORESpec?
             do {
@@ -195,8 +196,8 @@ public struct CORERelocator: Sendable {
             result.targetSpecs.append(candidateSpec)
             let value: CORERelocationValue
             do {
-                value = try calcRelocation(relocation.kind, localSpec: localSpec, local: local,
-                                           targetSpec: candidateSpec, target: targetView)
+                value = try sharedValue(relocation.kind, localSpec: localSpec, local: local, targetSpec: candidateSpec,
+                                        candidate: candidate, shape: shape, localSide: &localSide, shared: &shared)
             } catch {
                 return fail("\(error)")
             }

@@ -25,7 +25,7 @@ public struct CORERelocationValue: Sendable, Equatable {
 }
 
 /// One side's result of libbpf's `bpf_core_calc_*_relo`: a value, or a poisoning request.
-private enum SideValue {
+enum SideValue {
     case value(UInt64, size: UInt32 = 0, typeID: TypeID = .void)
     case poison
 }
@@ -153,24 +153,46 @@ private func calcEnumValueRelocation(_ kind: CORERelocationKind, spec: CORESpec?
 /// or for no candidate (`targetSpec == nil`), with the load/store size-adjustment check.
 func calcRelocation(_ kind: CORERelocationKind, localSpec: CORESpec, local: COREBTF,
                     targetSpec: CORESpec?, target: COREBTF) throws(COREFailure) -> CORERelocationValue {
-    var result = CORERelocationValue()
+    let localSide = try calcLocalSide(kind, localSpec: localSpec, local: local)
+    let newValue = try calcTargetSide(kind, targetSpec: targetSpec, target: target)
+    return combine(kind, localSide: localSide, newValue: newValue, local: local, target: target)
+}
+
+/// The local half of `calcRelocation`: the original value, and whether libbpf validates it.
+struct LocalSideValue {
+    var value: SideValue
+    var validate: Bool
+}
+
+func calcLocalSide(_ kind: CORERelocationKind, localSpec: CORESpec, local: COREBTF) throws(COREFailure) -> LocalSideValue {
+    var validate = true
+    let value: SideValue
+    if kind.isFieldBased {
+        value = try calcFieldRelocation(kind, spec: localSpec, in: local, validate: &validate)
+    } else if kind.isTypeBased {
+        value = try calcTypeRelocation(kind, spec: localSpec, in: local, validate: &validate)
+    } else {
+        value = try calcEnumValueRelocation(kind, spec: localSpec, in: local)
+    }
+    return LocalSideValue(value: value, validate: validate)
+}
+
+/// The target half of `calcRelocation`: the new value from one candidate's spec (`nil`: none).
+func calcTargetSide(_ kind: CORERelocationKind, targetSpec: CORESpec?, target: COREBTF) throws(COREFailure) -> SideValue {
     let targetSide: COREBTF? = targetSpec == nil ? nil : target
     var unusedValidate = true
-    let localValue: SideValue, newValue: SideValue
+    if kind.isFieldBased { return try calcFieldRelocation(kind, spec: targetSpec, in: targetSide, validate: &unusedValidate) }
+    if kind.isTypeBased { return try calcTypeRelocation(kind, spec: targetSpec, in: targetSide, validate: &unusedValidate) }
+    return try calcEnumValueRelocation(kind, spec: targetSpec, in: targetSide)
+}
 
-    if kind.isFieldBased {
-        localValue = try calcFieldRelocation(kind, spec: localSpec, in: local, validate: &result.validate)
-        newValue = try calcFieldRelocation(kind, spec: targetSpec, in: targetSide, validate: &unusedValidate)
-    } else if kind.isTypeBased {
-        localValue = try calcTypeRelocation(kind, spec: localSpec, in: local, validate: &result.validate)
-        newValue = try calcTypeRelocation(kind, spec: targetSpec, in: targetSide, validate: &unusedValidate)
-    } else {
-        localValue = try calcEnumValueRelocation(kind, spec: localSpec, in: local)
-        newValue = try calcEnumValueRelocation(kind, spec: targetSpec, in: targetSide)
-    }
-
+/// `calcRelocation` from its two halves.
+func combine(_ kind: CORERelocationKind, localSide: LocalSideValue, newValue: SideValue,
+             local: COREBTF, target: COREBTF) -> CORERelocationValue {
+    var result = CORERelocationValue()
+    result.validate = localSide.validate
     // libbpf stops at the first poison request (local first), leaving the rest zero.
-    guard case let .value(original, originalSize, originalType) = localValue else {
+    guard case let .value(original, originalSize, originalType) = localSide.value else {
         result.poison = true
         return result
     }

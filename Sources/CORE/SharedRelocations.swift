@@ -60,13 +60,20 @@ public struct SharedRelocationShapes: Sendable {
     }
 }
 
-/// One kernel's memo of `CORESpec.match` results by relocation shape and candidate.
+/// One kernel's memo of `CORESpec.match` results and target-side values by relocation shape and
+/// candidate, and of candidate lists by local type name and kind.
 public struct SharedMatches: Sendable {
-    struct Key: Hashable {
-        var shape: Int
-        var candidate: TypeID
+    /// What one (shape, candidate) pair gave: the match, then the target half of the value.
+    struct Entry {
+        var spec: CORESpec?
+        var newValue: SideValue?
     }
-    var matches: [Key: CORESpec?] = [:]
+    /// Open addressing over `shape << 32 | candidate` (plus one, so 0 marks an empty slot): a
+    /// multiplicative hash, as the lookups run for every candidate of every relocation of every object.
+    private var slots = [UInt64](repeating: 0, count: 1024)
+    private var slotEntries = [Int32](repeating: -1, count: 1024)
+    var entries: [Entry] = []
+
     struct CandidateKey: Hashable {
         var name: [UInt8]
         var kind: BTFKind?
@@ -74,6 +81,42 @@ public struct SharedMatches: Sendable {
     /// Candidate lists by local type name and kind: what libbpf's search depends on.
     var candidates: [CandidateKey: [TypeID]?] = [:]
     public init() {}
+
+    /// The entry index of (shape, candidate), or `nil`.
+    func find(shape: Int, candidate: TypeID) -> Int? {
+        let key = (UInt64(shape) << 32 | UInt64(candidate.rawValue)) &+ 1
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+        while slots[i] != 0 {
+            if slots[i] == key { return Int(slotEntries[i]) }
+            i = (i + 1) & mask
+        }
+        return nil
+    }
+
+    /// Adds (shape, candidate), which must not be there yet; returns its entry index.
+    mutating func insert(shape: Int, candidate: TypeID, _ entry: Entry) -> Int {
+        if (entries.count + 1) * 2 > slots.count { grow() }
+        let key = (UInt64(shape) << 32 | UInt64(candidate.rawValue)) &+ 1
+        entries.append(entry)
+        place(key, Int32(entries.count - 1))
+        return entries.count - 1
+    }
+
+    private mutating func place(_ key: UInt64, _ index: Int32) {
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+        while slots[i] != 0 { i = (i + 1) & mask }
+        slots[i] = key
+        slotEntries[i] = index
+    }
+
+    private mutating func grow() {
+        let old = zip(slots, slotEntries).filter { $0.0 != 0 }
+        slots = [UInt64](repeating: 0, count: slots.count * 2)
+        slotEntries = [Int32](repeating: -1, count: slots.count)
+        for (key, index) in old { place(key, index) }
+    }
 }
 
 /// Canonical encodings of local type graphs, memoized per root type.
@@ -197,10 +240,34 @@ extension CORERelocator {
     func match(_ localSpec: CORESpec, local: COREBTF, candidate: TypeID, shape: Int?,
                shared: inout SharedMatches) throws(COREFailure) -> CORESpec? {
         guard let shape else { return try localSpec.match(local: local, target: targetView, candidate: candidate) }
-        let key = SharedMatches.Key(shape: shape, candidate: candidate)
-        if let known = shared.matches[key] { return known }
+        if let index = shared.find(shape: shape, candidate: candidate) { return shared.entries[index].spec }
         let spec = try localSpec.match(local: local, target: targetView, candidate: candidate)
-        shared.matches[key] = .some(spec)
+        _ = shared.insert(shape: shape, candidate: candidate, SharedMatches.Entry(spec: spec))
         return spec
+    }
+
+    /// `calcRelocation` for one matched candidate: the local half computed once per relocation
+    /// (`localSide`), the target half looked up in `shared` when the relocation has a shape. The
+    /// halves are computed in libbpf's order (local first), so a failure is the same one.
+    func sharedValue(_ kind: CORERelocationKind, localSpec: CORESpec, local: COREBTF, targetSpec: CORESpec,
+                     candidate: TypeID, shape: Int?, localSide: inout LocalSideValue?,
+                     shared: inout SharedMatches) throws(COREFailure) -> CORERelocationValue {
+        let localHalf: LocalSideValue
+        if let known = localSide {
+            localHalf = known
+        } else {
+            localHalf = try calcLocalSide(kind, localSpec: localSpec, local: local)
+            localSide = localHalf
+        }
+        let newValue: SideValue
+        // The entry `match` made for this pair (a failed match leaves none).
+        let index = shape.flatMap { shared.find(shape: $0, candidate: candidate) }
+        if let index, let known = shared.entries[index].newValue {
+            newValue = known
+        } else {
+            newValue = try calcTargetSide(kind, targetSpec: targetSpec, target: targetView)
+            if let index { shared.entries[index].newValue = newValue }
+        }
+        return combine(kind, localSide: localHalf, newValue: newValue, local: local, target: targetView)
     }
 }
