@@ -35,10 +35,13 @@ public struct KernelEntry: Sendable, Hashable {
     }
 
     /// The raw BTF bytes: decompressed in memory for an archive, read as is for a `.btf` file.
-    /// Either way at most `maxSize` bytes are accepted.
-    public func readBTFBytes(maxSize: Int = KernelArchive.defaultMaxDecompressedSize) throws(ArchiveError) -> [UInt8] {
+    /// Either way at most `maxSize` bytes are accepted. With a `cache`, an archive's BTF comes from
+    /// it when it holds the archive's content, and is stored in it otherwise.
+    public func readBTFBytes(maxSize: Int = KernelArchive.defaultMaxDecompressedSize,
+                             cache: KernelCache? = nil) throws(ArchiveError) -> [UInt8] {
         switch format {
         case .compressedArchive:
+            if let cache { return try cache.readBTF(fromArchive: inputPath, maxDecompressedSize: maxSize) }
             return try KernelArchive.readBTF(fromArchive: inputPath, maxDecompressedSize: maxSize).bytes
         case .rawBTF:
             var status = stat()
