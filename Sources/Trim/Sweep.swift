@@ -26,11 +26,14 @@ public struct SweepOptions: Sendable {
     /// In a btfhub tree: also read the modules in `<release>.modules/` beside each kernel
     /// (`<module>.btf.tar.xz`, `<module>.btf` or `<module>.ko`), as `modules` does for one kernel.
     public var modulesBesideKernels: Bool
+    /// Where kernels' raw BTF is kept between runs (`--cache`), so that repeat runs skip xz.
+    public var cache: KernelCache?
 
     public init(jobs: Int = SweepOptions.defaultJobs, arch: String? = nil,
                 maxKernelSize: Int = KernelArchive.defaultMaxDecompressedSize,
                 maxTypeSectionSize: Int = SweepOptions.defaultMaxTypeSectionSize, modules: [String] = [],
-                modulesBesideKernels: Bool = false) {
+                modulesBesideKernels: Bool = false, cache: KernelCache? = nil) {
+        self.cache = cache
         self.jobs = jobs
         self.arch = arch
         self.maxKernelSize = maxKernelSize
@@ -147,6 +150,7 @@ public struct Sweep: Sendable {
                                  warnings: objectWarnings + plan.warnings, skippedFiles: plan.skippedFiles,
                                  filteredOutCount: plan.filteredOutCount, elapsed: clock.now - start)
         report.relocationTable = table
+        report.cacheStatistics = options.cache?.statistics
         if plan.mode == .tree {
             // What the tree was trimmed for, which btf-pack carries into the pack (stale-pack check).
             let set = CORERelocationSet(objects: trimmer.objects)
@@ -162,6 +166,7 @@ public struct Sweep: Sendable {
                         progress: (SweepProgress) -> Void) async -> [KernelSweepResult] {
         let maxSize = options.maxKernelSize
         let maxTypeSection = options.maxTypeSectionSize
+        let cache = options.cache
         return await withTaskGroup(of: (Int, KernelSweepResult).self) { group in
             var results = [KernelSweepResult?](repeating: nil, count: kernels.count)
             var next = 0
@@ -171,7 +176,7 @@ public struct Sweep: Sendable {
                 guard next < kernels.count else { return }
                 let index = next
                 let kernel = kernels[index]
-                group.addTask { (index, kernel.trim(with: trimmer, table: table, maxSize: maxSize, maxTypeSection: maxTypeSection)) }
+                group.addTask { (index, kernel.trim(with: trimmer, table: table, maxSize: maxSize, maxTypeSection: maxTypeSection, cache: cache)) }
                 next += 1
             }
             // Bounded by the kernel count: a huge --jobs must not spin through empty starts.
@@ -300,14 +305,14 @@ struct SweepKernel: Sendable {
     /// Reads, trims and writes this kernel. Never throws: a failure becomes the result's reason.
     /// With a `table`, the result also holds the kernel's coverage (one outcome per relocation).
     func trim(with trimmer: Trimmer, table: CoverageRelocationTable? = nil, maxSize: Int,
-              maxTypeSection: Int = SweepOptions.defaultMaxTypeSectionSize) -> KernelSweepResult {
+              maxTypeSection: Int = SweepOptions.defaultMaxTypeSectionSize, cache: KernelCache? = nil) -> KernelSweepResult {
         let clock = ContinuousClock()
         let start = clock.now
         var result = KernelSweepResult(name: name, inputPath: input, outputPath: output)
         if case .entry(let entry) = source { result.identity = entry.identity }
         result.compressedBytes = fileSize(input)
         do {
-            let kernel = try readKernel(maxSize: maxSize, maxTypeSection: maxTypeSection, into: &result)
+            let kernel = try readKernel(maxSize: maxSize, maxTypeSection: maxTypeSection, cache: cache, into: &result)
             let trimmed = try trimmer.trim(kernel: kernel)
             let bytes = trimmed.minimized.serialized()
             if let slash = output.lastIndex(of: "/") { try makeDirectories(String(output[..<slash]), below: outputRoot) }
@@ -324,14 +329,15 @@ struct SweepKernel: Sendable {
     }
 
     /// The kernel's BTF; the raw bytes are dropped as soon as they are parsed.
-    private func readKernel(maxSize: Int, maxTypeSection: Int, into result: inout KernelSweepResult) throws -> BTF {
+    private func readKernel(maxSize: Int, maxTypeSection: Int, cache: KernelCache?, into result: inout KernelSweepResult) throws -> BTF {
         let bytes: [UInt8]
         switch source {
         case .entry(let entry):
-            bytes = try entry.readBTFBytes(maxSize: maxSize)
+            bytes = try entry.readBTFBytes(maxSize: maxSize, cache: cache)
         case .file:
             if input.hasSuffix(".tar.xz") {
-                bytes = try KernelArchive.readBTF(fromArchive: input, maxDecompressedSize: maxSize).bytes
+                bytes = try cache?.readBTF(fromArchive: input, maxDecompressedSize: maxSize)
+                    ?? KernelArchive.readBTF(fromArchive: input, maxDecompressedSize: maxSize).bytes
             } else {
                 bytes = try FileIO.read(input, limit: maxSize)
             }

@@ -74,6 +74,8 @@ public struct SweepReport: Sendable {
     public var elapsed: Duration
     /// The objects' relocations, named; kernels' `coverage` follows its order.
     public var relocationTable: CoverageRelocationTable?
+    /// What the kernel cache did (`--cache`), `nil` without one.
+    public var cacheStatistics: KernelCache.Statistics?
 
     public var failures: [KernelSweepResult] { kernels.filter { !$0.succeeded } }
     public var trimmed: [KernelSweepResult] { kernels.filter(\.succeeded) }
@@ -99,6 +101,13 @@ public struct SweepReport: Sendable {
         let raw = ok.reduce(0) { $0 + $1.inputBytes }
         let out = ok.reduce(0) { $0 + $1.outputBytes }
         lines.append("bytes: \(SweepReport.size(compressed)) read, \(SweepReport.size(raw)) of raw BTF in, \(SweepReport.size(out)) out")
+        if let cache = cacheStatistics {
+            var line = "cache: \(cache.hits) hits, \(cache.misses) misses, \(SweepReport.size(cache.bytesRead)) read, "
+                + "\(SweepReport.size(cache.bytesWritten)) written, \(cache.evicted) evicted (\(SweepReport.size(cache.evictedBytes)))"
+            if cache.dropped > 0 { line += ", \(cache.dropped) damaged entries dropped and rebuilt" }
+            if cache.writeFailures > 0 { line += ", \(cache.writeFailures) entries not written" }
+            lines.append(line)
+        }
         lines.append("time: \(String(format3: seconds)) s")
         return lines.joined(separator: "\n")
     }

@@ -14,7 +14,8 @@ struct BTFTrimCommand: AsyncParsableCommand {
         commandName: "btf-trim",
         abstract: "Trim kernel BTF to what BPF objects' CO-RE relocations need (bpftool gen min_core_btf, for a whole btfhub tree).",
         usage: "btf-trim OBJ... INPUT -o OUT [--module MOD]... [--jobs N] [--arch ARCH] [--max-kernel-size MiB] [--verbose]\n"
-            + "                [--report FILE.json] [--report-html FILE] [--report-summary] [--require-all]",
+            + "                [--report FILE.json] [--report-html FILE] [--report-summary] [--require-all]\n"
+            + "                [--cache DIR] [--cache-max-size SIZE]",
         discussion: """
         INPUT is either a btfhub tree, or a single kernel file.
 
@@ -40,6 +41,13 @@ struct BTFTrimCommand: AsyncParsableCommand {
         --require-all, some program does not load on some kernel), 2 usage error (bad flags, \
         missing or unreadable objects or INPUT, no kernels found).
 
+        Cache: --cache DIR (or the environment variable BTFKIT_CACHE) keeps each kernel's decompressed \
+        BTF in DIR, keyed by the SHA-256 of its .btf.tar.xz, so that a repeat run over the same archives \
+        skips xz: the same outputs, several times faster. Entries are checked on every read (a damaged one \
+        is rebuilt), written atomically, and shared safely by runs at the same time; the least recently \
+        used are removed once DIR exceeds --cache-max-size (default 2G). Hits, misses and bytes are \
+        printed at the end.
+
         Coverage: --report, --report-html and --report-summary tell, before shipping, on which kernels \
         each program loads (L), loads with its poisoned reads guarded (G), is rejected because the \
         verifier reaches a poisoned instruction (X) or fails relocation (F), and per relocation where \
@@ -49,6 +57,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
           btf-trim prog.bpf.o btfhub-archive -o trimmed
           btf-trim a.bpf.o b.bpf.o btfhub-archive/ubuntu --arch x86_64 -o trimmed --jobs 4
           btf-trim prog.bpf.o btfhub-archive -o trimmed --report coverage.json --report-html coverage.html --report-summary --require-all
+          btf-trim prog.bpf.o btfhub-archive -o trimmed --cache ~/.cache/btfkit --cache-max-size 4G
           btf-trim prog.bpf.o /sys/kernel/btf/vmlinux -o vmlinux.min.btf
           btf-trim prog.bpf.o vmlinux.btf --module nf_conntrack.ko -o vmlinux+nf_conntrack.min.btf
           btf-trim prog.bpf.o centos/8/x86_64/4.18.0-147.el8.x86_64.btf.tar.xz -o 4.18.0-147.btf
@@ -106,6 +115,16 @@ struct BTFTrimCommand: AsyncParsableCommand {
                              + "is reachable (X) or a relocation fails (F). Guarded poisoned reads and existence checks that are 0 are fine."))
     var requireAll = false
 
+    @Option(name: .customLong("cache"),
+            help: ArgumentHelp("Keep kernels' decompressed BTF in DIR between runs, keyed by each archive's content "
+                               + "(default: $BTFKIT_CACHE; none if unset).", valueName: "DIR"))
+    var cacheDirectory: String?
+
+    @Option(name: .customLong("cache-max-size"),
+            help: ArgumentHelp("Most bytes the cache may hold; the least recently used entries go first "
+                               + "(K, M, G, T suffixes, powers of 1024; default 2G).", valueName: "SIZE"))
+    var cacheMaxSize: String?
+
     func validate() throws {
         guard paths.count >= 2 else {
             throw ValidationError(paths.isEmpty ? "missing BPF objects and INPUT" : "missing INPUT or BPF objects: give OBJ... INPUT")
@@ -113,6 +132,18 @@ struct BTFTrimCommand: AsyncParsableCommand {
         guard jobs >= 1, jobs <= SweepOptions.maxJobs else { throw ValidationError("--jobs must be at least 1 and at most \(SweepOptions.maxJobs)") }
         guard maxKernelSizeMiB >= 1, maxKernelSizeMiB <= Int.max >> 20 else { throw ValidationError("--max-kernel-size must be a positive number of MiB") }
         guard maxTypeSectionMiB >= 1, maxTypeSectionMiB <= Int.max >> 20 else { throw ValidationError("--max-type-section must be a positive number of MiB") }
+        if let cacheMaxSize, KernelCache.parseSize(cacheMaxSize) == nil {
+            throw ValidationError("--cache-max-size: '\(escapedForTerminal(cacheMaxSize))' is not a size; give a positive number of bytes "
+                                  + "with an optional K, M, G or T suffix (e.g. 512M, 2G)")
+        }
+    }
+
+    /// The cache directory: --cache, else $BTFKIT_CACHE (empty means none).
+    var cachePath: String? {
+        if let cacheDirectory { return cacheDirectory }
+        guard let value = getenv(KernelCache.environmentVariable) else { return nil }
+        let path = String(cString: value)
+        return path.isEmpty ? nil : path
     }
 
     /// Like ArgumentParser's `main`, except that every usage error exits with status 2.
@@ -147,11 +178,21 @@ struct BTFTrimCommand: AsyncParsableCommand {
             console.print("error: \(error)")
             return 2
         }
+        var cache: KernelCache?
+        if let cachePath {
+            do {
+                cache = try KernelCache(directory: cachePath,
+                                        maxSize: cacheMaxSize.flatMap(KernelCache.parseSize) ?? KernelCache.defaultMaxSize)
+            } catch {
+                console.print("error: --cache: \(error)")
+                return 2
+            }
+        }
         do {
             let objects = try Sweep.loadObjects(Array(paths.dropLast()))
             sweep = Sweep(objects: objects, options: SweepOptions(jobs: jobs, arch: arch, maxKernelSize: maxKernelSizeMiB << 20,
                                                                   maxTypeSectionSize: maxTypeSectionMiB << 20,
-                                                                  modules: modules, modulesBesideKernels: withModules))
+                                                                  modules: modules, modulesBesideKernels: withModules, cache: cache))
         } catch {
             console.print("error: \(error)")
             return 2
@@ -175,6 +216,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
             }
         }
         console.print(report.summary)
+        if let problem = cache?.writeProblem { console.print("warning: some cache entries could not be written, e.g. \(problem)") }
         var status: Int32 = 0
         if reportJSON != nil || reportHTML != nil || reportSummary || requireAll {
             let coverage = CoverageReport(sweep: report)
