@@ -2,17 +2,21 @@
 # Trimming a whole btfhub tree for the project's BPF objects, three ways, side by side:
 #   (a) btfhub's approach: a loop of `tar -xJf` + `bpftool gen min_core_btf` + cleanup per kernel
 #       (as btfhub's tools/btfgen.sh does), serially and with xargs -P JOBS;
-#   (b) BTFKit's `btf-trim` (release build), --jobs JOBS and --jobs 1;
+#   (b) BTFKit's `btf-trim` (release build), --jobs JOBS and --jobs 1, and with --cache: a first
+#       run on an empty cache (cold: decompresses and stores) and a second one (warm: reads the cache);
 #   (c) the floor: `xz -dc` of every archive to /dev/null, serially and with xargs -P JOBS
 #       (no tool can trim faster than it can decompress).
 # Each line shows wall time, CPU time (user + system, all processes of the run) and peak RSS from
 # /usr/bin/time -v. Peak RSS is that of the largest single process of the run (wait4 semantics), not
 # the sum over parallel processes. On a shared, busy machine wall times drift; CPU time is steadier.
 #
+# Objects: every program of the repository with CO-RE relocations (bpf/*.bpf.c, bpf/runner, bpf/tools)
+# and the libbpf-tools-style programs of bpf/bench-tools (benchmarks/objects.sh), 53 in all.
+#
 # Usage: benchmarks/trim.sh [BTFHUB_TREE]      (default: ../shared/btfhub-archive)
 # Environment: JOBS (default: nproc), SCRATCH (swift --scratch-path, default .build),
-#   BTFKIT_SHARED_ARCHIVE (default tree), OBJECTS (space-separated .bpf.o files to use instead of
-#   compiling bpf/*.bpf.c; e.g. to leave out an object bpftool refuses on some kernels).
+#   BTFKIT_SHARED_ARCHIVE (default tree), OBJECTS (space-separated .bpf.o files to use instead;
+#   e.g. to leave out an object bpftool refuses on some kernels), SKIP_BTFHUB=1 (leave out (a)).
 # Note: bpftool gen min_core_btf refuses a whole kernel when any relocation fails there (libbpf would
 # reject it); such kernels are counted as failures of (a) and cost it less time than a real trim.
 set -euo pipefail
@@ -32,20 +36,17 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-echo "compiling bpf/*.bpf.c and building btf-trim (release) ..." >&2
-mkdir -p "$work/obj"
+echo "building btf-trim (release) and compiling the objects ..." >&2
+swift build -c release --product btf-trim --scratch-path "$SCRATCH" >&2
+btf_trim="$SCRATCH/release/btf-trim"
 objects=()
 if [ -n "${OBJECTS:-}" ]; then
     read -r -a objects <<< "$OBJECTS"
 else
-    for source in bpf/*.bpf.c; do
-        object="$work/obj/$(basename "${source%.c}").o"
-        clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I bpf/include -c "$source" -o "$object"
-        objects+=("$object")
-    done
+    # shellcheck source=benchmarks/objects.sh
+    source benchmarks/objects.sh
+    bench_objects "$work/obj" "$btf_trim" "$TREE"
 fi
-swift build -c release --product btf-trim --scratch-path "$SCRATCH" >&2
-btf_trim="$SCRATCH/release/btf-trim"
 
 find "$TREE" -name '*.btf.tar.xz' | sort > "$work/archives"
 kernels=$(wc -l < "$work/archives")
@@ -83,17 +84,22 @@ measure() {
         files=$(find "$OUT" -type f -name '*.btf' | wc -l)
         bytes=$(find "$OUT" -type f -name '*.btf' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
     fi
-    printf '%-46s %9.2f %8s %13s %9s %12s\n' "$name" "$wall" "$cpu" "$rss" "$files" "$bytes"
+    printf '%-46s %9.2f %8s %13s %9s %12s   (load %s)\n' "$name" "$wall" "$cpu" "$rss" "$files" "$bytes" "$(cut -d' ' -f1 /proc/loadavg)"
+    LAST_WALL=$wall; LAST_CPU=$cpu
     if [ -n "${OUT:-}" ] && [ -s "$OUT.failures" ]; then
         echo "    failed on $(wc -l < "$OUT.failures") kernels, e.g. $(head -n 1 "$OUT.failures")"
     fi
 }
 
+if [ -z "${SKIP_BTFHUB:-}" ]; then
 OUT="$work/a1" measure "(a) tar -xJf + bpftool min_core_btf, serial" \
     bash -c "while read -r a; do '$work/btfhub-one.sh' \"\$a\" '$work/a1'; done < '$work/archives'"
 OUT="$work/a2" measure "(a) same, xargs -P $JOBS" \
     bash -c "xargs -P '$JOBS' -I{} '$work/btfhub-one.sh' {} '$work/a2' < '$work/archives'"
+fi
+mkdir -p "$work/a1"
 OUT="$work/b1" measure "(b) btf-trim --jobs $JOBS (release)" "$btf_trim" "${objects[@]}" "$TREE" -o "$work/b1" --jobs "$JOBS"
+b1_wall=$LAST_WALL; b1_cpu=$LAST_CPU
 grep -E '^(kernels|relocations|bytes|time):' "$work/stderr" | sed 's/^/    /' || true
 grep -E '^error:' "$work/stderr" | head -n 3 | sed 's/^/    /' || true
 # Cross-check against bpftool for the kernels it trimmed: byte-identical files, and identical
@@ -109,7 +115,21 @@ while read -r file; do
 done < <(find "$work/a1" -type f -name '*.btf')
 echo "    against bpftool's $compared outputs: $same_dump with identical btf dump, $same_bytes byte-identical"
 OUT="$work/b2" measure "(b) btf-trim --jobs 1 (release)" "$btf_trim" "${objects[@]}" "$TREE" -o "$work/b2" --jobs 1
+OUT="$work/b3" measure "(b) btf-trim --jobs $JOBS --cache, cold" "$btf_trim" "${objects[@]}" "$TREE" -o "$work/b3" --jobs "$JOBS" --cache "$work/cache"
+grep -E '^cache:' "$work/stderr" | sed 's/^/    /' || true
+OUT="$work/b4" measure "(b) btf-trim --jobs $JOBS --cache, warm" "$btf_trim" "${objects[@]}" "$TREE" -o "$work/b4" --jobs "$JOBS" --cache "$work/cache"
+b4_wall=$LAST_WALL; b4_cpu=$LAST_CPU
+grep -E '^cache:' "$work/stderr" | sed 's/^/    /' || true
+for run in b2 b3 b4; do
+    if diff -r -q "$work/b1" "$work/$run" > /dev/null; then echo "    $run: outputs byte-identical to --jobs $JOBS without cache"
+    else echo "    $run: OUTPUTS DIFFER from --jobs $JOBS without cache"; fi
+done
+echo "    cache: $(du -sb "$work/cache" | cut -f1) bytes on disk for $kernels kernels"
 OUT="" measure "(c) floor: xz -dc > /dev/null, serial" \
     bash -c "while read -r a; do xz -dc \"\$a\" > /dev/null; done < '$work/archives'"
 OUT="" measure "(c) floor: xz -dc > /dev/null, xargs -P $JOBS" \
     bash -c "xargs -P '$JOBS' -I{} sh -c 'xz -dc \"\$1\" > /dev/null' _ {} < '$work/archives'"
+c2_wall=$LAST_WALL; c2_cpu=$LAST_CPU
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+echo "btf-trim against the floor (xargs -P $JOBS): cold ${b1_cpu}/${c2_cpu} s CPU = $(ratio "$b1_cpu" "$c2_cpu")x, ${b1_wall}/${c2_wall} s wall = $(ratio "$b1_wall" "$c2_wall")x;" \
+    "warm cache ${b4_wall}/${c2_wall} s wall = $(ratio "$b4_wall" "$c2_wall")x, ${b4_cpu}/${c2_cpu} s CPU = $(ratio "$b4_cpu" "$c2_cpu")x"
