@@ -160,23 +160,30 @@ public final class KernelCache: Sendable {
         let length = header[8 ..< 16].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let checksum = header[16 ..< 20].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         guard length > 0, length <= UInt64(limit), Int(status.st_size) == headerSize + Int(length) else { return .damaged }
-        var payload = [UInt8](repeating: 0, count: Int(length))
-        guard readFully(fd, into: &payload, at: headerSize), crc(payload) == checksum else { return .damaged }
+        // Read straight into uninitialized storage: zero-filling hundreds of megabytes first costs as much as the read.
+        var complete = false
+        let payload = [UInt8](unsafeUninitializedCapacity: Int(length)) { buffer, initialized in
+            complete = readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: headerSize)
+            initialized = complete ? buffer.count : 0
+        }
+        guard complete, crc(payload) == checksum else { return .damaged }
         return .valid(payload)
     }
 
     /// `pread`s exactly `buffer.count` bytes at `offset`; false on an error or an early end.
     private static func readFully(_ fd: Int32, into buffer: inout [UInt8], at offset: Int) -> Bool {
-        buffer.withUnsafeMutableBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = pread(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
-                if n < 0 { if errno == EINTR { continue }; return false }
-                if n == 0 { return false }
-                done += n
-            }
-            return true
+        buffer.withUnsafeMutableBytes { readFully(fd, into: $0, at: offset) }
+    }
+
+    private static func readFully(_ fd: Int32, into raw: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
+        var done = 0
+        while done < raw.count {
+            let n = pread(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
+            if n < 0 { if errno == EINTR { continue }; return false }
+            if n == 0 { return false }
+            done += n
         }
+        return true
     }
 
     /// The entry file for `payload`: header, then the payload.
