@@ -131,6 +131,11 @@ extension BTFPackCommand {
                     print("note: \(runnerPath) is dynamically linked (\(interpreter)); a target machine needs its libraries "
                           + "(--allow-dynamic). `\(Runner.staticBuildCommand)` makes a runner that needs nothing.")
                 }
+            } catch let rejected as RejectedRunnerArguments {
+                // A usage error (exit 2), like any other bad argument of this command; nothing is written.
+                var standardError = StandardError()
+                print("btf-pack: \(output) not written: the runner rejects the arguments after --: \(rejected.reason)", to: &standardError)
+                Glibc.exit(2)
             } catch {
                 fail(error)
             }
@@ -149,7 +154,8 @@ extension BTFPackCommand {
         /// Runs the runner about to be written with `--check-arguments` (it parses its embedded
         /// arguments and checks `--event-type` against its object), from a private temporary copy.
         /// A runner that cannot run on this machine (another architecture) is written unchecked.
-        private func checkRunnerArguments(_ runnerBytes: [UInt8]) throws(PackError) {
+        /// Rejected arguments throw `RejectedRunnerArguments` once the copy is removed.
+        private func checkRunnerArguments(_ runnerBytes: [UInt8]) throws {
             let directory = try makeScratchDirectory("btf-pack-runner", purpose: "to check the runner's arguments")
             defer { removeTree(directory) }
             let copy = directory + "/" + (output.split(separator: "/").last.map(String.init) ?? "runner")
@@ -162,12 +168,9 @@ extension BTFPackCommand {
                 return
             }
             guard result.status == 0 else {
-                // A usage error (exit 2), like any other bad argument of this command; nothing is written.
                 var reason = result.output.split(separator: "\n").first.map(String.init) ?? "exit status \(result.status)"
                 if reason.hasPrefix("btf-run: ") { reason.removeFirst("btf-run: ".count) }
-                var standardError = StandardError()
-                print("btf-pack: \(output) not written: the runner rejects the arguments after --: \(reason)", to: &standardError)
-                Glibc.exit(2)
+                throw RejectedRunnerArguments(reason: reason)
             }
         }
 
@@ -235,11 +238,18 @@ extension BTFPackCommand {
     }
 }
 
-/// A new private directory `/tmp/NAME.XXXXXX` (mode 0700); `purpose` completes the error message.
+/// The runner rejected its default arguments (the first line it printed, without `btf-run: `).
+struct RejectedRunnerArguments: Error {
+    var reason: String
+}
+
+/// A new private directory `$TMPDIR/NAME.XXXXXX` (`/tmp` without TMPDIR; mode 0700); `purpose`
+/// completes the error message.
 private func makeScratchDirectory(_ name: String, purpose: String) throws(PackError) -> String {
-    var template = Array("/tmp/\(name).XXXXXX".utf8CString)
+    let parent = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    var template = Array("\(parent)/\(name).XXXXXX".utf8CString)
     guard let directory = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-        throw PackError(.unreadable, "cannot create a scratch directory \(purpose): \(errnoText())", file: "/tmp")
+        throw PackError(.unreadable, "cannot create a scratch directory \(purpose): \(errnoText())", file: parent)
     }
     return directory
 }
