@@ -59,20 +59,17 @@ public final class EventPrinter {
         records += 1
         guard let decoder else {
             switch format {
-            case .json: return "{\"map\":\(EventValue.jsonString(map)),\"size\":\(record.count),\"data\":\"\(hex(record, separator: ""))\"}\n"
+            case .json: return EventValue.fields([("map", .string(map)), ("size", .unsigned(UInt64(record.count))), ("data", .bytes(record))]).json + "\n"
             case .text: return "\(map) \(record.count) bytes: \(hex(record))\n"
             }
         }
         if record.count < decoder.size { shortRecords += 1 } else if record.count > decoder.size { longRecords += 1 }
         let value = decoder.decode(record)
+        guard case .fields(let fields) = value else { return value.rendered(as: format) + "\n" }
+        let row = (showMap ? [("map", EventValue.string(map))] : []) + fields
         switch format {
-        case .json:
-            var line = value.json
-            if showMap, line.hasPrefix("{") { line = "{\"map\":\(EventValue.jsonString(map))," + line.dropFirst() }
-            return line + "\n"
-        case .text:
-            guard case .fields(let fields) = value else { return value.text + "\n" }
-            return columns((showMap ? [("map", EventValue.string(map))] : []) + fields)
+        case .json: return EventValue.fields(row).json + "\n"
+        case .text: return columns(row)
         }
     }
 

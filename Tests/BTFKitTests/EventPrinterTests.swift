@@ -34,6 +34,10 @@ struct EventPrinterTests {
         // What the end-to-end tests do with the line: JSONSerialization reads it.
         let parsed = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
         #expect(parsed?["pid"] as? Int == -5 && parsed?["comm"] as? String == "ba\"sh" && parsed?["map"] as? String == "events")
+        // A record too short for any field still gives valid JSON with the map's name.
+        let empty = maps.text(map: "events", record: [1, 2])
+        #expect(empty == #"{"map":"events"}"# + "\n")
+        #expect(try JSONSerialization.jsonObject(with: Data(empty.utf8)) is [String: Any])
     }
 
     @Test("without an event type, records print as hex; bpf_printk lines as they are, or one JSON object each")
