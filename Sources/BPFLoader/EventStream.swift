@@ -12,6 +12,12 @@ public struct BPFEvent {
     public var cpu: Int32?
     /// The record's bytes, as the program wrote them.
     public var bytes: UnsafeRawBufferPointer
+
+    public init(map: String, cpu: Int32?, bytes: UnsafeRawBufferPointer) {
+        self.map = map
+        self.cpu = cpu
+        self.bytes = bytes
+    }
 }
 
 /// Reads ring buffers and perf buffers with libbpf (`ring_buffer__poll`, `perf_buffer__poll`) and
