@@ -1,11 +1,7 @@
 import BTF
 import CLZMA
 import CZlib
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 // Tar reading in Swift over liblzma (xz) and zlib (gzip): the only formats BTFKit reads (btfhub's
 // .btf.tar.xz, packs in tar.xz or bpf-compatible's tar.gz), without libarchive, so that a static

@@ -1,9 +1,7 @@
 import Archive
 import BTF
 import BTFRuntime
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The BTF a run relocates against, why it was chosen, and what keeps it available (a memfd or
 /// temporary file) until `release()`.

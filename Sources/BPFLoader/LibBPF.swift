@@ -1,8 +1,6 @@
 import CLibBPF
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What went wrong while opening, loading or attaching a BPF object, with libbpf's own words.
 public struct BPFLoaderError: Error, Sendable, CustomStringConvertible {

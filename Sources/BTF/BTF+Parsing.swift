@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 extension BTF {
     /// The largest type count libbpf accepts (`BTF_MAX_NR_TYPES`).

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 // The text format of `bpftool btf dump file FILE` (raw format), as printed by bpftool's
 // `dump_btf_type` (bpftool 7.1 / libbpf 1.1):

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Minimal POSIX file reading and atomic writing, so the BTF core needs no Foundation.
 public enum FileIO {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Synchronization
 
 /// The temporary files `FileIO.writeAtomically` has open, so that an interrupted tool can remove

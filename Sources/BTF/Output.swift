@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Buffered standard output for large dumps (millions of lines). Call `flush()` when done.
 public struct StandardOutput: TextOutputStream {

@@ -1,10 +1,6 @@
 import BTF
 import CLinuxShims
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Where a chosen BTF blob lives while libbpf reads it: an anonymous memory file reached through
 /// `/proc/self/fd/N`, or, where memfd is unavailable, a private (0600) temporary file.

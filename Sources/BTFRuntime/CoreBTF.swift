@@ -2,11 +2,7 @@ import Archive
 import BTF
 import CLibBPF
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Where the runtime finds the pack of trimmed kernel BTF.
 public enum PackSource: Sendable {

@@ -1,11 +1,7 @@
 import Archive
 import BTF
 import CORE
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The BPF object a pack is about to serve, for the stale-pack check.
 public enum BPFObjectSource: Sendable {

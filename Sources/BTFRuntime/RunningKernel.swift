@@ -1,10 +1,6 @@
 import Archive
 import BTF
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The running kernel's identity in btfhub's terms, from os-release and `uname`.
 public enum RunningKernel {

@@ -1,11 +1,7 @@
 import BTFRuntime
 import CLibBPF
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 // The C ABI declared in include/btfkit.h: thin wrappers over BTFRuntime's CoreBTF.
 

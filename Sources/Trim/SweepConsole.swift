@@ -1,9 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Standard-error output of a sweep: a progress line redrawn in place when stderr is a terminal
 /// (`[12/85] centos/8/x86_64/4.18.0-147...`), failures as they happen, the summary at the end.

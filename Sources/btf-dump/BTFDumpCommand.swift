@@ -1,8 +1,6 @@
 import ArgumentParser
 import BTF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 @main
 struct BTFDumpCommand: ParsableCommand {

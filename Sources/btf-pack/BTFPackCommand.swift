@@ -2,9 +2,7 @@ import ArgumentParser
 import Archive
 import BTF
 import BTFRuntime
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// `btf-pack`: packs a trimmed btfhub tree, embeds the pack into executables, and shows which BTF
 /// the runtime would choose. Parses, calls the Archive and BTFRuntime libraries, prints.

@@ -3,9 +3,7 @@ import Archive
 import BPFLoader
 import BTF
 import Trim
-#if canImport(Glibc)
 import Glibc
-#endif
 
 extension BTFPackCommand {
     /// `btf-pack runner`: one executable that runs a BPF object on kernels without BTF.

@@ -1,7 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Runs a program and collects what it prints (standard output and error together).
 enum Subprocess {

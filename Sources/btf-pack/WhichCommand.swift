@@ -2,9 +2,7 @@ import ArgumentParser
 import Archive
 import BTF
 import BTFRuntime
-#if canImport(Glibc)
 import Glibc
-#endif
 
 extension BTFPackCommand {
     /// `btf-pack which`: the selection dry run (CoreBTF.which), printed step by step.

@@ -4,9 +4,7 @@ import BPFLoader
 import BTF
 import BTFRuntime
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Set by SIGINT/SIGTERM; the polling loop stops at its next turn and detaches cleanly.
 let stopRequested = Atomic<Bool>(false)

@@ -1,9 +1,7 @@
 import ArgumentParser
 import BPFLoader
 import BTF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// btf-run's options for result maps (histograms and tables), printed at exit and every --interval.
 struct MapOutputOptions: ParsableArguments {

@@ -1,9 +1,7 @@
 import ArgumentParser
 import BPFLoader
 import BTF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Thrown by `--list` once the listing is printed: the run stops there, cleanly.
 struct ListingDone: Error {}
