@@ -40,7 +40,7 @@ let package = Package(
         // Runtime selection of the running kernel's BTF from an embedded pack; memfd; libbpf glue.
         .target(name: "BTFRuntime", dependencies: ["BTF", "CORE", "Archive", "CLibBPF", "CLinuxShims"]),
         // The C ABI over BTFRuntime (@_cdecl); its header lives in include/, for C compilers only.
-        .target(name: "CBTFKit", dependencies: ["BTFRuntime", "CLibBPF"], exclude: ["include"]),
+        .target(name: "CBTFKit", dependencies: ["BTF", "BTFRuntime", "CLibBPF"], exclude: ["include"]),
         // libbpf glue for btf-run: open, load, attach, ring/perf buffers, events decoded from the object's BTF.
         .target(name: "BPFLoader", dependencies: ["BTF", "DWARF", "Archive", "BTFRuntime", "CLibBPF", "CLinuxShims"]),
 

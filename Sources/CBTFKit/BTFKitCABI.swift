@@ -1,3 +1,4 @@
+import BTF
 import BTFRuntime
 import CLibBPF
 import Synchronization
@@ -37,14 +38,7 @@ private func recordSelection(step: Int32, entry: String, explanation: [String]) 
 /// should still learn that its BTF belongs to another distribution or a neighbouring release.
 private func printWarnings(_ warnings: [String]) {
     for warning in warnings {
-        let bytes = Array("btfkit: warning: \(warning)\n".utf8)
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            written += n
-        }
+        try? writeAll(2, Array("btfkit: warning: \(warning)\n".utf8))
     }
 }
 

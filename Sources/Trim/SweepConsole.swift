@@ -38,12 +38,7 @@ public struct SweepConsole {
     }
 
     private func write(_ text: String) {
-        var remaining = Array(text.utf8)[...]
-        while !remaining.isEmpty {
-            let n = remaining.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return }
-            remaining = remaining.dropFirst(n)
-        }
+        try? writeAll(2, Array(text.utf8))
     }
 
     /// Errors usually start with the file they are about; the console already printed it.
