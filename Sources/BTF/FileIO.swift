@@ -96,14 +96,14 @@ public enum FileIO {
         let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
         var template = Array("\(dir.isEmpty ? "/" : dir)/.\(temporaryStem(base)).tmp-XXXXXX".utf8CString)
-        // Registered with InterruptCleanup, which removes it should the process be interrupted.
-        let created = InterruptCleanup.creating { () -> (fd: Int32, path: String)? in
+        // Registered with PendingTemporaryFiles, so that a tool ended by a signal removes it first.
+        let created = PendingTemporaryFiles.creating { () -> (fd: Int32, path: String)? in
             let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
             return fd >= 0 ? (fd, template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }) : nil
         }
         guard let (fd, tmpPath) = created else { throw BTFError("cannot create a temporary file beside it: \(errnoText())", file: path) }
         var ok = false
-        defer { if !ok { InterruptCleanup.finishing(tmpPath) { _ = unlink(tmpPath) } } }
+        defer { if !ok { PendingTemporaryFiles.finishing(tmpPath) { _ = unlink(tmpPath) } } }
         do { try writeAll(fd, bytes) } catch {
             close(fd)
             throw BTFError("write failed: \(error)", file: path)
@@ -111,7 +111,7 @@ public enum FileIO {
         fchmod(fd, mode)
         if fsync(fd) != 0 { let text = errnoText(); close(fd); throw BTFError("fsync failed: \(text)", file: path) }
         close(fd)
-        guard InterruptCleanup.finishing(tmpPath, { rename(tmpPath, path) == 0 }) else {
+        guard PendingTemporaryFiles.finishing(tmpPath, { rename(tmpPath, path) == 0 }) else {
             throw BTFError("cannot rename into place: \(errnoText())", file: path)
         }
         ok = true

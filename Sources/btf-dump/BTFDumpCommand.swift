@@ -1,5 +1,6 @@
 import ArgumentParser
 import BTF
+import CommandSupport
 import Glibc
 
 @main

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Archive
 import BTF
+import CommandSupport
 import BTFRuntime
 import Glibc
 

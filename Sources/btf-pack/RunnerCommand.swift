@@ -2,6 +2,7 @@ import ArgumentParser
 import Archive
 import BPFLoader
 import BTF
+import CommandSupport
 import Trim
 import Glibc
 

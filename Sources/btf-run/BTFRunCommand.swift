@@ -3,11 +3,8 @@ import Archive
 import BPFLoader
 import BTF
 import BTFRuntime
-import Synchronization
+import CommandSupport
 import Glibc
-
-/// Set by SIGINT/SIGTERM; the polling loop stops at its next turn and detaches cleanly.
-let stopRequested = Atomic<Bool>(false)
 
 /// The arguments this executable was built with (`btf-pack runner … -- ARGS`, section .btfkit.args),
 /// read once: `main` puts them before the command line's, `-v` prints them.
@@ -280,12 +277,12 @@ struct BTFRunCommand: ParsableCommand {
             }
             let pipe = printk ? try TracePipe() : nil
             if let pipe, verbose >= 1 { print("btf-run: a program calls bpf_printk: streaming \(pipe.path)", to: &diagnostics) }
-            installSignalHandlers()
+            StopRequest.install()
             let clock = ContinuousClock()
             let deadline = duration.map { clock.now + .milliseconds(Int64($0 * 1000)) }
             let period = mapOutput.interval.map { Duration.milliseconds(Int64($0 * 1000)) }
             var nextPrint = period.map { clock.now + $0 }
-            while !stopRequested.load(ordering: .relaxed) {
+            while !StopRequest.isRequested {
                 if let deadline, clock.now >= deadline { break }
                 try stream.poll(timeoutMilliseconds: pipe == nil ? 100 : 50)
                 if let pipe { printTraceLines(pipe) }
@@ -361,13 +358,6 @@ struct BTFRunCommand: ParsableCommand {
             }
             fail(error)
         }
-    }
-
-    private func installSignalHandlers() {
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in stopRequested.store(true, ordering: .relaxed) }
-        sigemptyset(&action.sa_mask)
-        for signal in [SIGINT, SIGTERM] { sigaction(signal, &action, nil) }
     }
 }
 

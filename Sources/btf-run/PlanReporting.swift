@@ -1,6 +1,7 @@
 import ArgumentParser
 import BPFLoader
 import BTF
+import CommandSupport
 import Glibc
 
 /// Thrown by `--list` once the listing is printed: the run stops there, cleanly.
