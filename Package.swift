@@ -37,8 +37,9 @@ let package = Package(
         .target(name: "Archive", dependencies: ["BTF", "CLZMA", "CZlib"]),
         // Minimizer and the btfhub sweep.
         .target(name: "Trim", dependencies: ["BTF", "CORE", "Archive"]),
-        // Runtime selection of the running kernel's BTF from an embedded pack; memfd; libbpf glue.
-        .target(name: "BTFRuntime", dependencies: ["BTF", "CORE", "Archive", "CLibBPF", "CLinuxShims"]),
+        // Runtime selection of the running kernel's BTF from an embedded pack; memfd. No libbpf:
+        // what sets libbpf's options lives with the libbpf glue (BPFLoader, CBTFKit).
+        .target(name: "BTFRuntime", dependencies: ["BTF", "CORE", "Archive", "CLinuxShims"]),
         // The C ABI over BTFRuntime (@_cdecl); its header lives in include/, for C compilers only.
         .target(name: "CBTFKit", dependencies: ["BTF", "BTFRuntime", "CLibBPF"], exclude: ["include"]),
         // libbpf glue for btf-run: open, load, attach, ring/perf buffers, events decoded from the object's BTF.

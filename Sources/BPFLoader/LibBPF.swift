@@ -1,3 +1,4 @@
+import BTFRuntime
 import CLibBPF
 import Synchronization
 import Glibc
@@ -92,3 +93,11 @@ public enum LibBPFLog {
     }
 }
 
+
+extension CoreBTF {
+    /// Sets `opts.btf_custom_path` to `customPath` (or to `NULL` when the kernel's own BTF is
+    /// used). The string stays valid as long as this object does.
+    public func apply(to opts: UnsafeMutablePointer<bpf_object_open_opts>) {
+        opts.pointee.btf_custom_path = UnsafePointer(customPathCString)
+    }
+}

@@ -1,6 +1,5 @@
 import Archive
 import BTF
-import CLibBPF
 import Synchronization
 import Glibc
 
@@ -115,9 +114,10 @@ public final class CoreBTF: Sendable {
     public let customPath: String?
     private let exposedFile: ExposedBTFFile?
     private let isReleased = Mutex(false)
-    /// `customPath` as a C string that lives as long as this object (libbpf keeps the pointer).
-    /// Written once in `init`, freed in `deinit`, never mutated in between.
-    nonisolated(unsafe) private let customPathCString: UnsafeMutablePointer<CChar>?
+    /// `customPath` as a C string that lives as long as this object (libbpf keeps the pointer;
+    /// BPFLoader's `apply(to:)` hands it over). Written once in `init`, freed in `deinit`, never
+    /// mutated in between.
+    nonisolated(unsafe) package let customPathCString: UnsafeMutablePointer<CChar>?
 
     private init(choice: Choice, selection: BTFSelection, customPath: String?, exposedFile: ExposedBTFFile?) {
         self.choice = choice
@@ -294,12 +294,6 @@ public final class CoreBTF: Sendable {
         let btf = selection.entry.flatMap { pack.btf(for: $0) }
         selection.btfSize = btf?.count
         return (selection, btf)
-    }
-
-    /// Sets `opts.btf_custom_path` to `customPath` (or to `NULL` when the kernel's own BTF is
-    /// used). The string stays valid as long as this object does.
-    public func apply(to opts: UnsafeMutablePointer<bpf_object_open_opts>) {
-        opts.pointee.btf_custom_path = UnsafePointer(customPathCString)
     }
 
     /// The pack's bytes and a name for it.

@@ -1,6 +1,7 @@
 import Archive
 import BTF
 import BTFRuntime
+import BPFLoader
 import CLibBPF
 import Foundation
 import Testing
