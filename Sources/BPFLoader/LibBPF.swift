@@ -94,7 +94,7 @@ public enum LibBPFLog {
 }
 
 
-extension CoreBTF {
+extension RuntimeBTF {
     /// Sets `opts.btf_custom_path` to `customPath` (or to `NULL` when the kernel's own BTF is
     /// used). The string stays valid as long as this object does.
     public func apply(to opts: UnsafeMutablePointer<bpf_object_open_opts>) {

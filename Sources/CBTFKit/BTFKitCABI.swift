@@ -4,11 +4,11 @@ import CLibBPF
 import Synchronization
 import Glibc
 
-// The C ABI declared in include/btfkit.h: thin wrappers over BTFRuntime's CoreBTF.
+// The C ABI declared in include/btfkit.h: thin wrappers over BTFRuntime's RuntimeBTF.
 
-/// The CoreBTF values handed out to C, keyed by the address of the path string given to C, so
+/// The RuntimeBTF values handed out to C, keyed by the address of the path string given to C, so
 /// that `btfkit_clean_core_btf` can find what to release from `opts->btf_custom_path` alone.
-private let handedOut = Mutex<[UInt: CoreBTF]>([:])
+private let handedOut = Mutex<[UInt: RuntimeBTF]>([:])
 /// The last failure's message as a C string (owned here; replaced on the next failure).
 private let lastError = Mutex<UInt?>(nil)
 
@@ -64,11 +64,11 @@ private func ensure(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?, pack: P
     }
     // A second ensure on the same opts first releases what the first one set up.
     btfkit_clean_core_btf(opts)
-    var options = CoreBTFOptions()
+    var options = RuntimeBTFOptions()
     options.pack = pack
     options.object = objectPath.map { .file($0) }
     do {
-        let chosen = try CoreBTF.ensure(options)
+        let chosen = try RuntimeBTF.ensure(options)
         recordSelection(step: chosen.selection.step.cValue, entry: chosen.selection.entry?.description ?? "",
                         explanation: chosen.selection.explanation)
         printWarnings(chosen.selection.warnings)

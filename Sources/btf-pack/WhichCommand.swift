@@ -5,7 +5,7 @@ import BTFRuntime
 import Glibc
 
 extension BTFPackCommand {
-    /// `btf-pack which`: the selection dry run (CoreBTF.which), printed step by step.
+    /// `btf-pack which`: the selection dry run (RuntimeBTF.which), printed step by step.
     struct Which: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show which entry of a pack the runtime would choose for a kernel, and why, without loading anything.",
@@ -53,7 +53,7 @@ extension BTFPackCommand {
         var object: String?
 
         func run() {
-            var options = CoreBTFOptions()
+            var options = RuntimeBTFOptions()
             options.pack = Self.startsWithELFMagic(pack)
                 ? .elfSection(file: pack, section: ELFSectionEmbedder.packSectionName) : .file(pack)
             options.useKernelBTF = false
@@ -68,7 +68,7 @@ extension BTFPackCommand {
                     let running = try RunningKernel.uname()
                     options.uname = (arch ?? running.machine, release ?? running.release)
                 }
-                let selection = try CoreBTF.which(options)
+                let selection = try RuntimeBTF.which(options)
                 // os-release values and pack entry names: escaped, one line each.
                 for line in selection.explanation { print(escapedForTerminal(line)) }
             } catch {

@@ -125,7 +125,7 @@ struct BTFRunCommand: ParsableCommand {
     func run() throws {
         LibBPFLog.install(echoLevel: verbose >= 3 ? .debug : verbose == 2 ? .info : nil)
         var diagnostics = StandardError()
-        var options = CoreBTFOptions()
+        var options = RuntimeBTFOptions()
         options.hostRoot = hostRoot
         if which {
             let (lines, found) = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options)
@@ -342,7 +342,7 @@ struct BTFRunCommand: ParsableCommand {
     }
 
     /// The BTF for this run; a failure is printed (with the selection's steps under -v) and exits.
-    private func chooseBTF(_ options: CoreBTFOptions) -> ChosenBTF {
+    private func chooseBTF(_ options: RuntimeBTFOptions) -> ChosenBTF {
         let result = Result { () throws(BPFLoaderError) -> ChosenBTF in
             try ChosenBTF.choose(btfFile: btf, btfhubTree: btfhub, options: options)
         }

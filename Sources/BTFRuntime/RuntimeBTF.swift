@@ -16,10 +16,10 @@ public enum PackSource: Sendable {
     case bytes([UInt8], description: String)
 }
 
-/// How `CoreBTF.ensure` (and `CoreBTF.which`) decide; the defaults are those of a real run.
+/// How `RuntimeBTF.ensure` (and `RuntimeBTF.which`) decide; the defaults are those of a real run.
 /// Each setting that has an environment variable is also read from it when left unset here;
 /// a value set here wins over the environment.
-public struct CoreBTFOptions: Sendable {
+public struct RuntimeBTFOptions: Sendable {
     /// Where the pack is; by default the running executable's own `.btfkit.pack` section.
     public var pack: PackSource = .embedded
     /// The kernel's own BTF; when this file exists nothing else is done.
@@ -95,7 +95,7 @@ public struct CoreBTFOptions: Sendable {
 /// os-release/uname identity, else a unique release, else the release's pattern with os-release,
 /// else, only if allowed, the nearest release) is written to a memfd and offered as
 /// `/proc/self/fd/N`. `selection` says which step decided and why.
-public final class CoreBTF: Sendable {
+public final class RuntimeBTF: Sendable {
     /// What was chosen.
     public enum Choice: Sendable, Equatable {
         /// The kernel has its own BTF: libbpf finds it; `customPath` is `nil`.
@@ -143,36 +143,36 @@ public final class CoreBTF: Sendable {
     }
 
     /// Chooses the BTF for the running kernel (see the type's description) and exposes it.
-    public static func ensure(_ options: CoreBTFOptions = CoreBTFOptions()) throws(BTFRuntimeError) -> CoreBTF {
+    public static func ensure(_ options: RuntimeBTFOptions = RuntimeBTFOptions()) throws(BTFRuntimeError) -> RuntimeBTF {
         let (selection, btf) = try decide(options)
         switch selection.step {
         case .override:
             let path = selection.path ?? ""
             // Not a FIFO or device, and no reference cycle libbpf would loop on (`which`, a dry run, only chooses).
-            try ChosenBTFCheck.checkFile(path, what: "\(CoreBTFOptions.btfOverrideVariable)=\(path)")
-            return CoreBTF(choice: .override(path: path), selection: selection, customPath: path, exposedFile: nil)
+            try ChosenBTFCheck.checkFile(path, what: "\(RuntimeBTFOptions.btfOverrideVariable)=\(path)")
+            return RuntimeBTF(choice: .override(path: path), selection: selection, customPath: path, exposedFile: nil)
         case .kernelBTF:
-            return CoreBTF(choice: .kernel, selection: selection, customPath: nil, exposedFile: nil)
+            return RuntimeBTF(choice: .kernel, selection: selection, customPath: nil, exposedFile: nil)
         case .namedEntry, .exact, .uniqueRelease, .releasePattern, .nearestRelease:
             guard let entry = selection.entry, let btf else {
                 throw BTFRuntimeError(.badPack, "internal error: step \(selection.step.rawValue) chose no entry", errnoCode: EINVAL)
             }
             try ChosenBTFCheck.check(btf, source: "entry \(entry.btfRelativePath) of \(selection.pack ?? "the pack")")
             let file = try ExposedBTFFile.expose(btf, forceTemporaryFile: options.forceTemporaryFile)
-            return CoreBTF(choice: .packed(entry, pack: selection.pack ?? ""), selection: selection, customPath: file.path, exposedFile: file)
+            return RuntimeBTF(choice: .packed(entry, pack: selection.pack ?? ""), selection: selection, customPath: file.path, exposedFile: file)
         }
     }
 
     /// The dry run: which BTF `ensure` would choose with these options and why, without exposing
     /// anything. Failures are thrown as by `ensure`; their `explanation` holds the trail.
-    public static func which(_ options: CoreBTFOptions = CoreBTFOptions()) throws(BTFRuntimeError) -> BTFSelection {
+    public static func which(_ options: RuntimeBTFOptions = RuntimeBTFOptions()) throws(BTFRuntimeError) -> BTFSelection {
         try decide(options).selection
     }
 
     /// The selection chain with its inputs gathered (environment, kernel BTF, os-release, uname,
     /// pack), and the chosen entry's BTF.
-    static func decide(_ options: CoreBTFOptions) throws(BTFRuntimeError) -> (selection: BTFSelection, btf: [UInt8]?) {
-        guard let object = options.object, options.nonEmptyEnvironmentValue(CoreBTFOptions.btfOverrideVariable) == nil else {
+    static func decide(_ options: RuntimeBTFOptions) throws(BTFRuntimeError) -> (selection: BTFSelection, btf: [UInt8]?) {
+        guard let object = options.object, options.nonEmptyEnvironmentValue(RuntimeBTFOptions.btfOverrideVariable) == nil else {
             return try decide(options, trail: [], pack: nil)
         }
         // The stale-pack check comes first, whatever the kernel: a pack made for another build of
@@ -210,7 +210,7 @@ public final class CoreBTF: Sendable {
     }
 
     /// The selection chain after the stale-pack check, with the pack already read when it was.
-    private static func decide(_ options: CoreBTFOptions, trail initialTrail: [String],
+    private static func decide(_ options: RuntimeBTFOptions, trail initialTrail: [String],
                                pack prefetched: (bytes: [UInt8], name: String)?) throws(BTFRuntimeError) -> (selection: BTFSelection, btf: [UInt8]?) {
         var trail = initialTrail
         func failing(_ error: BTFRuntimeError) -> BTFRuntimeError {
@@ -218,12 +218,12 @@ public final class CoreBTF: Sendable {
             error.explanation = trail + (error.explanation.isEmpty ? ["no choice: \(error.message)"] : error.explanation)
             return error
         }
-        if let path = options.nonEmptyEnvironmentValue(CoreBTFOptions.btfOverrideVariable) {
+        if let path = options.nonEmptyEnvironmentValue(RuntimeBTFOptions.btfOverrideVariable) {
             guard access(path, R_OK) == 0 else {
-                throw failing(BTFRuntimeError(.badOverride, "\(CoreBTFOptions.btfOverrideVariable)=\(escapedForTerminal(path)): cannot read it: \(errnoText())", errnoCode: errno))
+                throw failing(BTFRuntimeError(.badOverride, "\(RuntimeBTFOptions.btfOverrideVariable)=\(escapedForTerminal(path)): cannot read it: \(errnoText())", errnoCode: errno))
             }
-            trail.append("override: \(CoreBTFOptions.btfOverrideVariable)=\(path)")
-            return (BTFSelection(step: .override, path: path, reason: "\(CoreBTFOptions.btfOverrideVariable) names it", trail: trail), nil)
+            trail.append("override: \(RuntimeBTFOptions.btfOverrideVariable)=\(path)")
+            return (BTFSelection(step: .override, path: path, reason: "\(RuntimeBTFOptions.btfOverrideVariable) names it", trail: trail), nil)
         }
         var named = options.entry
         if named == nil, let text = options.nonEmptyEnvironmentValue(BTFSelector.entryVariable) {
@@ -234,7 +234,7 @@ public final class CoreBTF: Sendable {
             named = KernelIdentity(distro: parts[0], version: parts[1], arch: KernelIdentity.btfhubArch(forMachine: parts[2]), release: parts[3])
         }
         if named == nil {
-            let forced = options.environmentFlag(CoreBTFOptions.forceEmbeddedVariable) || !options.useKernelBTF
+            let forced = options.environmentFlag(RuntimeBTFOptions.forceEmbeddedVariable) || !options.useKernelBTF
             // The test libbpf itself makes before loading the kernel's BTF (and bcc's vmlinux_btf_exists).
             if !forced && access(options.kernelBTFPath, R_OK) == 0 {
                 trail.append("kernel BTF: \(options.kernelBTFPath) is readable; libbpf uses it")
@@ -245,7 +245,7 @@ public final class CoreBTF: Sendable {
                     ? "kernel BTF: \(options.kernelBTFPath) is readable and a real run would use it; the pack's choice follows"
                     : "kernel BTF: \(options.kernelBTFPath): \(errnoText()); a real run uses the pack")
             } else {
-                trail.append(forced ? "kernel BTF: not used (\(CoreBTFOptions.forceEmbeddedVariable)=1)"
+                trail.append(forced ? "kernel BTF: not used (\(RuntimeBTFOptions.forceEmbeddedVariable)=1)"
                                     : "kernel BTF: \(options.kernelBTFPath): \(errnoText())")
             }
         }
@@ -338,7 +338,7 @@ public final class CoreBTF: Sendable {
     }
 }
 
-extension CoreBTFOptions {
+extension RuntimeBTFOptions {
     /// The machine to select for: `identity` or `machine` when given, else uname and os-release
     /// (under `hostRoot` / `BTFKIT_HOST_ROOT`, or `osReleaseFile` / `BTFKIT_OS_RELEASE`), with
     /// `osReleaseID` / `osReleaseVersionID` replacing what the file says. Each source read is
