@@ -3,22 +3,6 @@ import CLibBPF
 import Synchronization
 import Glibc
 
-/// What went wrong while opening, loading or attaching a BPF object, with libbpf's own words.
-public struct BPFLoaderError: Error, Sendable, CustomStringConvertible {
-    /// The message, naming the object (and program) concerned.
-    public var message: String
-    /// The errno libbpf reported, or 0.
-    public var errnoCode: Int32
-
-    /// An error with `message` and `errnoCode`.
-    public init(_ message: String, errnoCode: Int32 = 0) {
-        self.message = message
-        self.errnoCode = errnoCode
-    }
-
-    public var description: String { message }
-}
-
 /// libbpf's log, captured: every line libbpf prints goes through `LibBPFLog.record`, is kept (the
 /// last few hundred lines) so that an error can quote libbpf's explanation, and is echoed to
 /// standard error at or above `echoLevel`.
