@@ -1,9 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// One kernel's BTF file found in a btfhub tree.
 public struct KernelEntry: Sendable, Hashable {

@@ -1,9 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// What a pack's kernels were trimmed for, kept in the pack as the text member
 /// `btfkit-trimmed-for.txt` (and beside a trimmed tree, written by `btf-trim`), so that a pack made

@@ -1,7 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A private directory (mode 0700) for intermediate files, such as the kernels trimmed for a
 /// pack or a runner copied to be tried: `$TMPDIR/NAME.XXXXXX` (`/tmp` without `TMPDIR`). The

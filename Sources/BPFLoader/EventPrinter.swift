@@ -1,7 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The two forms btf-run prints in: text (columns, bcc's layouts) and JSON (one document a line).
 public enum OutputFormat: Sendable {

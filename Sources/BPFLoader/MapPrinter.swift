@@ -1,7 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Which result maps a run prints, and how.
 public struct MapPrintOptions: Sendable {

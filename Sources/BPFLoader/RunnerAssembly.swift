@@ -1,8 +1,6 @@
 import Archive
 import BTF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A runner (`btf-pack runner`): btf-run's executable with three ELF sections appended
 /// (`ELFSectionEmbedder`): the pack (`.btfkit.pack`), the BPF object without its DWARF

@@ -1,11 +1,7 @@
 import Archive
 import BTF
 import CORE
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// How a sweep runs.
 public struct SweepOptions: Sendable {

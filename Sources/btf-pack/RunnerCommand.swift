@@ -2,10 +2,9 @@ import ArgumentParser
 import Archive
 import BPFLoader
 import BTF
+import CommandSupport
 import Trim
-#if canImport(Glibc)
 import Glibc
-#endif
 
 extension BTFPackCommand {
     /// `btf-pack runner`: one executable that runs a BPF object on kernels without BTF.

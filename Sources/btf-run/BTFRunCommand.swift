@@ -3,13 +3,8 @@ import Archive
 import BPFLoader
 import BTF
 import BTFRuntime
-import Synchronization
-#if canImport(Glibc)
+import CommandSupport
 import Glibc
-#endif
-
-/// Set by SIGINT/SIGTERM; the polling loop stops at its next turn and detaches cleanly.
-let stopRequested = Atomic<Bool>(false)
 
 /// The arguments this executable was built with (`btf-pack runner … -- ARGS`, section .btfkit.args),
 /// read once: `main` puts them before the command line's, `-v` prints them.
@@ -130,7 +125,7 @@ struct BTFRunCommand: ParsableCommand {
     func run() throws {
         LibBPFLog.install(echoLevel: verbose >= 3 ? .debug : verbose == 2 ? .info : nil)
         var diagnostics = StandardError()
-        var options = CoreBTFOptions()
+        var options = RuntimeBTFOptions()
         options.hostRoot = hostRoot
         if which {
             let (lines, found) = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options)
@@ -282,11 +277,11 @@ struct BTFRunCommand: ParsableCommand {
             }
             let pipe = printk ? try TracePipe() : nil
             if let pipe, verbose >= 1 { print("btf-run: a program calls bpf_printk: streaming \(pipe.path)", to: &diagnostics) }
-            installSignalHandlers()
+            StopRequest.install()
             let run = EventLoop(stream: stream, printer: printer, tracePipe: pipe, maps: mapPrinter,
                                 duration: duration.map { .milliseconds(Int64($0 * 1000)) },
                                 interval: mapOutput.interval.map { .milliseconds(Int64($0 * 1000)) })
-            try run.run(detach: { loaded.detachAll() }, until: { stopRequested.load(ordering: .relaxed) })
+            try run.run(detach: { loaded.detachAll() }, until: { StopRequest.isRequested })
             exitCode = 0
         } catch is ListingDone {
             exitCode = 0
@@ -325,7 +320,7 @@ struct BTFRunCommand: ParsableCommand {
     }
 
     /// The BTF for this run; a failure is printed (with the selection's steps under -v) and exits.
-    private func chooseBTF(_ options: CoreBTFOptions) -> ChosenBTF {
+    private func chooseBTF(_ options: RuntimeBTFOptions) -> ChosenBTF {
         let result = Result { () throws(BPFLoaderError) -> ChosenBTF in
             try ChosenBTF.choose(btfFile: btf, btfhubTree: btfhub, options: options)
         }
@@ -341,13 +336,6 @@ struct BTFRunCommand: ParsableCommand {
             }
             fail(error)
         }
-    }
-
-    private func installSignalHandlers() {
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in stopRequested.store(true, ordering: .relaxed) }
-        sigemptyset(&action.sa_mask)
-        for signal in [SIGINT, SIGTERM] { sigaction(signal, &action, nil) }
     }
 }
 

@@ -1,10 +1,9 @@
 import ArgumentParser
 import Archive
 import BTF
+import CommandSupport
 import Trim
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// `btf-trim OBJ... INPUT -o OUT`: trims kernel BTF down to what BPF objects' CO-RE relocations need.
 /// Parses the command line, runs `Sweep`, prints; the work is in the Trim library.
