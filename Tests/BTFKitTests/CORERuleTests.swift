@@ -42,8 +42,7 @@ struct CORERuleTests {
 
     @Test("typesAreCompatible follows __bpf_core_types_are_compat", arguments: typesAreCompatibleRows)
     func typesAreCompatibleTable(_ row: RuleRow) throws {
-        let (local, l) = row.local.built(), (target, t) = row.target.built()
-        #expect(try typesAreCompatible(local: local, l, target: target, t) == row.expected)
+        #expect(try row.apply { try typesAreCompatible(local: $0, $1, target: $2, $3) } == row.expected)
     }
 
     // MARK: - bpf_core_fields_are_compat (field relocations, member by member)
@@ -73,8 +72,7 @@ struct CORERuleTests {
 
     @Test("fieldsAreCompatible follows bpf_core_fields_are_compat", arguments: fieldsAreCompatibleRows)
     func fieldsAreCompatibleTable(_ row: RuleRow) throws {
-        let (local, l) = row.local.built(), (target, t) = row.target.built()
-        #expect(try fieldsAreCompatible(local: local, l, target: target, t) == row.expected)
+        #expect(try row.apply { try fieldsAreCompatible(local: $0, $1, target: $2, $3) } == row.expected)
     }
 
     // MARK: - __bpf_core_types_match (type_matches)
@@ -124,8 +122,7 @@ struct CORERuleTests {
 
     @Test("typesMatch follows __bpf_core_types_match", arguments: typesMatchRows)
     func typesMatchTable(_ row: RuleRow) throws {
-        let (local, l) = row.local.built(), (target, t) = row.target.built()
-        #expect(try typesMatch(local: local, l, target: target, t) == row.expected)
+        #expect(try row.apply { try typesMatch(local: $0, $1, target: $2, $3) } == row.expected)
     }
 
     // MARK: - Enumerator matching (enumval_exists, enumval_value)
@@ -334,6 +331,12 @@ struct RuleRow: Sendable, CustomTestStringConvertible {
     }
 
     var testDescription: String { "\(name): \(local) vs \(target) → \(expected)" }
+
+    /// The rule's answer for the built local and target types.
+    func apply(_ rule: (BTF, TypeID, BTF, TypeID) throws -> Bool) throws -> Bool {
+        let (localBTF, l) = local.built(), (targetBTF, t) = target.built()
+        return try rule(localBTF, l, targetBTF, t)
+    }
 }
 
 /// One row of the enumerator table: the local enumerator name, the target type, the index of the
