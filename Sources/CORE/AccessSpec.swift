@@ -40,20 +40,20 @@ extension CORESpec {
         let text = btf.nameBytes(relocation.accessStringOffset)
         let shown = String(decoding: text, as: UTF8.self)
         guard let first = text.first, first != UInt8(ascii: ":") else {
-            throw COREFailure(.invalidAccessSpec(accessString: shown, step: nil, message: "access string \"\(shown)\" is empty or starts with ':'"))
+            throw COREFailure(.invalidAccessSpec(accessString: shown, position: nil, message: "access string \"\(shown)\" is empty or starts with ':'"))
         }
         var spec = CORESpec(rootTypeID: relocation.typeID, relocationKind: relocation.kind)
 
         // Type-based relocations carry no field access: the string must be exactly "0".
         if relocation.kind.isTypeBased {
             guard text.elementsEqual([UInt8(ascii: "0")]) else {
-                throw COREFailure(.invalidAccessSpec(accessString: shown, step: nil, message: "type-based relocation with access string \"\(shown)\" (must be \"0\")"))
+                throw COREFailure(.invalidAccessSpec(accessString: shown, position: nil, message: "type-based relocation with access string \"\(shown)\" (must be \"0\")"))
             }
             return spec
         }
 
         guard let raw = try parseAccessString(text), !raw.isEmpty else {
-            throw COREFailure(.invalidAccessSpec(accessString: shown, step: nil, message: "malformed access string \"\(shown)\""))
+            throw COREFailure(.invalidAccessSpec(accessString: shown, position: nil, message: "malformed access string \"\(shown)\""))
         }
         spec.rawSpec = raw
         guard var id = btf.skipModifiersAndTypedefs(relocation.typeID) else {
@@ -61,13 +61,13 @@ extension CORESpec {
         }
         // A negative index is undefined behaviour in libbpf (it indexes before the array); refuse it.
         if let negative = raw.firstIndex(where: { $0 < 0 }) {
-            throw COREFailure(.invalidAccessSpec(accessString: shown, step: negative, message: "negative index in access string \"\(shown)\""))
+            throw COREFailure(.invalidAccessSpec(accessString: shown, position: negative, message: "negative index in access string \"\(shown)\""))
         }
 
         var firstAccessor = COREAccessor(typeID: id, index: raw[0])
         if relocation.kind.isEnumValueBased {
             guard let kind = btf.coreKind(id), kind.isEnum, raw.count == 1, raw[0] < btf.type(id).vlen else {
-                throw COREFailure(.invalidAccessSpec(accessString: shown, step: raw.count == 1 ? 0 : 1,
+                throw COREFailure(.invalidAccessSpec(accessString: shown, position: raw.count == 1 ? 0 : 1,
                                                      message: "enumerator access \"\(shown)\" does not name an enumerator of \(id)"))
             }
             firstAccessor.name = Array(btf.nameBytes(btf.enumeratorNameOffset(btf.type(id), at: raw[0])))
@@ -93,7 +93,7 @@ extension CORESpec {
             if kind?.isComposite == true {
                 let t = btf.type(id)
                 guard index < t.vlen else {
-                    throw COREFailure(.invalidAccessSpec(accessString: shown, step: step,
+                    throw COREFailure(.invalidAccessSpec(accessString: shown, position: step,
                                                          message: "member index \(index) out of range for \(id) (\(t.vlen) members)"))
                 }
                 let member = btf.member(of: t, at: index)
@@ -113,7 +113,7 @@ extension CORESpec {
                 let flexible = isFlexibleArray(btf, enclosing: spec.accessors.last!, array)
                 // libbpf compares the int index with the u32 count as unsigned.
                 guard flexible || UInt32(truncatingIfNeeded: index) < array.count else {
-                    throw COREFailure(.invalidAccessSpec(accessString: shown, step: step,
+                    throw COREFailure(.invalidAccessSpec(accessString: shown, position: step,
                                                          message: "array index \(index) out of range (\(array.count) elements)"))
                 }
                 spec.accessors.append(COREAccessor(typeID: id, index: index))
@@ -122,7 +122,7 @@ extension CORESpec {
                 }
                 bitOffset = bitOffset &+ UInt32(truncatingIfNeeded: Int64(index) &* elementSize &* 8)
             } else {
-                throw COREFailure(.invalidAccessSpec(accessString: shown, step: step, message: "access step \(step) of \"\(shown)\" reaches \(id) of kind \(kind.map { "\($0)" } ?? "UNKN"), not a struct, union or array"))
+                throw COREFailure(.invalidAccessSpec(accessString: shown, position: step, message: "access step \(step) of \"\(shown)\" reaches \(id) of kind \(kind.map { "\($0)" } ?? "UNKN"), not a struct, union or array"))
             }
         }
         spec.bitOffset = Int(bitOffset)

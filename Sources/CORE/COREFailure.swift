@@ -34,9 +34,9 @@ public struct COREFailure: Error, Sendable, Equatable, CustomStringConvertible {
         case unknownLocalKind(TypeID, kindNumber: UInt8)
         /// The local type is anonymous: libbpf's candidate search needs a name.
         case anonymousLocalType(TypeID)
-        /// The access string is invalid for the local BTF. `step` is the position of the number
+        /// The access string is invalid for the local BTF. `position` is the index of the number
         /// that fails in the access string (0 is the first), `nil` when the string as a whole is.
-        case invalidAccessSpec(accessString: String, step: Int?, message: String)
+        case invalidAccessSpec(accessString: String, position: Int?, message: String)
         /// An access string, or the target path it leads to, longer than `coreSpecMaxLength` steps.
         case specTooLong(String)
         /// The bitfield cannot be read with one load of at most 8 bytes.
@@ -76,14 +76,6 @@ public struct COREFailure: Error, Sendable, Equatable, CustomStringConvertible {
     /// (or when the refusal is BTFKit's own).
     public var errno: Errno? {
         step == .parsingLocalSpec ? .invalid : problem.errno
-    }
-
-    /// Whether libbpf fails the load (rather than poisoning the instruction).
-    public var failsLoad: Bool {
-        switch problem {
-        case .noMatchingTarget, .unsafeMemorySizeAdjustment: false
-        default: true
-        }
     }
 
     public var description: String {

@@ -77,7 +77,7 @@ struct CoverageReportTests {
                                                             other: .init(typeID: TypeID(9), name: "task", value: 8))))
         #expect(T.classify(.ambiguous(offsets), kind: .fieldByteOffset).code == "M")
         #expect(T.classify(.ambiguous(offsets), kind: .fieldByteOffset).reason == "field offset ambiguity: 8 != 16")
-        let invalid = COREFailure(.invalidAccessSpec(accessString: "0:x", step: nil, message: "malformed access string \"0:x\""),
+        let invalid = COREFailure(.invalidAccessSpec(accessString: "0:x", position: nil, message: "malformed access string \"0:x\""),
                                   step: .parsingLocalSpec)
         #expect(T.classify(.failed(invalid), kind: .fieldByteOffset).code == "F")
         #expect(!CoverageOutcome.absent.isProblem && CoverageOutcome.poisoned(missing).isProblem)
