@@ -1,12 +1,14 @@
 @testable import BTF
 @testable import CORE
+import Foundation
 import Testing
 
 /// libbpf's CO-RE compatibility rules (`relo_core.c`) on small types made with `BTFBuilder`, one
 /// table per rule, in the manner of cilium/ebpf's `TestCOREAreTypesCompatible` and
 /// `TestCOREAreMembersCompatible`. Rootless: the expected values come from reading the libbpf
-/// function each table names; the same rules are checked against libbpf itself, on compiled
-/// objects, by `COREEngineTests` (bpf/core-cases).
+/// function each table names, and libbpf's own functions give them too where libbpf.a exports
+/// them (`tools/core-rules.c`); the rules are also checked against libbpf on compiled objects by
+/// `COREEngineTests` (bpf/core-cases).
 @Suite("CO-RE rules on built types")
 struct CORERuleTests {
     // MARK: - bpf_core_types_are_compat (type_exists, type_size, type_id_target)
@@ -172,6 +174,38 @@ struct CORERuleTests {
     @Test("essential names drop the last ___flavor", arguments: essentialNameRows)
     func essentialNames(_ name: String, _ essential: String) {
         #expect(String(decoding: Array(name.utf8)[..<essentialNameLength(Array(name.utf8)[...])], as: UTF8.self) == essential)
+    }
+
+    // MARK: - libbpf itself
+
+    /// libbpf's `bpf_core_types_are_compat`, `bpf_core_types_match` and
+    /// `bpf_core_essential_name_len` (global in libbpf.a, not exported by libbpf.so).
+    static let libbpfRules = Result<String, any Error> {
+        try TestSupport.buildCHelper(TestSupport.packageRoot + "/tools/core-rules.c", named: "core-rules",
+                                     libraries: ["-Wl,-Bstatic", "-lbpf", "-Wl,-Bdynamic", "-lelf", "-lz"])
+    }
+
+    @Test("libbpf's own bpf_core_types_are_compat, bpf_core_types_match and essential names give the tables' values")
+    func tablesAgreeWithLibbpf() throws {
+        let tool = try Self.libbpfRules.get()
+        let directory = TestSupport.cache + "/core-rules-btf"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (rule, rows) in [("compat", Self.typesAreCompatibleRows), ("match", Self.typesMatchRows)] {
+            for (i, row) in rows.enumerated() {
+                let (local, l) = row.local.built(), (target, t) = row.target.built()
+                let localPath = directory + "/\(rule)-\(i)-local.btf", targetPath = directory + "/\(rule)-\(i)-target.btf"
+                try FileIO.writeAtomically(local.serialized(), to: localPath)
+                try FileIO.writeAtomically(target.serialized(), to: targetPath)
+                let run = try TestSupport.run(tool, [localPath, "\(l.rawValue)", targetPath, "\(t.rawValue)"])
+                let output = String(decoding: run.stdout, as: UTF8.self)
+                #expect(run.status == 0 && output.contains("\(rule) \(row.expected ? 1 : 0)\n"),
+                        "\(row.testDescription): libbpf says \(output) \(run.stderr)")
+            }
+        }
+        for (name, essential) in Self.essentialNameRows {
+            let run = try TestSupport.run(tool, ["--essential", name])
+            #expect(String(decoding: run.stdout, as: UTF8.self) == "\(essential.utf8.count)\n", "\(name)")
+        }
     }
 
     /// `bpf_core_add_cands`: target types of the local type's essential name (the target's flavor
