@@ -18,7 +18,7 @@ public enum ELFSectionEmbedder {
     public static func embed(_ data: [UInt8], sectionName name: String = packSectionName,
                              into inputPath: String, output outputPath: String) throws(PackError) {
         if let input = FileIO.realPath(inputPath), let output = FileIO.realPath(outputPath), input == output {
-            throw PackError(.unreadable, "the output would replace the input; choose another -o", file: inputPath)
+            throw PackError(.unreadable, "the output would replace the input", file: inputPath)
         }
         var status = stat()
         guard stat(inputPath, &status) == 0 else {

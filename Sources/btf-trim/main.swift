@@ -130,6 +130,12 @@ struct BTFTrimCommand: AsyncParsableCommand {
         Glibc.exit(await command.sweep())
     }
 
+    /// A sweep usage error, with the flag that sets each option it names.
+    static func message(for error: SweepUsageError) -> String {
+        let flags = ["jobs": "--jobs", "modules": "--module", "modulesBesideKernels": "--with-modules", "arch": "--arch"]
+        return escapedForTerminal(error.describe { flags[$0] ?? $0 })
+    }
+
     /// Runs the sweep and returns the exit status.
     func sweep() async -> Int32 {
         var console = SweepConsole()
@@ -152,7 +158,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
                                                                   maxTypeSectionSize: maxTypeSectionMiB << 20,
                                                                   modules: modules, modulesBesideKernels: withModules))
         } catch {
-            console.print("error: \(error)")
+            console.print("error: \(Self.message(for: error))")
             return 2
         }
         for warning in sweep.objectWarnings { console.print("warning: \(warning)") }
@@ -160,7 +166,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
         do {
             report = try await sweep.run(input: paths.last!, output: output) { console.show($0) }
         } catch {
-            console.print("error: \(error)")
+            console.print("error: \(Self.message(for: error))")
             return 2
         }
         for warning in report.warnings.dropFirst(sweep.objectWarnings.count) { console.print("warning: \(warning)") }
@@ -186,7 +192,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
                 status = 1
             }
             if requireAll, let message = coverage.requireAllFailure() {
-                console.print("error: " + message)
+                console.print("error: --require-all: " + message)
                 status = 1
             }
         }
