@@ -37,12 +37,15 @@ let package = Package(
         .target(name: "Archive", dependencies: ["BTF", "CLZMA", "CZlib"]),
         // Minimizer and the btfhub sweep.
         .target(name: "Trim", dependencies: ["BTF", "CORE", "Archive"]),
-        // Runtime selection of the running kernel's BTF from an embedded pack; memfd; libbpf glue.
-        .target(name: "BTFRuntime", dependencies: ["BTF", "CORE", "Archive", "CLibBPF", "CLinuxShims"]),
+        // Runtime selection of the running kernel's BTF from an embedded pack; memfd. No libbpf:
+        // what sets libbpf's options lives with the libbpf glue (BPFLoader, CBTFKit).
+        .target(name: "BTFRuntime", dependencies: ["BTF", "CORE", "Archive", "CLinuxShims"]),
         // The C ABI over BTFRuntime (@_cdecl); its header lives in include/, for C compilers only.
-        .target(name: "CBTFKit", dependencies: ["BTFRuntime", "CLibBPF"], exclude: ["include"]),
+        .target(name: "CBTFKit", dependencies: ["BTF", "BTFRuntime", "CLibBPF"], exclude: ["include"]),
         // libbpf glue for btf-run: open, load, attach, ring/perf buffers, events decoded from the object's BTF.
         .target(name: "BPFLoader", dependencies: ["BTF", "DWARF", "Archive", "BTFRuntime", "CLibBPF", "CLinuxShims"]),
+        // What the command-line front ends share: standard output and error, signal handling.
+        .target(name: "CommandSupport", dependencies: ["BTF"]),
 
         // Debian's C libraries, reached through system-library targets.
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev"])]),
@@ -51,13 +54,13 @@ let package = Package(
         .systemLibrary(name: "CLinuxShims"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
-        .executableTarget(name: "btf-dump", dependencies: ["BTF", argumentParser]),
-        .executableTarget(name: "btf-trim", dependencies: ["BTF", "CORE", "Archive", "Trim", argumentParser]),
-        .executableTarget(name: "btf-pack", dependencies: ["BTF", "Archive", "BTFRuntime", "Trim", "BPFLoader", argumentParser]),
+        .executableTarget(name: "btf-dump", dependencies: ["BTF", "CommandSupport", argumentParser]),
+        .executableTarget(name: "btf-trim", dependencies: ["BTF", "CORE", "Archive", "Trim", "CommandSupport", argumentParser]),
+        .executableTarget(name: "btf-pack", dependencies: ["BTF", "Archive", "BTFRuntime", "Trim", "BPFLoader", "CommandSupport", argumentParser]),
         // Linked fully static (Swift runtime, libbpf, libelf, liblzma, zlib, glibc), stripped in release,
         // by a plain `swift build`: `btf-pack runner` copies it into one file that needs nothing on the
         // target machine (docs/worked-example.md). The static libraries come with the -dev packages.
-        .executableTarget(name: "btf-run", dependencies: ["BTF", "Archive", "BTFRuntime", "BPFLoader", argumentParser],
+        .executableTarget(name: "btf-run", dependencies: ["BTF", "Archive", "BTFRuntime", "BPFLoader", "CommandSupport", argumentParser],
                           linkerSettings: [.unsafeFlags(["-static-executable"]),
                                            // swift-argument-parser's FoundationEssentials needs these when linked
                                            // static; the dependency is compiled for the shared runtime, which

@@ -57,7 +57,7 @@ def component(path):
     if "/ArgumentParser" in path: return "swift-argument-parser"
     if library in ("libbpf.a", "libelf.a"): return "libbpf + libelf"
     if library in ("liblzma.a", "libz.a", "libzstd.a"): return "compression (liblzma, zlib)"
-    if re.search(r"/(BTF|CORE|Archive|BTFRuntime|BPFLoader|btf_run)\.build/", path): return "BTFKit code (BTF, CORE, Archive, BTFRuntime, BPFLoader, btf-run)"
+    if re.search(r"/(BTF|DWARF|CORE|Archive|BTFRuntime|BPFLoader|CommandSupport|btf_run)\.build/", path): return "BTFKit code (BTF, DWARF, CORE, Archive, BTFRuntime, BPFLoader, CommandSupport, btf-run)"
     if library.startswith(("libc.", "libm", "libpthread", "libdl", "libstdc++", "libgcc", "crt", "libc_nonshared")) or "/gcc/" in path:
         return "C runtime (glibc, libstdc++, libgcc)"
     return "other inputs: " + library

@@ -14,7 +14,8 @@ out=${FUZZ_BUILD:-$root/.build-fuzz/libfuzzer}
 mkdir -p "$out"
 swiftc=${SWIFTC:-swiftc}
 # -O keeps Swift's bounds and overflow checks (unlike -Ounchecked): a trap is a finding.
-flags=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -I "$out"
+# -package-name: the modules share `package` declarations (BTF's system-call layer), as under SwiftPM.
+flags=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -package-name BTFKit -I "$out"
        -I "$root/Sources/CLZMA" -I "$root/Sources/CZlib")
 
 # module name, then the modules it needs (already built, found through -I "$out").

@@ -1,9 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// One kernel's BTF file found in a btfhub tree.
 public struct KernelEntry: Sendable, Hashable {
@@ -63,8 +59,11 @@ public struct KernelEntry: Sendable, Hashable {
 
     /// The kernel a file at `path` describes, if `path` ends in `<distro>/<version>/<arch>/<release>.btf[.tar.xz]`.
     public static func identity(ofPath path: String) -> (KernelIdentity, Format)? {
-        let components = path.split(separator: "/", omittingEmptySubsequences: true)
-        guard components.count >= 4, let fileName = components.last else { return nil }
+        // Split as bytes (a pack lookup does this for every member); only the last four parts matter.
+        let parts = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true)
+        guard parts.count >= 4 else { return nil }
+        let components = parts.suffix(4).map { String(decoding: $0, as: UTF8.self) }
+        let fileName = components[3]
         let release: Substring
         let format: Format
         if fileName.hasSuffix(".btf.tar.xz") {
@@ -76,7 +75,7 @@ public struct KernelEntry: Sendable, Hashable {
         } else {
             return nil
         }
-        let dirs = components.dropLast().suffix(3).map(String.init)
+        let dirs = Array(components.prefix(3))
         guard !release.isEmpty, !release.hasPrefix("."), !dirs.contains(where: { $0 == "." || $0 == ".." }),
               knownArchitectures.contains(dirs[2]) else { return nil }
         return (KernelIdentity(distro: dirs[0], version: dirs[1], arch: dirs[2], release: String(release)), format)

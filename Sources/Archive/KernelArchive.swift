@@ -1,9 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The raw BTF of one kernel, read out of a btfhub `.btf.tar.xz`.
 public struct ExtractedBTF: Sendable {

@@ -1,9 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// What a pack's kernels were trimmed for, kept in the pack as the text member
 /// `btfkit-trimmed-for.txt` (and beside a trimmed tree, written by `btf-trim`), so that a pack made
@@ -69,15 +65,19 @@ public struct PackMetadata: Sendable, Equatable {
         func bad(_ problem: String) -> PackError {
             PackError(.corrupt, "\(problem) in \(PackMetadata.memberName)", file: source, member: PackMetadata.memberName)
         }
-        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
-        guard let first = lines.first, first == "btfkit-trimmed-for \(PackMetadata.formatVersion)" else {
+        // Split as bytes: a record holds thousands of lines, and splitting a String by Characters
+        // (grapheme clusters) cost more than the rest of a pack lookup together.
+        let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
+        let header = Array("btfkit-trimmed-for \(PackMetadata.formatVersion)".utf8)
+        guard let first = lines.first, first.elementsEqual(header) else {
             throw bad("first line is not \"btfkit-trimmed-for \(PackMetadata.formatVersion)\"")
         }
         self.init(trimmed: true)
         var sawTrimmed = false
         for line in lines.dropFirst() {
-            let (key, value) = line.firstIndex(of: " ").map { (line[..<$0], String(line[line.index(after: $0)...])) } ?? (line, "")
-            switch key {
+            let space = line.firstIndex(of: UInt8(ascii: " ")) ?? line.endIndex
+            let value = space < line.endIndex ? String(decoding: line[(space + 1)...], as: UTF8.self) : ""
+            switch String(decoding: line[..<space], as: UTF8.self) {
             case "trimmed":
                 guard value == "yes" || value == "no" else { throw bad("trimmed is \"\(value)\", not yes or no") }
                 trimmed = value == "yes"

@@ -111,7 +111,7 @@ public struct BTFPack: Sendable {
             while let header = try reader.nextMember() {
                 currentMember = header.path
                 let path = BTFPack.normalizedPath(header.path)
-                if path.isEmpty || header.path.hasPrefix("/") || path.split(separator: "/").contains("..") {
+                if path.isEmpty || header.path.hasPrefix("/") || path.utf8.split(separator: UInt8(ascii: "/")).contains { $0.elementsEqual("..".utf8) } {
                     throw PackError(.badMember, "unsafe member path refused", file: source, member: header.path)
                 }
                 let index: Int
@@ -164,7 +164,7 @@ public struct BTFPack: Sendable {
                     index = contents.count
                     contents.append(data)
                 }
-                guard let (found, _) = KernelEntry.identity(ofPath: path), path.split(separator: "/").count == 4 else {
+                guard let (found, _) = KernelEntry.identity(ofPath: path), path.utf8.split(separator: UInt8(ascii: "/")).count == 4 else {
                     if header.type == .hardLink { continue }  // a link to a .btf under a name that is no kernel
                     throw PackError(.badMember, "not a <distro>/<version>/<arch>/<release>.btf path", file: source, member: header.path)
                 }

@@ -1,11 +1,7 @@
 import BTF
 import CLZMA
 import CZlib
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 // Tar reading in Swift over liblzma (xz) and zlib (gzip): the only formats BTFKit reads (btfhub's
 // .btf.tar.xz, packs in tar.xz or bpf-compatible's tar.gz), without libarchive, so that a static
@@ -456,10 +452,9 @@ private final class DecompressedStream {
         }
         while !inputEnded && inputBuffer.count - inputUsed < count {
             var block = [UInt8](repeating: 0, count: TarReader.blockSize)
-            let n = block.withUnsafeMutableBytes { readDescriptor(fd, $0) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw TarFailure(message: "cannot read: \(errnoText())", isTruncation: false)
+            let n: Int
+            do { n = try block.withUnsafeMutableBytes { (buffer) throws(Errno) in try retryingOnInterrupt { readDescriptor(fd, buffer) } } } catch {
+                throw TarFailure(message: "cannot read: \(error)", isTruncation: false)
             }
             if n == 0 { inputEnded = true; break }
             inputBuffer.append(contentsOf: block[0 ..< n])

@@ -1,9 +1,7 @@
 import BTF
 import CLibBPF
 import CLinuxShims
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The perf events a `perf_event` program may sample on (`--attach PROG=EVENT[:HZ]`).
 public enum PerfEventKind: String, Sendable, Equatable, CaseIterable {

@@ -1,9 +1,7 @@
 import Archive
 import BTF
 import BTFRuntime
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The BTF a run relocates against, why it was chosen, and what keeps it available (a memfd or
 /// temporary file) until `release()`.
@@ -26,19 +24,19 @@ public final class ChosenBTF {
     public let reason: String
     /// The selection trail (each step tried, the decision, warnings) when BTFRuntime chose from a
     /// pack or `--btfhub` from a tree.
-    public var trail: [String] { coreBTF?.selection.explanation ?? treeTrail }
+    public var trail: [String] { runtimeBTF?.selection.explanation ?? treeTrail }
     /// `bpf_object_open_opts.btf_custom_path`, or `nil` for the kernel's own BTF.
     public let customPath: String?
-    private let coreBTF: CoreBTF?
+    private let runtimeBTF: RuntimeBTF?
     private let treeTrail: [String]
     /// The memfd (or temporary file) holding a compressed tree entry's BTF.
     private var exposedFile: ExposedBTFFile?
 
-    init(source: Source, reason: String, customPath: String?, coreBTF: CoreBTF? = nil, exposedFile: ExposedBTFFile? = nil, treeTrail: [String] = []) {
+    init(source: Source, reason: String, customPath: String?, runtimeBTF: RuntimeBTF? = nil, exposedFile: ExposedBTFFile? = nil, treeTrail: [String] = []) {
         self.source = source
         self.reason = reason
         self.customPath = customPath
-        self.coreBTF = coreBTF
+        self.runtimeBTF = runtimeBTF
         self.exposedFile = exposedFile
         self.treeTrail = treeTrail
     }
@@ -47,7 +45,7 @@ public final class ChosenBTF {
 
     /// Closes the memfd or removes the temporary file. Call it after the object is closed.
     public func release() {
-        coreBTF?.release()
+        runtimeBTF?.release()
         exposedFile?.release()
         exposedFile = nil
     }
@@ -70,46 +68,46 @@ public final class ChosenBTF {
     /// - `btfhubTree` (`--btfhub`): BTFRuntime's policy with the tree in place of a pack:
     ///   `BTFKIT_BTF`, then the kernel's own BTF (unless `BTFKIT_FORCE_EMBEDDED=1`), then the entry
     ///   the selection chain picks among the tree's kernels.
-    /// - otherwise `CoreBTF.ensure` with `pack` (by default the executable's own `.btfkit.pack`).
+    /// - otherwise `RuntimeBTF.ensure` with `pack` (by default the executable's own `.btfkit.pack`).
     ///
     /// `options.hostRoot` (`--host-root`) applies to both the pack and the tree.
     public static func choose(btfFile: String?, btfhubTree: String?, pack: PackSource = .embedded,
-                              options: CoreBTFOptions = CoreBTFOptions()) throws(BPFLoaderError) -> ChosenBTF {
+                              options: RuntimeBTFOptions = RuntimeBTFOptions()) throws(BPFLoaderError) -> ChosenBTF {
         if let btfFile {
             guard access(btfFile, R_OK) == 0 else { throw BPFLoaderError("--btf \(btfFile): cannot read it: \(errnoText(errno))", errnoCode: errno) }
             try checkBeforeLibbpf(file: btfFile, what: "--btf \(btfFile)")
             return ChosenBTF(source: .file(btfFile), reason: "named by --btf", customPath: btfFile)
         }
-        let forced = options.environmentFlag(CoreBTFOptions.forceEmbeddedVariable)
+        let forced = options.environmentFlag(RuntimeBTFOptions.forceEmbeddedVariable)
         let kernelHasBTF = access(options.kernelBTFPath, R_OK) == 0
-        let noKernelBTF = forced ? "\(CoreBTFOptions.forceEmbeddedVariable)=1 asks not to use the kernel's own BTF"
+        let noKernelBTF = forced ? "\(RuntimeBTFOptions.forceEmbeddedVariable)=1 asks not to use the kernel's own BTF"
                                  : "\(options.kernelBTFPath) is absent, so the kernel has no BTF of its own"
         if let btfhubTree {
-            if let path = options.nonEmptyEnvironmentValue(CoreBTFOptions.btfOverrideVariable) {
-                guard access(path, R_OK) == 0 else { throw BPFLoaderError("\(CoreBTFOptions.btfOverrideVariable)=\(path): cannot read it: \(errnoText(errno))", errnoCode: errno) }
-                try checkBeforeLibbpf(file: path, what: "\(CoreBTFOptions.btfOverrideVariable)=\(path)")
-                return ChosenBTF(source: .file(path), reason: "named by \(CoreBTFOptions.btfOverrideVariable)", customPath: path)
+            if let path = options.nonEmptyEnvironmentValue(RuntimeBTFOptions.btfOverrideVariable) {
+                guard access(path, R_OK) == 0 else { throw BPFLoaderError("\(RuntimeBTFOptions.btfOverrideVariable)=\(path): cannot read it: \(errnoText(errno))", errnoCode: errno) }
+                try checkBeforeLibbpf(file: path, what: "\(RuntimeBTFOptions.btfOverrideVariable)=\(path)")
+                return ChosenBTF(source: .file(path), reason: "named by \(RuntimeBTFOptions.btfOverrideVariable)", customPath: path)
             }
             if kernelHasBTF && !forced {
                 return ChosenBTF(source: .kernel, reason: "\(options.kernelBTFPath) exists, so the tree is not needed", customPath: nil)
             }
             return try fromTree(btfhubTree, options: options, reason: noKernelBTF)
         }
-        var coreOptions = options
-        coreOptions.pack = pack
-        let core: CoreBTF
-        do { core = try CoreBTF.ensure(coreOptions) } catch {
+        var runtimeOptions = options
+        runtimeOptions.pack = pack
+        let core: RuntimeBTF
+        do { core = try RuntimeBTF.ensure(runtimeOptions) } catch {
             throw BPFLoaderError(error.message, errnoCode: error.errnoCode)
         }
         switch core.choice {
         case .kernel:
-            return ChosenBTF(source: .kernel, reason: "\(options.kernelBTFPath) exists", customPath: nil, coreBTF: core)
+            return ChosenBTF(source: .kernel, reason: "\(options.kernelBTFPath) exists", customPath: nil, runtimeBTF: core)
         case .override(let path):
-            return ChosenBTF(source: .file(path), reason: "named by \(CoreBTFOptions.btfOverrideVariable)", customPath: path, coreBTF: core)
+            return ChosenBTF(source: .file(path), reason: "named by \(RuntimeBTFOptions.btfOverrideVariable)", customPath: path, runtimeBTF: core)
         case .packed(let identity, let packName):
             return ChosenBTF(source: .packEntry(identity, pack: packName),
                              reason: "\(noKernelBTF); \(core.selection.step.rawValue): \(core.selection.reason)",
-                             customPath: core.customPath, coreBTF: core)
+                             customPath: core.customPath, runtimeBTF: core)
         }
     }
 
@@ -122,7 +120,7 @@ public final class ChosenBTF {
     /// The tree's entry for this machine, by the same selection chain as a pack's (exact, unique
     /// release, release pattern, nearest only when allowed). Every kernel counts as distinct
     /// content: telling identical files apart would mean reading the whole tree.
-    private static func fromTree(_ root: String, options: CoreBTFOptions, reason: String) throws(BPFLoaderError) -> ChosenBTF {
+    private static func fromTree(_ root: String, options: RuntimeBTFOptions, reason: String) throws(BPFLoaderError) -> ChosenBTF {
         var trail: [String] = []
         let machine: MachineIdentity
         do { machine = try options.machineIdentity(trail: &trail) } catch {
@@ -167,11 +165,11 @@ extension ChosenBTF {
     /// The dry run (`btf-run --which`): the lines saying which BTF a run would use and why,
     /// and whether one was found. Nothing is exposed or loaded.
     public static func explain(btfFile: String?, btfhubTree: String?, pack: PackSource = .embedded,
-                               options: CoreBTFOptions = CoreBTFOptions()) -> (lines: [String], found: Bool) {
+                               options: RuntimeBTFOptions = RuntimeBTFOptions()) -> (lines: [String], found: Bool) {
         if btfFile == nil && btfhubTree == nil {
-            var coreOptions = options
-            coreOptions.pack = pack
-            switch Result(catching: { () throws(BTFRuntimeError) -> BTFSelection in try CoreBTF.which(coreOptions) }) {
+            var runtimeOptions = options
+            runtimeOptions.pack = pack
+            switch Result(catching: { () throws(BTFRuntimeError) -> BTFSelection in try RuntimeBTF.which(runtimeOptions) }) {
             case .success(let selection): return (selection.explanation, true)
             // The trail of a failure ends with "no choice: <message>".
             case .failure(let error): return (error.explanation.isEmpty ? [error.message] : error.explanation, false)

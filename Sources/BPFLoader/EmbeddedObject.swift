@@ -1,7 +1,5 @@
 import Archive
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The BPF object a runner (`btf-pack runner`) carries in its own executable.
 public enum EmbeddedObject {

@@ -1,8 +1,6 @@
 import BTF
 import CLibBPF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// One record read from an event map.
 public struct BPFEvent {
@@ -12,6 +10,12 @@ public struct BPFEvent {
     public var cpu: Int32?
     /// The record's bytes, as the program wrote them.
     public var bytes: UnsafeRawBufferPointer
+
+    public init(map: String, cpu: Int32?, bytes: UnsafeRawBufferPointer) {
+        self.map = map
+        self.cpu = cpu
+        self.bytes = bytes
+    }
 }
 
 /// Reads ring buffers and perf buffers with libbpf (`ring_buffer__poll`, `perf_buffer__poll`) and

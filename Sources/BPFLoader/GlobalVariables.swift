@@ -1,8 +1,6 @@
 import BTF
 import CLibBPF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// One global variable of a BPF object that user space may set before loading: a `VAR` of a
 /// `.rodata`, `.data` or `.bss` DATASEC (including `.rodata.*` ... custom sections), never

@@ -1,8 +1,6 @@
 import BTF
 import CLibBPF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What the running kernel offers a program plan: its own BTF, tracepoints, kprobes, program and
 /// map types, fentry and tp_btf. Each question is asked of the kernel the way bcc's libbpf-tools

@@ -1,24 +1,7 @@
+import BTFRuntime
 import CLibBPF
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#endif
-
-/// What went wrong while opening, loading or attaching a BPF object, with libbpf's own words.
-public struct BPFLoaderError: Error, Sendable, CustomStringConvertible {
-    /// The message, naming the object (and program) concerned.
-    public var message: String
-    /// The errno libbpf reported, or 0.
-    public var errnoCode: Int32
-
-    /// An error with `message` and `errnoCode`.
-    public init(_ message: String, errnoCode: Int32 = 0) {
-        self.message = message
-        self.errnoCode = errnoCode
-    }
-
-    public var description: String { message }
-}
 
 /// libbpf's log, captured: every line libbpf prints goes through `LibBPFLog.record`, is kept (the
 /// last few hundred lines) so that an error can quote libbpf's explanation, and is echoed to
@@ -94,3 +77,11 @@ public enum LibBPFLog {
     }
 }
 
+
+extension RuntimeBTF {
+    /// Sets `opts.btf_custom_path` to `customPath` (or to `NULL` when the kernel's own BTF is
+    /// used). The string stays valid as long as this object does.
+    public func apply(to opts: UnsafeMutablePointer<bpf_object_open_opts>) {
+        opts.pointee.btf_custom_path = UnsafePointer(customPathCString)
+    }
+}

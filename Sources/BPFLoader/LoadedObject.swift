@@ -1,8 +1,6 @@
 import BTF
 import CLibBPF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// One program of an opened object, as libbpf describes it.
 public struct BPFProgramInfo: Sendable, Equatable {

@@ -1,8 +1,6 @@
 import BTF
 import CLibBPF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// `--max-entries MAP=N` and `--value-size MAP=N`: sizes the user gives maps, by name.
 public struct MapSizeOverrides: Sendable, Equatable {

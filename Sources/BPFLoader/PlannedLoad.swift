@@ -1,8 +1,6 @@
 import BTF
 import CLibBPF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What the user asked of a load besides the object: programs to leave out or force, globals to
 /// set, map sizes, and whether ring buffers become perf event arrays.

@@ -1,7 +1,5 @@
 import CLibBPF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// How a program hooks into the kernel, read from its ELF section the way libbpf reads it (the
 /// part before the first `/` names the kind, the rest the target).

@@ -1,8 +1,6 @@
 import BTF
 import CLibBPF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A map whose contents are a program's results (counters, histograms, tables), as libbpf
 /// describes it once the object is loaded: what `--map`/`--hide-map` choose among and what the

@@ -1,8 +1,6 @@
 import BTF
 import CLibBPF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Kernel symbols from `/proc/kallsyms`, for naming the addresses of kernel stacks.
 public struct KernelSymbols: Sendable {

@@ -1,7 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// `bpf_printk` output: the lines programs write with `bpf_trace_printk`/`bpf_trace_vprintk`
 /// land in tracefs's `trace_pipe`, which btf-run streams while the programs run.

@@ -1,8 +1,6 @@
 import BTF
 import CLinuxShims
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// tracefs, which libbpf reads to attach tracepoints (`events/<category>/<name>/id`).
 public enum Tracefs {

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 extension BTF {
     /// The largest type count libbpf accepts (`BTF_MAX_NR_TYPES`).
@@ -85,7 +79,7 @@ extension BTF {
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > prefixSize else { return nil }
         let size = Int(st.st_size)
         let prefix = [UInt8](unsafeUninitializedCapacity: prefixSize) { buffer, initialized in
-            initialized = readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: 0) ? prefixSize : 0
+            initialized = fill(buffer, from: fd, at: 0) ? prefixSize : 0
         }
         guard prefix.count == prefixSize, !ELFFile.isELF(prefix) else { return nil }
         let declaredHeaderLength: UInt32
@@ -99,18 +93,18 @@ extension BTF {
             let layout = try parseHeader(prefix[...], totalSize: size)
             var complete = true
             let words = [UInt32](unsafeUninitializedCapacity: layout.typeLength / 4) { buffer, initialized in
-                complete = readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: layout.typeStart)
+                complete = fill(buffer, from: fd, at: layout.typeStart)
                 if layout.order != .host {
                     for i in buffer.indices { buffer[i] = buffer[i].byteSwapped }
                 }
                 initialized = buffer.count
             }
             let strings = [UInt8](unsafeUninitializedCapacity: layout.stringLength) { buffer, initialized in
-                complete = complete && readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: layout.stringStart)
+                complete = complete && fill(buffer, from: fd, at: layout.stringStart)
                 initialized = buffer.count
             }
             let kindLayoutBytes = [UInt8](unsafeUninitializedCapacity: layout.kindLayoutLength) { buffer, initialized in
-                complete = complete && readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: layout.kindLayoutStart)
+                complete = complete && fill(buffer, from: fd, at: layout.kindLayoutStart)
                 initialized = buffer.count
             }
             guard complete else { return nil }
@@ -121,15 +115,9 @@ extension BTF {
     }
 
     /// `pread` until `buffer` is full; false on an error or end of file before that.
-    private static func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
-        var done = 0
-        while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return false }
-            done += n
-        }
-        return true
+    private static func fill<Element>(_ buffer: UnsafeMutableBufferPointer<Element>, from fd: Int32, at offset: Int) -> Bool {
+        let raw = UnsafeMutableRawBufferPointer(buffer)
+        return (try? readFully(fd, into: raw, at: offset)) == raw.count
     }
 
     /// Where the sections of a BTF blob lie, as its header says (offsets from the blob start).

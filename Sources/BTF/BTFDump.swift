@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 // The text format of `bpftool btf dump file FILE` (raw format), as printed by bpftool's
 // `dump_btf_type` (bpftool 7.1 / libbpf 1.1):
@@ -35,17 +29,8 @@ extension BTF {
     public func dump(toFileDescriptor fd: Int32) throws(BTFError) {
         var failure: BTFError?
         dump { chunk in
-            guard failure == nil, let base = chunk.baseAddress else { return }
-            var done = 0
-            while done < chunk.count {
-                let n = write(fd, base + done, chunk.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = BTFError("cannot write the dump: \(errnoText())")
-                    return
-                }
-                done += n
-            }
+            guard failure == nil else { return }
+            do { try writeAll(fd, chunk) } catch { failure = BTFError("cannot write the dump: \(error)") }
         }
         if let failure { throw failure }
     }

@@ -8,6 +8,8 @@ public struct BTFError: Error, Sendable, Equatable, CustomStringConvertible {
     public var typeID: TypeID?
     /// What is wrong, in words a user can act on.
     public var problem: String
+    /// The system call's error when the problem is one (a read failed), not the input's content.
+    public var systemError: Errno?
 
     public init(_ problem: String, offset: Int? = nil, typeID: TypeID? = nil, file: String? = nil) {
         self.problem = problem

@@ -55,7 +55,7 @@ extension ELFFile {
                     output += data
                 }
             }
-            let nameOffset = r.get(UInt32.self, at: Int(clamping: sectionTableOffset) + s.index * 64)!
+            let nameOffset = r.get(UInt32.self, at: Int(clamping: self.headers.sectionHeaderOffset) + s.index * 64)!
             headers.append((nameOffset, h))
         }
         guard sections.allSatisfy({ $0.type != 18 }) else { throw fail("SHT_SYMTAB_SHNDX is not supported") }
@@ -77,9 +77,6 @@ extension ELFFile {
         output.replaceSubrange(0x3C ..< 0x40, with: counts.bytes)
         return output
     }
-
-    /// The file offset of the section header table.
-    var sectionTableOffset: UInt64 { ByteReader(bytes, byteOrder: byteOrder).get(UInt64.self, at: 0x28)! }
 
     /// `.symtab`'s bytes with each symbol's section index renumbered.
     private func renumberingSymbols(_ data: [UInt8], of s: ELFSection, newIndex: [Int: Int]) throws(BTFError) -> [UInt8] {

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Minimal POSIX file reading and atomic writing, so the BTF core needs no Foundation.
 public enum FileIO {
@@ -59,10 +53,9 @@ public enum FileIO {
             var reachedEOF = false
             buffer = [UInt8](unsafeUninitializedCapacity: expected) { storage, initialized in
                 while initialized < expected {
-                    let n = Glibc.read(fd, storage.baseAddress! + initialized, expected - initialized)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        failure = BTFError("read failed: \(errnoText())", file: path)
+                    let n: Int
+                    do { n = try retryingOnInterrupt { Glibc.read(fd, storage.baseAddress! + initialized, expected - initialized) } } catch {
+                        failure = BTFError("read failed: \(error)", file: path)
                         return
                     }
                     if n == 0 { reachedEOF = true; return }
@@ -73,9 +66,8 @@ public enum FileIO {
             if reachedEOF { return buffer }
             // Probe for more without allocating the chunk below: a regular file is at EOF here.
             var probe: UInt8 = 0
-            var n = 0
-            repeat { n = Glibc.read(fd, &probe, 1) } while n < 0 && errno == EINTR
-            if n < 0 { throw BTFError("read failed: \(errnoText())", file: path) }
+            let n: Int
+            do { n = try retryingOnInterrupt { Glibc.read(fd, &probe, 1) } } catch { throw BTFError("read failed: \(error)", file: path) }
             if n == 0 { return buffer }
             guard buffer.count < limit else { throw BTFError("larger than the limit of \(limit) bytes", file: path) }
             buffer.append(probe)
@@ -84,10 +76,9 @@ public enum FileIO {
         }
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw BTFError("read failed: \(errnoText())", file: path)
+            let n: Int
+            do { n = try chunk.withUnsafeMutableBytes { (buffer) throws(Errno) in try retryingOnInterrupt { Glibc.read(fd, buffer.baseAddress, buffer.count) } } } catch {
+                throw BTFError("read failed: \(error)", file: path)
             }
             if n == 0 { break }
             guard buffer.count + n <= limit else { throw BTFError("larger than the limit of \(limit) bytes", file: path) }
@@ -105,28 +96,22 @@ public enum FileIO {
         let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
         var template = Array("\(dir.isEmpty ? "/" : dir)/.\(temporaryStem(base)).tmp-XXXXXX".utf8CString)
-        // Registered with InterruptCleanup, which removes it should the process be interrupted.
-        let created = InterruptCleanup.creating { () -> (fd: Int32, path: String)? in
+        // Registered with PendingTemporaryFiles, so that a tool ended by a signal removes it first.
+        let created = PendingTemporaryFiles.creating { () -> (fd: Int32, path: String)? in
             let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
             return fd >= 0 ? (fd, template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }) : nil
         }
         guard let (fd, tmpPath) = created else { throw BTFError("cannot create a temporary file beside it: \(errnoText())", file: path) }
         var ok = false
-        defer { if !ok { InterruptCleanup.finishing(tmpPath) { _ = unlink(tmpPath) } } }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let text = errnoText(); close(fd)
-                throw BTFError("write failed: \(text)", file: path)
-            }
-            written += n
+        defer { if !ok { PendingTemporaryFiles.finishing(tmpPath) { _ = unlink(tmpPath) } } }
+        do { try writeAll(fd, bytes) } catch {
+            close(fd)
+            throw BTFError("write failed: \(error)", file: path)
         }
         fchmod(fd, mode)
         if fsync(fd) != 0 { let text = errnoText(); close(fd); throw BTFError("fsync failed: \(text)", file: path) }
         close(fd)
-        guard InterruptCleanup.finishing(tmpPath, { rename(tmpPath, path) == 0 }) else {
+        guard PendingTemporaryFiles.finishing(tmpPath, { rename(tmpPath, path) == 0 }) else {
             throw BTFError("cannot rename into place: \(errnoText())", file: path)
         }
         ok = true
@@ -189,9 +174,4 @@ public enum FileIO {
         return String(cString: resolved)
     }
 
-}
-
-/// `strerror` for a positive or negative errno; by default the current `errno`.
-public func errnoText(_ code: Int32 = errno) -> String {
-    String(cString: strerror(abs(code)))
 }

@@ -1,10 +1,6 @@
 import BTF
 import CLinuxShims
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Where a chosen BTF blob lives while libbpf reads it: an anonymous memory file reached through
 /// `/proc/self/fd/N`, or, where memfd is unavailable, a private (0600) temporary file.
@@ -30,7 +26,7 @@ public struct ExposedBTFFile: Sendable {
             let fd = btfkit_memfd_create("btfkit-core-btf", mfdCloexec | mfdAllowSealing)
             if fd >= 0 {
                 do {
-                    try writeAll(bytes, to: fd)
+                    try write(bytes, to: fd)
                 } catch {
                     close(fd)
                     throw error
@@ -49,7 +45,7 @@ public struct ExposedBTFFile: Sendable {
         }
         let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         do {
-            try writeAll(bytes, to: fd)
+            try write(bytes, to: fd)
         } catch {
             close(fd)
             unlink(path)
@@ -64,15 +60,9 @@ public struct ExposedBTFFile: Sendable {
         if let temporaryPath { unlink(temporaryPath) }
     }
 
-    private static func writeAll(_ bytes: [UInt8], to fd: Int32) throws(BTFRuntimeError) {
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                throw BTFRuntimeError(.cannotExpose, "cannot write the chosen BTF: \(errnoText())", errnoCode: errno)
-            }
-            written += n
+    private static func write(_ bytes: [UInt8], to fd: Int32) throws(BTFRuntimeError) {
+        do { try writeAll(fd, bytes) } catch {
+            throw BTFRuntimeError(.cannotExpose, "cannot write the chosen BTF: \(error)", errnoCode: error.code)
         }
     }
 }

@@ -1,9 +1,5 @@
 import Archive
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Which BTF the runtime chose (or would choose) and why: the step of the selection chain that
 /// decided, the pack entry, the warnings, and every line of the decision for `-v` output.

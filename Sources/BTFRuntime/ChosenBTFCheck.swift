@@ -1,7 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The last look at a BTF before libbpf gets it as `btf_custom_path`: libbpf 1.1 loops forever on a
 /// reference cycle that does not pass through a pointer (`typedef pid_t pid_t`), and blocks on a

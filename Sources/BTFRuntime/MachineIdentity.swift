@@ -1,10 +1,6 @@
 import Archive
 import BTF
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// What the runtime knows about the machine it runs on: `uname` (always) and os-release (when a
 /// file could be read). Unlike `KernelIdentity`, the distribution may be unknown: inside a

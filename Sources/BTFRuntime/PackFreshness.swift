@@ -1,11 +1,7 @@
 import Archive
 import BTF
 import CORE
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The BPF object a pack is about to serve, for the stale-pack check.
 public enum BPFObjectSource: Sendable {
@@ -56,7 +52,7 @@ public struct PackFreshness: Sendable, Equatable {
     /// pack or the object cannot be read.
     public static func check(packBytes: [UInt8], pack: String, object: BPFObjectSource) throws(BTFRuntimeError) -> PackFreshness {
         let metadata: PackMetadata?
-        do { metadata = try BTFPack.metadata(inPack: packBytes, source: pack) } catch { throw CoreBTF.runtimeError(error) }
+        do { metadata = try BTFPack.metadata(inPack: packBytes, source: pack) } catch { throw RuntimeBTF.runtimeError(error) }
         return try check(metadata: metadata, pack: pack, object: object)
     }
 

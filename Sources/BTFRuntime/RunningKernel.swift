@@ -1,10 +1,6 @@
 import Archive
 import BTF
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The running kernel's identity in btfhub's terms, from os-release and `uname`.
 public enum RunningKernel {
@@ -57,9 +53,8 @@ public enum RunningKernel {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while bytes.count < limit {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { return nil }
+            // On failure errno stays as the read left it.
+            guard let n = try? chunk.withUnsafeMutableBytes({ (buffer) throws(Errno) in try retryingOnInterrupt { Glibc.read(fd, buffer.baseAddress, buffer.count) } }) else { return nil }
             if n == 0 { break }
             bytes += chunk[0 ..< n]
         }

@@ -1,17 +1,14 @@
+import BTF
 import BTFRuntime
 import CLibBPF
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
-// The C ABI declared in include/btfkit.h: thin wrappers over BTFRuntime's CoreBTF.
+// The C ABI declared in include/btfkit.h: thin wrappers over BTFRuntime's RuntimeBTF.
 
-/// The CoreBTF values handed out to C, keyed by the address of the path string given to C, so
+/// The RuntimeBTF values handed out to C, keyed by the address of the path string given to C, so
 /// that `btfkit_clean_core_btf` can find what to release from `opts->btf_custom_path` alone.
-private let handedOut = Mutex<[UInt: CoreBTF]>([:])
+private let handedOut = Mutex<[UInt: RuntimeBTF]>([:])
 /// The last failure's message as a C string (owned here; replaced on the next failure).
 private let lastError = Mutex<UInt?>(nil)
 
@@ -41,14 +38,7 @@ private func recordSelection(step: Int32, entry: String, explanation: [String]) 
 /// should still learn that its BTF belongs to another distribution or a neighbouring release.
 private func printWarnings(_ warnings: [String]) {
     for warning in warnings {
-        let bytes = Array("btfkit: warning: \(warning)\n".utf8)
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            written += n
-        }
+        try? writeAll(2, Array("btfkit: warning: \(warning)\n".utf8))
     }
 }
 
@@ -74,11 +64,11 @@ private func ensure(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?, pack: P
     }
     // A second ensure on the same opts first releases what the first one set up.
     btfkit_clean_core_btf(opts)
-    var options = CoreBTFOptions()
+    var options = RuntimeBTFOptions()
     options.pack = pack
     options.object = objectPath.map { .file($0) }
     do {
-        let chosen = try CoreBTF.ensure(options)
+        let chosen = try RuntimeBTF.ensure(options)
         recordSelection(step: chosen.selection.step.cValue, entry: chosen.selection.entry?.description ?? "",
                         explanation: chosen.selection.explanation)
         printWarnings(chosen.selection.warnings)

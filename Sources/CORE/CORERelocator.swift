@@ -5,21 +5,30 @@ public enum CORERelocationOutcome: Sendable, Equatable {
     /// Resolved: the value libbpf patches into the instruction (offset, size, 0/1 existence,
     /// shift amount, type id, type size, enumerator value ...).
     case resolved(UInt64)
-    /// No candidate matched (or the field/enumerator is missing): libbpf poisons the instruction
-    /// (existence relocations resolve to 0 instead, as `.resolved(0)`).
-    case poisoned(reason: String)
+    /// No candidate matched (or the field/enumerator is missing), or the load/store size cannot be
+    /// adjusted: libbpf poisons the instruction (existence relocations resolve to 0 instead, as
+    /// `.resolved(0)`).
+    case poisoned(COREFailure)
     /// libbpf fails the load because two matching candidates disagree (on the field's offset or on
-    /// the value): "field offset ambiguity", "relocation decision ambiguity".
-    case ambiguous(reason: String)
+    /// the value): the failure's problem is `.ambiguity`, with both candidates.
+    case ambiguous(COREFailure)
     /// libbpf fails the load for another reason: an invalid access spec, a bitfield too big to
     /// load, an instruction that does not fit ...
-    case failed(reason: String)
+    case failed(COREFailure)
 
     /// Whether libbpf fails the load on this relocation (ambiguity or other failure).
     public var failsLoad: Bool {
         switch self {
         case .ambiguous, .failed: true
         case .resolved, .poisoned: false
+        }
+    }
+
+    /// Why it is not resolved, `nil` when it is.
+    public var failure: COREFailure? {
+        switch self {
+        case .resolved: nil
+        case .poisoned(let failure), .ambiguous(let failure), .failed(let failure): failure
         }
     }
 }
@@ -138,17 +147,21 @@ public struct CORERelocator: Sendable {
     private func resolve(_ relocation: CORERelocation, local: COREBTF, candidateCache: inout [TypeID: [TypeID]?],
                          shape: Int?, shared: inout SharedMatches) -> CORERelocationResult {
         var result = CORERelocationResult(relocation: relocation, sectionName: "", localSpec: nil,
-                                          targetSpecs: [], outcome: .failed(reason: ""))
-        func fail(_ reason: String) -> CORERelocationResult {
-            result.outcome = .failed(reason: reason)
+                                          targetSpecs: [], outcome: .resolved(0))
+        func fail(_ problem: COREFailure.Problem) -> CORERelocationResult {
+            result.outcome = .failed(COREFailure(problem))
+            return result
+        }
+        func fail(_ failure: COREFailure, in step: COREFailure.Step) -> CORERelocationResult {
+            result.outcome = .failed(COREFailure(failure.problem, step: step))
             return result
         }
         let localID = relocation.typeID
-        guard local.btf.isValid(localID) else { return fail("local type \(localID) does not exist") }
+        guard local.btf.isValid(localID) else { return fail(.missingLocalType(localID)) }
         // BTFKit lumps every kind number it does not know into `unknown`, so it cannot compare one
         // the way libbpf compares kind numbers: refuse rather than guess.
         if local.btf.coreKind(localID) == .unknown {
-            return fail("local type \(localID) has kind \(local.btf.type(localID).kindNumber), which BTFKit does not know")
+            return fail(.unknownLocalKind(localID, kindNumber: local.btf.type(localID).kindNumber))
         }
 
         var candidates: [TypeID] = []
@@ -157,7 +170,7 @@ public struct CORERelocator: Sendable {
                 candidateCache[localID] = .some(sharedCandidates(for: localID, in: local.btf, shared: &shared))
             }
             guard let cached = candidateCache[localID]!, localID != .void else {
-                return fail("target candidate search failed for anonymous local type \(localID)")
+                return fail(.anonymousLocalType(localID))
             }
             candidates = cached
         }
@@ -165,7 +178,7 @@ public struct CORERelocator: Sendable {
 
         let localSpec: CORESpec
         do { localSpec = try CORESpec.parse(relocation: relocation, in: local) } catch {
-            return fail("parsing local spec failed: \(error)")
+            return fail(error, in: .parsingLocalSpec)
         }
         result.localSpec = localSpec
 
@@ -181,6 +194,7 @@ public struct CORERelocator: Sendable {
 
         var chosen: CORERelocationValue?
         var firstBitOffset = 0
+        var firstID = TypeID.void
         var matched: [TypeID] = []
         var localSide: LocalSideValue?
         for candidate in candidates {
@@ -188,7 +202,7 @@ public struct CORERelocator: Sendable {
             do {
                 candidateSpec = try match(localSpec, local: local, candidate: candidate, shape: shape, shared: &shared)
             } catch {
-                return fail("error matching candidate \(candidate): \(error)")
+                return fail(error, in: .matchingCandidate(candidate))
             }
             guard let candidateSpec else { continue }
             // Recorded before the value is computed: a failure on this candidate (a bitfield too big
@@ -199,20 +213,29 @@ public struct CORERelocator: Sendable {
                 value = try sharedValue(relocation.kind, localSpec: localSpec, local: local, targetSpec: candidateSpec,
                                         candidate: candidate, shape: shape, localSide: &localSide, shared: &shared)
             } catch {
-                return fail("\(error)")
+                return fail(error, in: .computingValue)
             }
             if let first = chosen {
+                func side(_ id: TypeID, _ value: UInt64, poisons: Bool = false) -> COREAmbiguity.Candidate {
+                    COREAmbiguity.Candidate(typeID: id, name: target.name(id), value: value, poisons: poisons)
+                }
                 if candidateSpec.bitOffset != firstBitOffset {
-                    result.outcome = .ambiguous(reason: "field offset ambiguity: \(candidateSpec.bitOffset) != \(firstBitOffset)")
+                    let offset = { (bits: Int) in UInt64(UInt32(truncatingIfNeeded: bits)) }
+                    result.outcome = .ambiguous(COREFailure(.ambiguity(COREAmbiguity(
+                        .fieldOffset, first: side(firstID, offset(firstBitOffset)),
+                        other: side(candidate, offset(candidateSpec.bitOffset))))))
                     return result
                 }
                 if value.poison != first.poison || value.newValue != first.newValue {
-                    result.outcome = .ambiguous(reason: "relocation decision ambiguity: \(value.newValue) != \(first.newValue)")
+                    result.outcome = .ambiguous(COREFailure(.ambiguity(COREAmbiguity(
+                        .decision, first: side(firstID, first.newValue, poisons: first.poison),
+                        other: side(candidate, value.newValue, poisons: value.poison)))))
                     return result
                 }
             } else {
                 chosen = value
                 firstBitOffset = candidateSpec.bitOffset
+                firstID = candidate
             }
             matched.append(candidate)
         }
@@ -230,11 +253,11 @@ public struct CORERelocator: Sendable {
             value = try calcRelocation(relocation.kind, localSpec: localSpec, local: local,
                                        targetSpec: nil, target: targetView)
         } catch {
-            return fail("\(error)")
+            return fail(error, in: .computingValue)
         }
         result.value = value
         result.outcome = value.poison
-            ? .poisoned(reason: "no matching target found among \(candidates.count) candidates")
+            ? .poisoned(COREFailure(.noMatchingTarget(candidateCount: candidates.count)))
             : .resolved(value.newValue)
         return result
     }

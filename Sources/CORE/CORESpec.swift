@@ -35,3 +35,44 @@ public struct CORESpec: Sendable, Equatable {
         self.accessors = accessors; self.rawSpec = rawSpec; self.bitOffset = bitOffset
     }
 }
+
+extension CORESpec {
+    /// `task_struct.__state` for a field (`mm_struct.rss_stat[1].count` through an array),
+    /// `struct mm_rss_stat` for a type, `enum bpf_func_id::X` for an enumerator; `type #N access 0:1`
+    /// when the access string could not be parsed (`spec` is `nil`).
+    public static func displayName(of relocation: CORERelocation, spec: CORESpec?, in btf: BTF) -> String {
+        let kind = relocation.kind
+        guard let spec, spec.rootTypeID.rawValue != 0, Int(spec.rootTypeID.rawValue) < btf.typeCount else {
+            return "type #\(relocation.typeID.rawValue) access \(btf.string(relocation.accessStringOffset))"
+        }
+        let rootName = btf.name(spec.rootTypeID)
+        let root = rootName.isEmpty ? "(anonymous \(keyword(btf.type(spec.rootTypeID).kind)))" : rootName
+        if kind.isTypeBased { return "\(keyword(btf.type(spec.rootTypeID).kind)) \(root)" }
+        if kind.isEnumValueBased {
+            let enumerator = spec.accessors.first.map { String(decoding: $0.name, as: UTF8.self) } ?? "?"
+            return "enum \(root)::\(enumerator)"
+        }
+        var name = root
+        for (step, accessor) in spec.accessors.enumerated() {
+            if step == 0 {
+                if accessor.index != 0 { name += "[\(accessor.index)]" }
+            } else if !accessor.name.isEmpty {
+                name += "." + String(decoding: accessor.name, as: UTF8.self)
+            } else {
+                // Unnamed steps are array elements (anonymous members get no accessor of their own).
+                name += "[\(accessor.index)]"
+            }
+        }
+        return name
+    }
+
+    private static func keyword(_ kind: BTFKind) -> String {
+        switch kind {
+        case .structure: "struct"
+        case .union: "union"
+        case .enumeration, .enum64: "enum"
+        case .typedef: "typedef"
+        default: "\(kind)"
+        }
+    }
+}

@@ -12,7 +12,10 @@ extension CORERelocationResult {
         guard let value else { return outcome }
         if value.poison { return outcome }
         let bytes = Array(instruction)
-        guard bytes.count >= 8 else { return .failed(reason: "instruction is truncated") }
+        func mismatch(_ problem: COREInstructionMismatch.Problem) -> CORERelocationOutcome {
+            .failed(COREFailure(.instructionMismatch(COREInstructionMismatch(opcode: bytes.first, problem))))
+        }
+        guard bytes.count >= 8 else { return mismatch(.truncated) }
         func s16(_ at: Int) -> Int16 { Int16(bitPattern: UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8) }
         func s32(_ at: Int) -> Int32 {
             Int32(bitPattern: UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24)
@@ -21,43 +24,43 @@ extension CORERelocationResult {
         let original = value.originalValue, new = value.newValue
         switch code & 0x07 {
         case 0x04, 0x07: // BPF_ALU, BPF_ALU64
-            guard code & 0x08 == 0 else { return .failed(reason: "ALU instruction with a register source") }
+            guard code & 0x08 == 0 else { return mismatch(.registerSource) }
             let imm = UInt64(bitPattern: Int64(s32(4)))
             if value.validate && imm != original {
-                return .failed(reason: "unexpected ALU/ALU64 value: got \(imm), expected \(original)")
+                return mismatch(.unexpectedValue(expected: original, got: imm))
             }
             return .resolved(new)
         case 0x01, 0x02, 0x03: // BPF_LDX, BPF_ST, BPF_STX
             let offset = UInt64(bitPattern: Int64(s16(2)))
             if value.validate && offset != original {
-                return .failed(reason: "unexpected LDX/ST/STX value: got \(offset), expected \(original)")
+                return mismatch(.unexpectedValue(expected: original, got: offset))
             }
-            if new > UInt64(Int16.max) { return .failed(reason: "LDX/ST/STX offset too big: \(new)") }
+            if new > UInt64(Int16.max) { return mismatch(.offsetTooBig(new)) }
             if value.failsMemorySizeAdjustment {
-                return .poisoned(reason: "load/store accesses the field with a size that cannot be adjusted")
+                return .poisoned(COREFailure(.unsafeMemorySizeAdjustment))
             }
             if value.newSize != value.originalSize {
                 let instructionSize: UInt32 = [4, 2, 1, 8][Int(code >> 3 & 0x03)]
                 guard instructionSize == value.originalSize else {
-                    return .failed(reason: "unexpected memory size \(instructionSize), expected \(value.originalSize)")
+                    return mismatch(.unexpectedMemorySize(expected: value.originalSize, got: instructionSize))
                 }
                 guard [1, 2, 4, 8].contains(value.newSize) else {
-                    return .failed(reason: "invalid new memory size \(value.newSize)")
+                    return mismatch(.invalidNewMemorySize(value.newSize))
                 }
             }
             return .resolved(new)
         case 0x00: // BPF_LD: only the 64-bit immediate load
             guard code == 0x18, bytes.count >= 16, bytes[1] >> 4 == 0, s16(2) == 0,
                   bytes[8] == 0, bytes[9] == 0, s16(10) == 0 else {
-                return .failed(reason: "LDIMM64 instruction has an unexpected form")
+                return mismatch(.unexpectedLDIMM64Form)
             }
             let imm = UInt64(UInt32(bitPattern: s32(4))) | UInt64(UInt32(bitPattern: s32(12))) << 32
             if value.validate && imm != original {
-                return .failed(reason: "unexpected LDIMM64 value: got \(imm), expected \(original)")
+                return mismatch(.unexpectedValue(expected: original, got: imm))
             }
             return .resolved(new)
         default:
-            return .failed(reason: "cannot relocate instruction with opcode 0x\(String(code, radix: 16))")
+            return mismatch(.unsupportedInstruction)
         }
     }
 }

@@ -43,7 +43,7 @@ private func calcFieldRelocation(_ kind: CORERelocationKind, spec: CORESpec?, in
     // An a[n] access: only byte offset and byte size make sense.
     if accessor.name.isEmpty {
         guard let size = side.resolveSize(accessor.typeID) else {
-            throw COREFailure(.invalid, "cannot resolve the size of array element \(accessor.typeID)")
+            throw COREFailure(.invalidBTF("cannot resolve the size of array element \(accessor.typeID)"))
         }
         validate = true
         switch kind {
@@ -52,14 +52,14 @@ private func calcFieldRelocation(_ kind: CORERelocationKind, spec: CORESpec?, in
         case .fieldByteSize:
             return .value(UInt64(size))
         default:
-            throw COREFailure(.invalid, "relocation \(kind) can't be applied to array access")
+            throw COREFailure(.notApplicableToArrayAccess(kind))
         }
     }
 
     let composite = btf.type(accessor.typeID)
     let member = btf.member(of: composite, at: accessor.index)
     guard let fieldTypeID = btf.skipModifiersAndTypedefs(member.type) else {
-        throw COREFailure(.invalid, "field type \(member.type) does not exist")
+        throw COREFailure(.invalidBTF("field type \(member.type) does not exist"))
     }
     var bitSize = member.bitfieldSize
     let isBitfield = bitSize > 0
@@ -68,19 +68,19 @@ private func calcFieldRelocation(_ kind: CORERelocationKind, spec: CORESpec?, in
     if isBitfield {
         byteSize = fieldTypeID == .void ? 0 : btf.type(fieldTypeID).size
         // libbpf divides by the size here; a zero-sized bitfield type would crash it.
-        guard byteSize > 0 else { throw COREFailure(.invalid, "bitfield of zero-sized type \(fieldTypeID)") }
+        guard byteSize > 0 else { throw COREFailure(.invalidBTF("bitfield of zero-sized type \(fieldTypeID)")) }
         byteOffset = bitOffset / 8 / byteSize * byteSize
         // The smallest power-of-two load that covers the bitfield.
         while bitOffset &+ bitSize &- byteOffset &* 8 > byteSize &* 8 {
             if byteSize >= 8 {
-                throw COREFailure(.tooBig, "relocation \(kind) can't be satisfied for bitfield (too big for a 64-bit load)")
+                throw COREFailure(.bitfieldTooBig(kind))
             }
             byteSize *= 2
             byteOffset = bitOffset / 8 / byteSize * byteSize
         }
     } else {
         guard let size = side.resolveSize(fieldTypeID) else {
-            throw COREFailure(.invalid, "cannot resolve the size of field type \(fieldTypeID)")
+            throw COREFailure(.invalidBTF("cannot resolve the size of field type \(fieldTypeID)"))
         }
         byteSize = UInt32(truncatingIfNeeded: size)
         byteOffset = bitOffset / 8
@@ -108,7 +108,7 @@ private func calcFieldRelocation(_ kind: CORERelocationKind, spec: CORESpec?, in
         validate = true
         return .value(UInt64(64 &- bitSize))
     default:
-        throw COREFailure(.notSupported, "unrecognized CO-RE relocation \(kind)")
+        throw COREFailure(.unrecognizedRelocation(kind))
     }
 }
 
@@ -127,11 +127,11 @@ private func calcTypeRelocation(_ kind: CORERelocationKind, spec: CORESpec?, in 
         return .value(1)
     case .typeSize:
         guard let size = side.resolveSize(spec.rootTypeID) else {
-            throw COREFailure(.invalid, "cannot resolve the size of \(spec.rootTypeID)")
+            throw COREFailure(.invalidBTF("cannot resolve the size of \(spec.rootTypeID)"))
         }
         return .value(UInt64(size))
     default:
-        throw COREFailure(.notSupported, "unrecognized CO-RE relocation \(kind)")
+        throw COREFailure(.unrecognizedRelocation(kind))
     }
 }
 
@@ -145,7 +145,7 @@ private func calcEnumValueRelocation(_ kind: CORERelocationKind, spec: CORESpec?
         let t = side.btf.type(spec.accessors[0].typeID)
         return .value(side.btf.enumValueAsLibbpfReadsIt(t, at: spec.accessors[0].index))
     default:
-        throw COREFailure(.notSupported, "unrecognized CO-RE relocation \(kind)")
+        throw COREFailure(.unrecognizedRelocation(kind))
     }
 }
 

@@ -9,16 +9,16 @@ import BTF
 func typesAreCompatible(local: BTF, _ localID: TypeID, target: BTF, _ targetID: TypeID,
                         level: Int = 32) throws(COREFailure) -> Bool {
     guard local.isValid(localID), target.isValid(targetID) else {
-        throw COREFailure(.invalid, "type \(localID) or \(targetID) does not exist")
+        throw COREFailure(.invalidBTF("type \(localID) or \(targetID) does not exist"))
     }
     guard kindsAreCoreCompatible(local.coreKind(localID), target.coreKind(targetID)) else { return false }
     var localID = localID, targetID = targetID
     var depth = 32  // libbpf's max recursion depth for the pointer/array/return-type chain
     while true {
         depth -= 1
-        if depth < 0 { throw COREFailure(.invalid, "type compatibility check nested too deep") }
+        if depth < 0 { throw COREFailure(.invalidBTF("type compatibility check nested too deep")) }
         guard let l = local.skipModifiersAndTypedefs(localID), let t = target.skipModifiersAndTypedefs(targetID) else {
-            throw COREFailure(.invalid, "type \(localID) or \(targetID) does not exist")
+            throw COREFailure(.invalidBTF("type \(localID) or \(targetID) does not exist"))
         }
         localID = l; targetID = t
         let localKind = local.coreKind(l)
@@ -38,17 +38,17 @@ func typesAreCompatible(local: BTF, _ localID: TypeID, target: BTF, _ targetID: 
             let lt = local.type(l), tt = target.type(t)
             guard lt.vlen == tt.vlen else { return false }
             for i in 0 ..< lt.vlen {
-                if level <= 0 { throw COREFailure(.invalid, "function prototype nesting too deep") }
+                if level <= 0 { throw COREFailure(.invalidBTF("function prototype nesting too deep")) }
                 guard let lp = local.skipModifiersAndTypedefs(local.parameter(of: lt, at: i).type),
                       let tp = target.skipModifiersAndTypedefs(target.parameter(of: tt, at: i).type) else {
-                    throw COREFailure(.invalid, "parameter type of \(l) or \(t) does not exist")
+                    throw COREFailure(.invalidBTF("parameter type of \(l) or \(t) does not exist"))
                 }
                 guard try typesAreCompatible(local: local, lp, target: target, tp, level: level - 1) else { return false }
             }
             // Tail-recurse on the return types.
             guard let lr = local.skipModifiersAndTypedefs(lt.referencedType),
                   let tr = target.skipModifiersAndTypedefs(tt.referencedType) else {
-                throw COREFailure(.invalid, "return type of \(l) or \(t) does not exist")
+                throw COREFailure(.invalidBTF("return type of \(l) or \(t) does not exist"))
             }
             localID = lr; targetID = tr
         default:

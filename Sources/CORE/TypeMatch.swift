@@ -52,14 +52,14 @@ func compositesMatch(local: BTF, _ l: BTFType, target: BTF, _ t: BTFType, behind
 /// arity, parameters and return type. Floats and other kinds never match (libbpf warns).
 func typesMatch(local: BTF, _ localID: TypeID, target: BTF, _ targetID: TypeID,
                 behindPointer: Bool = false, level: Int = 32) throws(COREFailure) -> Bool {
-    if level <= 0 { throw COREFailure(.invalid, "type match nested deeper than 32 levels") }
+    if level <= 0 { throw COREFailure(.invalidBTF("type match nested deeper than 32 levels")) }
     var localID = localID, targetID = targetID, behindPointer = behindPointer
     var depth = 32
     while true {
         depth -= 1
-        if depth < 0 { throw COREFailure(.invalid, "type match chain longer than 32 steps") }
+        if depth < 0 { throw COREFailure(.invalidBTF("type match chain longer than 32 steps")) }
         guard let l = local.skipModifiersAndTypedefs(localID), let t = target.skipModifiersAndTypedefs(targetID) else {
-            throw COREFailure(.invalid, "type \(localID) or \(targetID) does not exist")
+            throw COREFailure(.invalidBTF("type \(localID) or \(targetID) does not exist"))
         }
         localID = l; targetID = t
         let localName = l == .void ? StringOffset.empty : local.type(l).nameOffset

@@ -1,8 +1,9 @@
 import BTF
 import CORE
 
-/// How one CO-RE relocation comes out on one kernel: libbpf's decision, including what
-/// `bpf_core_patch_insn` does to the instruction.
+/// How one CO-RE relocation comes out on one kernel: libbpf's decision (`CORERelocationOutcome`,
+/// including what `bpf_core_patch_insn` does to the instruction), with existence checks that are 0
+/// told apart. The failures are the engine's, unchanged.
 public enum CoverageOutcome: Sendable, Equatable {
     /// The instruction is patched with this value (offset, size, 1 for an existence check that
     /// holds, type id, enumerator value ...).
@@ -12,11 +13,11 @@ public enum CoverageOutcome: Sendable, Equatable {
     case absent
     /// The field, type or enumerator is not found (or the load size cannot be adjusted): libbpf
     /// substitutes an invalid instruction, and the verifier rejects the program if it is reachable.
-    case poisoned(reason: String)
+    case poisoned(COREFailure)
     /// Several candidate types match and disagree: libbpf fails the load.
-    case ambiguous(reason: String)
+    case ambiguous(COREFailure)
     /// Any other error libbpf fails the load with (invalid access spec, bitfield too big to load ...).
-    case failed(reason: String)
+    case failed(COREFailure)
 
     /// The one-letter code used in reports: R resolved, A absent, P poisoned, M ambiguous, F failed.
     public var code: Character {
@@ -48,12 +49,15 @@ public enum CoverageOutcome: Sendable, Equatable {
     }
 
     /// Why it is not resolved, `nil` when it is (or is an absent existence check).
-    public var reason: String? {
+    public var failure: COREFailure? {
         switch self {
         case .resolved, .absent: nil
-        case .poisoned(let reason), .ambiguous(let reason), .failed(let reason): reason
+        case .poisoned(let failure), .ambiguous(let failure), .failed(let failure): failure
         }
     }
+
+    /// `failure` as the reports print it.
+    public var reason: String? { failure?.description }
 
     /// What each code means, in code order.
     public static let legend: [(code: Character, meaning: String)] = [
@@ -244,12 +248,12 @@ public struct CoverageRelocationTable: Sendable {
         switch outcome {
         case .resolved(let value):
             return kind.isExistenceCheck && value == 0 ? .absent : .resolved(value)
-        case .poisoned(let reason):
-            return .poisoned(reason: reason)
-        case .ambiguous(let reason):
-            return .ambiguous(reason: reason)
-        case .failed(let reason):
-            return .failed(reason: reason)
+        case .poisoned(let failure):
+            return .poisoned(failure)
+        case .ambiguous(let failure):
+            return .ambiguous(failure)
+        case .failed(let failure):
+            return .failed(failure)
         }
     }
 

@@ -349,19 +349,19 @@ public struct CoverageReport: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    /// For `--require-all`: the message naming every program that does not load somewhere (X or
-    /// F), or `nil` when all load on every kernel (guarded poisoned reads and existence checks that
+    /// What fails a sweep that must cover every kernel (btf-trim `--require-all`): the message
+    /// naming every program that does not load somewhere (X or F), or `nil` when all load on every kernel (guarded poisoned reads and existence checks that
     /// are 0 are fine). Without verdicts, every relocation that does not resolve somewhere.
     public func requireAllFailure() -> String? {
         if hasVerdicts {
             let bad = problemPrograms
             guard !bad.isEmpty else { return nil }
-            return (["--require-all: \(bad.count) \(bad.count == 1 ? "program does" : "programs do") not load on every kernel:"]
+            return (["\(bad.count) \(bad.count == 1 ? "program does" : "programs do") not load on every kernel:"]
                     + bad.map { "  " + sentence(for: $0) }).joined(separator: "\n")
         }
         let problems = problemRelocations
         guard !problems.isEmpty else { return nil }
-        var lines = ["--require-all: \(problems.count) \(problems.count == 1 ? "relocation does" : "relocations do") not resolve on every kernel:"]
+        var lines = ["\(problems.count) \(problems.count == 1 ? "relocation does" : "relocations do") not resolve on every kernel:"]
         for item in problems {
             let relocation = relocations[item.relocationIndex]
             lines.append("  \(relocation.name) (\(relocation.kind), \(relocation.location)): on \(item.problemCount) of \(kernelsText(item.kernelCount))")

@@ -1,11 +1,7 @@
 import Archive
 import BTF
 import CORE
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// How a sweep runs.
 public struct SweepOptions: Sendable {
@@ -56,8 +52,52 @@ public struct SweepOptions: Sendable {
 /// A problem with how the sweep was asked for (missing or unreadable objects or input, an output that
 /// cannot be used, no kernels to process): nothing was trimmed. Command-line tools exit with 2.
 public struct SweepUsageError: Error, Sendable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = escapedForTerminal(description) }
+    /// What is wrong, so that a front end can name the option that fixes it.
+    public enum Problem: Sendable, Equatable {
+        /// `SweepOptions.jobs` is outside `1 ... SweepOptions.maxJobs`.
+        case jobsOutOfRange(Int)
+        /// `SweepOptions.modules` were given with a btfhub tree as input.
+        case modulesNeedKernelFile(input: String)
+        /// `SweepOptions.modulesBesideKernels` was set with a single kernel file as input.
+        case modulesBesideKernelsNeedTree
+        /// `SweepOptions.arch` was given with a single kernel file as input.
+        case architectureNeedsTree(input: String)
+        /// The tree holds no kernel (of `architecture`, when one was asked for).
+        case noKernels(input: String, architecture: String?, otherArchitectures: Int, skippedFiles: Int)
+        /// Anything else, said in full.
+        case other(String)
+    }
+
+    public var problem: Problem
+
+    public init(_ problem: Problem) { self.problem = problem }
+    public init(_ description: String) { problem = .other(description) }
+
+    /// The problem, in terms of `SweepOptions`; btf-trim says it with its flags.
+    public var description: String {
+        escapedForTerminal(describe { option in "the \(option) option" })
+    }
+
+    /// The problem with each option named by `optionName` (given `jobs`, `modules`,
+    /// `modulesBesideKernels` or `arch`, the `SweepOptions` field).
+    public func describe(naming optionName: (String) -> String) -> String {
+        switch problem {
+        case .jobsOutOfRange(let jobs):
+            return "\(optionName("jobs")) must be at least 1 and at most \(SweepOptions.maxJobs) (got \(jobs))"
+        case .modulesNeedKernelFile(let input):
+            return "\(optionName("modules")) applies to a single kernel file INPUT; \(input) is a directory"
+        case .modulesBesideKernelsNeedTree:
+            return "\(optionName("modulesBesideKernels")) reads <release>.modules/ in a btfhub tree; give modules of a single kernel with \(optionName("modules"))"
+        case .architectureNeedsTree(let input):
+            return "\(optionName("arch")) filters a btfhub tree; INPUT \(input) is a single kernel file"
+        case let .noKernels(input, architecture, otherArchitectures, skippedFiles):
+            let filter = architecture.map { " for \(optionName("arch")) \($0) (\(otherArchitectures) of other architectures)" } ?? ""
+            return "\(input): no kernels found\(filter): expected <distro>/<version>/<arch>/<release>.btf.tar.xz or .btf files"
+                + (skippedFiles == 0 ? "" : " (\(skippedFiles) other files skipped)")
+        case .other(let text):
+            return text
+        }
+    }
 }
 
 /// Something the user should know that does not stop the sweep (an object without CO-RE relocations,
@@ -204,7 +244,7 @@ struct SweepPlan {
 
     init(input: String, output: String, options: SweepOptions) throws(SweepUsageError) {
         guard options.jobs >= 1, options.jobs <= SweepOptions.maxJobs else {
-            throw SweepUsageError("--jobs must be at least 1 and at most \(SweepOptions.maxJobs) (got \(options.jobs))")
+            throw SweepUsageError(.jobsOutOfRange(options.jobs))
         }
         guard options.maxKernelSize >= 1 else { throw SweepUsageError("the kernel size limit must be positive") }
         guard let inputKind = FileKind(path: input) else {
@@ -215,7 +255,7 @@ struct SweepPlan {
         case .directory:
             mode = .tree
             if !options.modules.isEmpty {
-                throw SweepUsageError("--module applies to a single kernel file INPUT; \(input) is a directory")
+                throw SweepUsageError(.modulesNeedKernelFile(input: input))
             }
             if outputKind == .other { throw SweepUsageError("\(output): exists and is not a directory; with a btfhub tree as INPUT, OUT is a directory") }
             if let realInput = FileIO.realPath(input), FileIO.realPath(output) == realInput {
@@ -226,9 +266,8 @@ struct SweepPlan {
                 throw SweepUsageError("\(error)")
             }
             guard !tree.kernels.isEmpty || !tree.unusable.isEmpty else {
-                let filter = options.arch.map { " for --arch \($0) (\(tree.filteredOutCount) of other architectures)" } ?? ""
-                throw SweepUsageError("\(input): no kernels found\(filter): expected <distro>/<version>/<arch>/<release>.btf.tar.xz or .btf files"
-                                      + (tree.skippedFiles.isEmpty ? "" : " (\(tree.skippedFiles.count) other files skipped)"))
+                throw SweepUsageError(.noKernels(input: input, architecture: options.arch, otherArchitectures: tree.filteredOutCount,
+                                                 skippedFiles: tree.skippedFiles.count))
             }
             do { try makeDirectories(output) } catch { throw SweepUsageError("\(error)") }
             kernels = tree.kernels.map { entry in
@@ -247,9 +286,9 @@ struct SweepPlan {
         case .other:
             mode = .singleFile
             if options.modulesBesideKernels {
-                throw SweepUsageError("--with-modules reads <release>.modules/ in a btfhub tree; give modules of a single kernel with --module")
+                throw SweepUsageError(.modulesBesideKernelsNeedTree)
             }
-            if options.arch != nil { throw SweepUsageError("--arch filters a btfhub tree; INPUT \(input) is a single kernel file") }
+            if options.arch != nil { throw SweepUsageError(.architectureNeedsTree(input: input)) }
             if outputKind == .directory {
                 throw SweepUsageError("\(output): is a directory; with a single kernel file as INPUT, OUT names the output file")
             }

@@ -1,9 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Standard-error output of a sweep: a progress line redrawn in place when stderr is a terminal
 /// (`[12/85] centos/8/x86_64/4.18.0-147...`), failures as they happen, the summary at the end.
@@ -42,12 +38,7 @@ public struct SweepConsole {
     }
 
     private func write(_ text: String) {
-        var remaining = Array(text.utf8)[...]
-        while !remaining.isEmpty {
-            let n = remaining.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return }
-            remaining = remaining.dropFirst(n)
-        }
+        try? writeAll(2, Array(text.utf8))
     }
 
     /// Errors usually start with the file they are about; the console already printed it.

@@ -45,10 +45,10 @@ public struct KernelSweepResult: Sendable {
                 switch result.outcome {
                 case .resolved: resolvedRelocations += 1
                 case .poisoned: poisonedRelocations += 1
-                case .ambiguous(let reason), .failed(let reason):
+                case .ambiguous(let failure), .failed(let failure):
                     let object = objectIndex < objects.count ? objects[objectIndex].path : "object \(objectIndex)"
                     rejectedRelocations.append("\(object): \(result.sectionName): \(result.relocation.kind) "
-                                               + "relocation at insn offset \(result.relocation.instructionOffset): \(reason)")
+                                               + "relocation at insn offset \(result.relocation.instructionOffset): \(failure)")
                 }
             }
         }

@@ -1,8 +1,7 @@
 import ArgumentParser
 import BTF
-#if canImport(Glibc)
+import CommandSupport
 import Glibc
-#endif
 
 @main
 struct BTFDumpCommand: ParsableCommand {

@@ -1,10 +1,9 @@
 import ArgumentParser
 import Archive
 import BTF
+import CommandSupport
 import BTFRuntime
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// `btf-pack`: packs a trimmed btfhub tree, embeds the pack into executables, and shows which BTF
 /// the runtime would choose. Parses, calls the Archive and BTFRuntime libraries, prints.
@@ -197,7 +196,7 @@ extension BTFPackCommand {
         var kernel: String?
 
         func run() {
-            var options = CoreBTFOptions()
+            var options = RuntimeBTFOptions()
             if let pack { options.pack = .file(pack) }
             if let kernel {
                 let parts = kernel.split(separator: "/", maxSplits: 3).map(String.init)
@@ -205,13 +204,13 @@ extension BTFPackCommand {
                 options.identity = KernelIdentity(distro: parts[0], version: parts[1], arch: parts[2], release: parts[3])
             }
             do {
-                let chosen = try CoreBTF.ensure(options)
+                let chosen = try RuntimeBTF.ensure(options)
                 defer { chosen.release() }
                 switch chosen.choice {
                 case .kernel:
                     print("kernel BTF: \(options.kernelBTFPath) exists; libbpf uses it, btf_custom_path stays unset")
                 case .override(let path):
-                    print("override: \(CoreBTFOptions.btfOverrideVariable)=\(path)")
+                    print("override: \(RuntimeBTFOptions.btfOverrideVariable)=\(path)")
                 case .packed(let identity, let packName):
                     var status = stat()
                     let size = stat(chosen.customPath ?? "", &status) == 0 ? "\(status.st_size) bytes" : "size unknown"
@@ -239,7 +238,7 @@ func checkFreshness(metadata: PackMetadata?, pack: String, object: String) {
         print(freshness.line)
         return
     }
-    guard CoreBTFOptions().environmentFlag(PackFreshness.allowStaleVariable) else { fail(error) }
+    guard RuntimeBTFOptions().environmentFlag(PackFreshness.allowStaleVariable) else { fail(error) }
     var standardError = StandardError()
     print("btf-pack: warning: \(freshness.staleMessage(withHint: false) ?? ""); going on (\(PackFreshness.allowStaleVariable)=1)", to: &standardError)
 }

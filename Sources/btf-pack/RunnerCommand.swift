@@ -2,10 +2,9 @@ import ArgumentParser
 import Archive
 import BPFLoader
 import BTF
+import CommandSupport
 import Trim
-#if canImport(Glibc)
 import Glibc
-#endif
 
 extension BTFPackCommand {
     /// `btf-pack runner`: one executable that runs a BPF object on kernels without BTF.
@@ -62,14 +61,11 @@ extension BTFPackCommand {
             }
         }
 
-        /// The largest raw `.btf` a tree may hold and still count as already trimmed.
-        static let trimmedSizeLimit = 1 << 20
-
-        func run() async {
+        func run() async throws {
             do {
                 let runnerPath = try locateRunner()
                 checkOutputs([output], against: [object, runnerPath, btfhub])
-                let interpreter = Runner.interpreter(of: runnerPath)
+                let interpreter = RunnerAssembly.interpreter(of: runnerPath)
                 if let interpreter, !allowDynamic {
                     fail(ValidationError("\(runnerPath): btf-run is dynamically linked (\(interpreter)): a runner made from it needs the "
                                          + "Swift runtime and its shared libraries at the same paths on the target machine. Build a static "
@@ -98,31 +94,28 @@ extension BTFPackCommand {
                 }
                 let packed = try PackWriter.pack(inputs, metadata: metadata)
 
-                // libbpf never reads DWARF; an --event-type only DWARF describes moves into .BTF first.
-                let embedded: (bytes: [UInt8], addedTypes: [String])
+                let runner: RunnerAssembly
                 do {
-                    let elf = try ELFFile(parsing: objectBytes, file: object)
-                    embedded = try ObjectWithoutDWARF.make(elf, keeping: Runner.eventTypes(in: runnerArguments), objectName: object)
+                    runner = try RunnerAssembly(runnerPath: runnerPath, object: objectBytes, objectName: object, pack: packed.bytes,
+                                                arguments: runnerArguments)
                 } catch { fail(error) }
-
-                let runnerBytes: [UInt8]
-                do { runnerBytes = try FileIO.read(runnerPath) } catch { fail(error) }
-                let withPack = try ELFSectionEmbedder.appendingSection(named: ELFSectionEmbedder.packSectionName, data: packed.bytes,
-                                                                       to: runnerBytes, file: runnerPath)
-                var withObject = try ELFSectionEmbedder.appendingSection(named: EmbeddedObject.sectionName, data: embedded.bytes,
-                                                                         to: withPack, file: runnerPath)
-                if !runnerArguments.isEmpty {
-                    withObject = try ELFSectionEmbedder.appendingSection(named: EmbeddedArguments.sectionName,
-                                                                         data: EmbeddedArguments.encode(runnerArguments),
-                                                                         to: withObject, file: runnerPath)
-                    try checkRunnerArguments(withObject)
+                switch try runner.checkArguments(copyName: output.split(separator: "/").last.map(String.init) ?? "runner") {
+                case .accepted:
+                    break
+                case .notRunnable(let reason):
+                    print("note: the runner cannot run on this machine (\(reason)); its default arguments were not checked")
+                case .rejected(let reason):
+                    // A usage error (exit 2), like any other bad argument of this command; nothing is written.
+                    var standardError = StandardError()
+                    print("btf-pack: \(output) not written: the runner rejects the arguments after --: \(reason)", to: &standardError)
+                    throw ExitCode(2)
                 }
-                do { try FileIO.writeAtomically(withObject, to: output, mode: 0o755) } catch { fail(error) }
+                do { try FileIO.writeAtomically(runner.bytes, to: output, mode: 0o755) } catch { fail(error) }
 
                 let s = packed.summary
-                print("runner: \(output) (\(withObject.count) bytes) = \(runnerPath) (\(runnerBytes.count) bytes)")
-                print("  + object \(object) without DWARF (\(embedded.bytes.count) of \(objectBytes.count) bytes, section \(EmbeddedObject.sectionName))"
-                      + (embedded.addedTypes.isEmpty ? "" : "; added to its BTF from DWARF: \(embedded.addedTypes.joined(separator: ", "))"))
+                print("runner: \(output) (\(runner.bytes.count) bytes) = \(runnerPath) (\(runner.executableSize) bytes)")
+                print("  + object \(object) without DWARF (\(runner.object.count) of \(objectBytes.count) bytes, section \(EmbeddedObject.sectionName))"
+                      + (runner.addedTypes.isEmpty ? "" : "; added to its BTF from DWARF: \(runner.addedTypes.joined(separator: ", "))"))
                 if !runnerArguments.isEmpty {
                     print("  + default arguments: \(runnerArguments.joined(separator: " ")) (section \(EmbeddedArguments.sectionName))")
                 }
@@ -131,73 +124,27 @@ extension BTFPackCommand {
                     print("note: \(runnerPath) is dynamically linked (\(interpreter)); a target machine needs its libraries "
                           + "(--allow-dynamic). `\(Runner.staticBuildCommand)` makes a runner that needs nothing.")
                 }
+            } catch let exit as ExitCode {
+                throw exit
             } catch {
                 fail(error)
             }
         }
 
-        /// The `--event-type` values among the runner's default arguments.
-        static func eventTypes(in arguments: [String]) -> [String] {
-            var names: [String] = []
-            for (i, argument) in arguments.enumerated() {
-                if argument == "--event-type", i + 1 < arguments.count { names.append(arguments[i + 1]) }
-                if argument.hasPrefix("--event-type=") { names.append(String(argument.dropFirst("--event-type=".count))) }
-            }
-            return names
-        }
-
-        /// Runs the runner about to be written with `--check-arguments` (it parses its embedded
-        /// arguments and checks `--event-type` against its object), from a private temporary copy.
-        /// A runner that cannot run on this machine (another architecture) is written unchecked.
-        private func checkRunnerArguments(_ runnerBytes: [UInt8]) throws(PackError) {
-            let directory = try makeScratchDirectory("btf-pack-runner", purpose: "to check the runner's arguments")
-            defer { removeTree(directory) }
-            let copy = directory + "/" + (output.split(separator: "/").last.map(String.init) ?? "runner")
-            do { try FileIO.writeAtomically(runnerBytes, to: copy, mode: 0o700) } catch {
-                throw PackError(.unreadable, "cannot write a copy to check the runner's arguments: \(error)", file: copy)
-            }
-            let result: Subprocess.Result
-            do { result = try Subprocess.run(copy, ["--check-arguments"]) } catch {
-                print("note: the runner cannot run on this machine (\(error)); its default arguments were not checked")
-                return
-            }
-            guard result.status == 0 else {
-                // A usage error (exit 2), like any other bad argument of this command; nothing is written.
-                var reason = result.output.split(separator: "\n").first.map(String.init) ?? "exit status \(result.status)"
-                if reason.hasPrefix("btf-run: ") { reason.removeFirst("btf-run: ".count) }
-                var standardError = StandardError()
-                print("btf-pack: \(output) not written: the runner rejects the arguments after --: \(reason)", to: &standardError)
-                Glibc.exit(2)
-            }
-        }
-
-        /// The program interpreter (`.interp`, the dynamic loader) of the ELF file at `path`, or
-        /// `nil` for a static executable.
-        static func interpreter(of path: String) -> String? {
-            guard let bytes = try? ELFSectionReader.contents(ofSection: ".interp", inFile: path, maxSize: 4096) else { return nil }
-            return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
-        }
-
         /// `--runner`, else `btf-run` in the directory of this executable.
         private func locateRunner() throws(PackError) -> String {
             if let runner { return runner }
-            let own = FileIO.realPath("/proc/self/exe") ?? "/proc/self/exe"
-            let directory = own.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-            let candidate = directory + "/btf-run"
-            guard access(candidate, X_OK) == 0 else {
-                throw PackError(.unreadable, "no btf-run beside btf-pack; build it (swift build --product btf-run) or give --runner PATH", file: candidate)
+            let beside = RunnerAssembly.runnerBeside()
+            guard beside.isExecutable else {
+                throw PackError(.unreadable, "no btf-run beside btf-pack; build it (swift build --product btf-run) or give --runner PATH", file: beside.path)
             }
-            return candidate
+            return beside.path
         }
 
         /// Every kernel of the tree, trimmed for `object` unless the tree is already trimmed, and the
         /// record of what they were trimmed for (`nil` for an already trimmed tree without one).
         private func packInputs(_ tree: BTFHubTree, object: BPFObject) async throws(PackError) -> ([PackInput], PackMetadata?) {
-            let alreadyTrimmed = tree.kernels.allSatisfy { entry in
-                var status = stat()
-                return entry.format == .rawBTF && stat(entry.inputPath, &status) == 0 && Int(status.st_size) < Runner.trimmedSizeLimit
-            }
-            if alreadyTrimmed {
+            if RunnerAssembly.isAlreadyTrimmed(tree) {
                 print("\(btfhub): \(tree.kernels.count) kernels, already trimmed (raw .btf files under 1 MiB); packing them as they are")
                 return (try PackWriter.inputs(of: tree), try PackMetadata.read(treeAt: btfhub))
             }
@@ -209,8 +156,9 @@ extension BTFPackCommand {
         /// private scratch directory, read back and removed. Any kernel that fails fails the runner:
         /// it would otherwise be missing from the pack without anyone noticing.
         private func trimmed(object: BPFObject) async throws(PackError) -> ([PackInput], PackMetadata?) {
-            let scratch = try makeScratchDirectory("btf-pack-trim", purpose: "for the trimmed kernels")
-            defer { removeTree(scratch) }
+            let scratchDirectory = try ScratchDirectory("btf-pack-trim", purpose: "for the trimmed kernels")
+            defer { scratchDirectory.remove() }
+            let scratch = scratchDirectory.path
             let sweep = Sweep(objects: [object], options: SweepOptions(jobs: jobs))
             var console = SweepConsole()
             let report: SweepReport
@@ -233,28 +181,4 @@ extension BTFPackCommand {
             return (inputs, try PackMetadata.read(treeAt: scratch))
         }
     }
-}
-
-/// A new private directory `/tmp/NAME.XXXXXX` (mode 0700); `purpose` completes the error message.
-private func makeScratchDirectory(_ name: String, purpose: String) throws(PackError) -> String {
-    var template = Array("/tmp/\(name).XXXXXX".utf8CString)
-    guard let directory = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-        throw PackError(.unreadable, "cannot create a scratch directory \(purpose): \(errnoText())", file: "/tmp")
-    }
-    return directory
-}
-
-/// `rm -rf path`, not following symbolic links; what cannot be removed stays.
-private func removeTree(_ path: String) {
-    if unlink(path) == 0 || errno == ENOENT { return }  // a file, a link, or nothing
-    if let directory = opendir(path) {
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(directory)
-        for name in names { removeTree(path + "/" + name) }
-    }
-    rmdir(path)
 }

@@ -2,12 +2,10 @@ import ArgumentParser
 import Archive
 import BTF
 import BTFRuntime
-#if canImport(Glibc)
 import Glibc
-#endif
 
 extension BTFPackCommand {
-    /// `btf-pack which`: the selection dry run (CoreBTF.which), printed step by step.
+    /// `btf-pack which`: the selection dry run (RuntimeBTF.which), printed step by step.
     struct Which: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show which entry of a pack the runtime would choose for a kernel, and why, without loading anything.",
@@ -55,7 +53,7 @@ extension BTFPackCommand {
         var object: String?
 
         func run() {
-            var options = CoreBTFOptions()
+            var options = RuntimeBTFOptions()
             options.pack = Self.startsWithELFMagic(pack)
                 ? .elfSection(file: pack, section: ELFSectionEmbedder.packSectionName) : .file(pack)
             options.useKernelBTF = false
@@ -70,7 +68,7 @@ extension BTFPackCommand {
                     let running = try RunningKernel.uname()
                     options.uname = (arch ?? running.machine, release ?? running.release)
                 }
-                let selection = try CoreBTF.which(options)
+                let selection = try RuntimeBTF.which(options)
                 // os-release values and pack entry names: escaped, one line each.
                 for line in selection.explanation { print(escapedForTerminal(line)) }
             } catch {

@@ -3,13 +3,8 @@ import Archive
 import BPFLoader
 import BTF
 import BTFRuntime
-import Synchronization
-#if canImport(Glibc)
+import CommandSupport
 import Glibc
-#endif
-
-/// Set by SIGINT/SIGTERM; the polling loop stops at its next turn and detaches cleanly.
-let stopRequested = Atomic<Bool>(false)
 
 /// The arguments this executable was built with (`btf-pack runner … -- ARGS`, section .btfkit.args),
 /// read once: `main` puts them before the command line's, `-v` prints them.
@@ -130,7 +125,7 @@ struct BTFRunCommand: ParsableCommand {
     func run() throws {
         LibBPFLog.install(echoLevel: verbose >= 3 ? .debug : verbose == 2 ? .info : nil)
         var diagnostics = StandardError()
-        var options = CoreBTFOptions()
+        var options = RuntimeBTFOptions()
         options.hostRoot = hostRoot
         if which {
             let (lines, found) = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options)
@@ -254,7 +249,7 @@ struct BTFRunCommand: ParsableCommand {
             }
             let decoder = try eventDecoder(objectBytes: objectBytes, objectName: objectName)
             let maps = loaded.eventMaps
-            var printer = EventPrinter(decoder: decoder, json: json, showMap: maps.count > 1)
+            let printer = EventPrinter(decoder: decoder, format: json ? .json : .text, showMap: maps.count > 1)
             var lost: UInt64 = 0
             let stream = try EventStream(maps: maps, handler: { printer.print($0) }, lost: { [verbose] map, cpu, count in
                 lost &+= count
@@ -274,33 +269,19 @@ struct BTFRunCommand: ParsableCommand {
                 print("btf-run: streaming events from " + (names.isEmpty ? "no map (the object has no ring or perf buffer)" : names.joined(separator: ", "))
                       + (duration.map { " for \($0) s" } ?? " until interrupted"), to: &diagnostics)
             }
-            let mapPrinter = try MapPrinter(loaded: loaded, objectBytes: objectBytes, objectName: objectName, options: mapOutput, json: json,
-                                            eventType: decoder?.eventType)
+            let mapPrinter = try MapPrinter(loaded: loaded, objectBytes: objectBytes, objectName: objectName, options: mapOutput.printOptions,
+                                            format: json ? .json : .text, eventType: decoder?.eventType)
             if verbose >= 1 && !mapPrinter.maps.isEmpty {
                 print("btf-run: printing result maps " + mapPrinter.maps.map(\.name).joined(separator: ", ")
                       + (mapOutput.interval.map { " every \($0) s and at exit" } ?? " at exit"), to: &diagnostics)
             }
             let pipe = printk ? try TracePipe() : nil
             if let pipe, verbose >= 1 { print("btf-run: a program calls bpf_printk: streaming \(pipe.path)", to: &diagnostics) }
-            installSignalHandlers()
-            let clock = ContinuousClock()
-            let deadline = duration.map { clock.now + .milliseconds(Int64($0 * 1000)) }
-            let period = mapOutput.interval.map { Duration.milliseconds(Int64($0 * 1000)) }
-            var nextPrint = period.map { clock.now + $0 }
-            while !stopRequested.load(ordering: .relaxed) {
-                if let deadline, clock.now >= deadline { break }
-                try stream.poll(timeoutMilliseconds: pipe == nil ? 100 : 50)
-                if let pipe { printTraceLines(pipe) }
-                if let due = nextPrint, clock.now >= due, let period {
-                    try mapPrinter.printMaps(final: false)
-                    nextPrint = due + period
-                }
-            }
-            // The last events, then the maps as the programs left them (detached: no more changes).
-            try stream.poll(timeoutMilliseconds: 0)
-            loaded.detachAll()
-            if let pipe { printTraceLines(pipe) }
-            try mapPrinter.printMaps(final: true)
+            StopRequest.install()
+            let run = EventLoop(stream: stream, printer: printer, tracePipe: pipe, maps: mapPrinter,
+                                duration: duration.map { .milliseconds(Int64($0 * 1000)) },
+                                interval: mapOutput.interval.map { .milliseconds(Int64($0 * 1000)) })
+            try run.run(detach: { loaded.detachAll() }, until: { StopRequest.isRequested })
             exitCode = 0
         } catch is ListingDone {
             exitCode = 0
@@ -314,14 +295,6 @@ struct BTFRunCommand: ParsableCommand {
         chosen.release()
         if verbose >= 1 && exitCode == 0 && !plan.list { print("btf-run: detached", to: &diagnostics) }
         if exitCode != 0 { throw ExitCode(exitCode) }
-    }
-
-    /// bpf_printk lines, as they are (bcc's trace_pipe look); with --json one object each.
-    private func printTraceLines(_ pipe: TracePipe) {
-        let lines = pipe.drain()
-        guard !lines.isEmpty else { return }
-        for line in lines { print(json ? "{\"trace_pipe\":\(EventValue.jsonString(line))}" : line) }
-        fflush(nil)
     }
 
     /// The `--attach` targets by program name, checked against the object's programs and sections.
@@ -347,7 +320,7 @@ struct BTFRunCommand: ParsableCommand {
     }
 
     /// The BTF for this run; a failure is printed (with the selection's steps under -v) and exits.
-    private func chooseBTF(_ options: CoreBTFOptions) -> ChosenBTF {
+    private func chooseBTF(_ options: RuntimeBTFOptions) -> ChosenBTF {
         let result = Result { () throws(BPFLoaderError) -> ChosenBTF in
             try ChosenBTF.choose(btfFile: btf, btfhubTree: btfhub, options: options)
         }
@@ -363,83 +336,6 @@ struct BTFRunCommand: ParsableCommand {
             }
             fail(error)
         }
-    }
-
-    private func installSignalHandlers() {
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in stopRequested.store(true, ordering: .relaxed) }
-        sigemptyset(&action.sa_mask)
-        for signal in [SIGINT, SIGTERM] { sigaction(signal, &action, nil) }
-    }
-}
-
-/// Writes events to standard output: hex, text columns (with a header line) or JSON lines.
-struct EventPrinter {
-    let decoder: EventDecoder?
-    let json: Bool
-    let showMap: Bool
-    private var columnWidths: [Int]?
-    /// Records printed, and those shorter or longer than the event type (-v reports them).
-    private(set) var records = 0
-    private(set) var shortRecords = 0
-    private(set) var longRecords = 0
-
-    init(decoder: EventDecoder?, json: Bool, showMap: Bool) {
-        self.decoder = decoder
-        self.json = json
-        self.showMap = showMap
-    }
-
-    mutating func print(_ event: BPFEvent) {
-        var line: String
-        records += 1
-        if let decoder {
-            if event.bytes.count < decoder.size { shortRecords += 1 } else if event.bytes.count > decoder.size { longRecords += 1 }
-            let value = decoder.decode(event.bytes)
-            if json {
-                line = value.json
-                if showMap, line.hasPrefix("{") { line = "{\"map\":\(EventValue.jsonString(event.map))," + line.dropFirst() }
-            } else {
-                line = columns(value, map: event.map)
-            }
-        } else if json {
-            line = "{\"map\":\(EventValue.jsonString(event.map)),\"size\":\(event.bytes.count),\"data\":\"\(hex(event.bytes, separator: ""))\"}"
-        } else {
-            line = "\(event.map) \(event.bytes.count) bytes: \(hex(event.bytes))"
-        }
-        Swift.print(line)
-        fflush(nil)  // all streams: a reader of a pipe sees each event at once
-    }
-
-    /// One row; before the first, a header of field names. Columns are as wide as their name,
-    /// at least 7 characters (16 for strings), so rows line up under the header.
-    private mutating func columns(_ value: EventValue, map: String) -> String {
-        guard case .fields(let fields) = value else { return value.text }
-        let named = (showMap ? [("map", EventValue.string(map))] : []) + fields
-        if columnWidths == nil {
-            let widths = named.map { name, value in
-                if case .string = value { return max(name.count, 16) }
-                return max(name.count, 7)
-            }
-            columnWidths = widths
-            Swift.print(zip(named, widths).map { pad($0.0.0, $0.1) }.joined(separator: " ").trimmingTrailingSpaces)
-        }
-        let widths = columnWidths!
-        return named.enumerated().map { index, field in
-            index < widths.count ? pad(field.1.text, widths[index]) : field.1.text
-        }.joined(separator: " ").trimmingTrailingSpaces
-    }
-
-    private func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-    }
-}
-
-extension String {
-    var trimmingTrailingSpaces: String {
-        var text = Substring(self)
-        while text.last == " " { text = text.dropLast() }
-        return String(text)
     }
 }
 

@@ -1,9 +1,8 @@
 import ArgumentParser
 import BPFLoader
 import BTF
-#if canImport(Glibc)
+import CommandSupport
 import Glibc
-#endif
 
 /// Thrown by `--list` once the listing is printed: the run stops there, cleanly.
 struct ListingDone: Error {}

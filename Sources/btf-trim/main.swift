@@ -1,10 +1,9 @@
 import ArgumentParser
 import Archive
 import BTF
+import CommandSupport
 import Trim
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// `btf-trim OBJ... INPUT -o OUT`: trims kernel BTF down to what BPF objects' CO-RE relocations need.
 /// Parses the command line, runs `Sweep`, prints; the work is in the Trim library.
@@ -162,6 +161,12 @@ struct BTFTrimCommand: AsyncParsableCommand {
         Glibc.exit(await command.sweep())
     }
 
+    /// A sweep usage error, with the flag that sets each option it names.
+    static func message(for error: SweepUsageError) -> String {
+        let flags = ["jobs": "--jobs", "modules": "--module", "modulesBesideKernels": "--with-modules", "arch": "--arch"]
+        return escapedForTerminal(error.describe { flags[$0] ?? $0 })
+    }
+
     /// Runs the sweep and returns the exit status.
     func sweep() async -> Int32 {
         var console = SweepConsole()
@@ -194,7 +199,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
                                                                   maxTypeSectionSize: maxTypeSectionMiB << 20,
                                                                   modules: modules, modulesBesideKernels: withModules, cache: cache))
         } catch {
-            console.print("error: \(error)")
+            console.print("error: \(Self.message(for: error))")
             return 2
         }
         for warning in sweep.objectWarnings { console.print("warning: \(warning)") }
@@ -202,7 +207,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
         do {
             report = try await sweep.run(input: paths.last!, output: output) { console.show($0) }
         } catch {
-            console.print("error: \(error)")
+            console.print("error: \(Self.message(for: error))")
             return 2
         }
         for warning in report.warnings.dropFirst(sweep.objectWarnings.count) { console.print("warning: \(warning)") }
@@ -229,7 +234,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
                 status = 1
             }
             if requireAll, let message = coverage.requireAllFailure() {
-                console.print("error: " + message)
+                console.print("error: --require-all: " + message)
                 status = 1
             }
         }

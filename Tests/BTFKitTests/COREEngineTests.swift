@@ -45,6 +45,50 @@ struct COREEngineTests {
         #expect(relocator.candidates(for: anonymous, in: object.btf) == nil)
     }
 
+    /// The failures carry their facts (no root: the engine alone), and their text is libbpf's
+    /// warning: both candidates of an ambiguity, the access-string position of a bad step, the
+    /// errno libbpf returns, the instruction's opcode and values.
+    @Test("failures carry both ambiguous candidates, the access-string position, the errno and the instruction")
+    func failureFacts() throws {
+        let fixture = try COREFixtures.caseFixture("candidates")
+        let target = try BTF(contentsOf: fixture.targetBTF)
+        let results = CORERelocator(target: target).resolveAll(in: try BPFObject(contentsOf: fixture.object))
+        let ambiguities = results.compactMap { result -> COREAmbiguity? in
+            guard case .ambiguous(let failure) = result.outcome, case .ambiguity(let ambiguity) = failure.problem else { return nil }
+            #expect(failure.errno == .invalid)
+            return ambiguity
+        }
+        #expect(ambiguities.map(\.disagreement) == [.fieldOffset, .decision])
+        for ambiguity in ambiguities {
+            // Two flavors of one local type, told apart by id and name, with the values they disagree on.
+            #expect(ambiguity.first.typeID != ambiguity.other.typeID && ambiguity.first.value != ambiguity.other.value)
+            #expect(target.name(ambiguity.first.typeID) == ambiguity.first.name && target.name(ambiguity.other.typeID) == ambiguity.other.name)
+            #expect(Set([ambiguity.first.name, ambiguity.other.name]) == (ambiguity.disagreement == .fieldOffset ? ["amb___a", "amb___b"] : ["dec___a", "dec___b"]))
+        }
+        let anonymousRoot = try #require(results.first { $0.sectionName == "tracepoint/syscalls/sys_enter_getegid" })
+        let anonymous = try #require(anonymousRoot.outcome.failure)
+        #expect(anonymous.problem == .anonymousLocalType(anonymousRoot.relocation.typeID) && anonymous.errno == .invalid)
+
+        // A member index past the end, as the fourth number of the access string.
+        let mutated = try COREFixtures.replacingBTFString(in: try COREFixtures.caseFixture("fields").object, "0:4:1:1", with: "0:4:1:7")
+        defer { try? FileManager.default.removeItem(atPath: mutated) }
+        let fields = try COREFixtures.caseFixture("fields")
+        let parsed = CORERelocator(target: try BTF(contentsOf: fields.targetBTF)).resolveAll(in: try BPFObject(contentsOf: mutated))
+        let bad = try #require(parsed.compactMap(\.outcome.failure).first)
+        guard case let .invalidAccessSpec(accessString, position, _) = bad.problem else { Issue.record("\(bad)"); return }
+        #expect(accessString == "0:4:1:7" && position == 3 && bad.step == .parsingLocalSpec && bad.errno == .invalid)
+        #expect(bad.description.hasPrefix("parsing local spec failed: member index 7 out of range for ") && bad.description.hasSuffix(" (-22)"))
+
+        // An ALU instruction that does not hold the local value: libbpf's "unexpected insn value".
+        let resolved = try #require(results.first { $0.value?.validate == true && $0.relocation.kind == .fieldByteOffset })
+        let expected = try #require(resolved.value?.originalValue)
+        let wrong = UInt32(truncatingIfNeeded: expected + 1)
+        let alu: [UInt8] = [0x07, 0x01, 0, 0] + withUnsafeBytes(of: wrong.littleEndian, Array.init)  // r1 += imm
+        let mismatch = try #require(resolved.patch(instruction: alu[...]).failure)
+        #expect(mismatch.problem == .instructionMismatch(COREInstructionMismatch(opcode: 0x07, .unexpectedValue(expected: expected, got: expected + 1))))
+        #expect(mismatch.description == "unexpected ALU/ALU64 value: got \(expected + 1), expected \(expected)" && mismatch.errno == .invalid)
+    }
+
     /// Access strings clang never emits (out-of-range indices, malformed numbers, a root index other
     /// than 0, blanks and signs that libbpf's sscanf accepts, a type-based string other than "0"):
     /// written over the object's string table, they give the engine and libbpf the same outcomes.
@@ -189,8 +233,12 @@ enum COREComparison {
                 }
             case (.poisoned, .poisoned):
                 report.poisoned += 1
-            case (.failed, .failed), (.failed, .ambiguous):
+            case let (.failed(errno, message), .failed(failure)), let (.failed(errno, message), .ambiguous(failure)):
                 report.failed += 1
+                // libbpf logs the errno negated; the engine keeps the same one.
+                if failure.errno.map({ -$0.rawValue }) != errno {
+                    Issue.record("\(where_): libbpf failed with \(errno) (\(message)), engine with \(failure.errno.map { "-\($0.rawValue)" } ?? "no errno") [\(failure)]")
+                }
             default:
                 Issue.record("\(where_): libbpf \(expected.result), engine \(got) [\(result.outcome)]")
             }

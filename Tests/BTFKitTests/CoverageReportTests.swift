@@ -53,6 +53,11 @@ struct CoverageReportTests {
         return CoverageReport(sweep: report)
     }
 
+    /// A poisoning and an ambiguity, for reports built by hand.
+    static let noMatch = COREFailure(.noMatchingTarget(candidateCount: 1))
+    static let decisionAmbiguity = COREFailure(.ambiguity(COREAmbiguity(.decision, first: .init(typeID: TypeID(2), name: "task_struct", value: 2),
+                                                                        other: .init(typeID: TypeID(7), name: "task_struct", value: 3))))
+
     @Test("classification: existence checks at 0 are absent, ambiguities are told from other failures")
     func classification() {
         typealias T = CoverageRelocationTable
@@ -62,12 +67,20 @@ struct CoverageReportTests {
         #expect(T.classify(.resolved(1), kind: .typeExists) == .resolved(1))
         // A byte offset of 0 is a real offset, not an absence.
         #expect(T.classify(.resolved(0), kind: .fieldByteOffset) == .resolved(0))
-        #expect(T.classify(.poisoned(reason: "x"), kind: .fieldByteOffset) == .poisoned(reason: "x"))
-        #expect(T.classify(.ambiguous(reason: "relocation decision ambiguity: 1 != 2"), kind: .typeIDTarget)
-                == .ambiguous(reason: "relocation decision ambiguity: 1 != 2"))
-        #expect(T.classify(.ambiguous(reason: "field offset ambiguity: 8 != 16"), kind: .fieldByteOffset).code == "M")
-        #expect(T.classify(.failed(reason: "invalid access string"), kind: .fieldByteOffset).code == "F")
-        #expect(!CoverageOutcome.absent.isProblem && CoverageOutcome.poisoned(reason: "").isProblem)
+        let missing = COREFailure(.noMatchingTarget(candidateCount: 1))
+        #expect(T.classify(.poisoned(missing), kind: .fieldByteOffset) == .poisoned(missing))
+        let decision = COREFailure(.ambiguity(COREAmbiguity(.decision, first: .init(typeID: TypeID(2), name: "task", value: 2),
+                                                             other: .init(typeID: TypeID(9), name: "task___2", value: 1))))
+        #expect(T.classify(.ambiguous(decision), kind: .typeIDTarget) == .ambiguous(decision))
+        #expect(T.classify(.ambiguous(decision), kind: .typeIDTarget).reason == "relocation decision ambiguity: 1 != 2")
+        let offsets = COREFailure(.ambiguity(COREAmbiguity(.fieldOffset, first: .init(typeID: TypeID(2), name: "task", value: 16),
+                                                            other: .init(typeID: TypeID(9), name: "task", value: 8))))
+        #expect(T.classify(.ambiguous(offsets), kind: .fieldByteOffset).code == "M")
+        #expect(T.classify(.ambiguous(offsets), kind: .fieldByteOffset).reason == "field offset ambiguity: 8 != 16")
+        let invalid = COREFailure(.invalidAccessSpec(accessString: "0:x", position: nil, message: "malformed access string \"0:x\""),
+                                  step: .parsingLocalSpec)
+        #expect(T.classify(.failed(invalid), kind: .fieldByteOffset).code == "F")
+        #expect(!CoverageOutcome.absent.isProblem && CoverageOutcome.poisoned(missing).isProblem)
     }
 
     @Test("relocation names: root type and member path from the local spec, types and enumerators by kind")
@@ -225,8 +238,8 @@ struct CoverageReportTests {
 
         let broken = CoverageReport(input: "in", objects: ["p.bpf.o"],
                                     relocations: [relocation("task_struct.__state", .fieldByteOffset), relocation("struct task_struct", .typeIDTarget)],
-                                    kernels: [kernel("5.4.0-26-generic", [.poisoned(reason: "no match"), .ambiguous(reason: "relocation decision ambiguity")]),
-                                              kernel("5.15.0-1-generic", [.resolved(24), .ambiguous(reason: "relocation decision ambiguity")])])
+                                    kernels: [kernel("5.4.0-26-generic", [.poisoned(Self.noMatch), .ambiguous(Self.decisionAmbiguity)]),
+                                              kernel("5.15.0-1-generic", [.resolved(24), .ambiguous(Self.decisionAmbiguity)])])
         let message = broken.requireAllFailure()
         #expect(message != nil)
         #expect(message?.contains("task_struct.__state (byte_off") == true && message?.contains("struct task_struct (target_type_id") == true)
@@ -248,7 +261,7 @@ struct CoverageReportTests {
                            outcomes: [outcome], verdicts: verdicts)
         }
         let guarded = CoverageReport(input: "in", objects: ["p.bpf.o"], relocations: [relocation], programs: [programs[0]],
-                                     kernels: [kernel("5.4.0-26-generic", .poisoned(reason: "no match"), [.guarded]),
+                                     kernels: [kernel("5.4.0-26-generic", .poisoned(Self.noMatch), [.guarded]),
                                                kernel("5.15.0-1-generic", .resolved(24), [.loads])])
         #expect(guarded.requireAllFailure() == nil)
         #expect(guarded.guardedRelocations.map(\.relocationIndex) == [0] && guarded.blockingRelocations.isEmpty)
@@ -256,7 +269,7 @@ struct CoverageReportTests {
         #expect(guarded.terminalSummary().contains("p.bpf.o: 1 program loads on 2 of 2 kernels"), "\(guarded.terminalSummary())")
 
         let rejected = CoverageReport(input: "in", objects: ["p.bpf.o"], relocations: [relocation], programs: programs,
-                                      kernels: [kernel("5.4.0-26-generic", .poisoned(reason: "no match"), [.guarded, .rejected(sites: [0])]),
+                                      kernels: [kernel("5.4.0-26-generic", .poisoned(Self.noMatch), [.guarded, .rejected(sites: [0])]),
                                                 kernel("5.15.0-1-generic", .resolved(24), [.loads, .loads])])
         let message = try #require(rejected.requireAllFailure())
         #expect(message.contains("p.bpf.o naked: rejected on 1 of 2 kernels: task_struct.__state (byte_off) not found: ubuntu 20.04 1 of 2"),

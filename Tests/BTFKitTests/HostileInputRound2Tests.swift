@@ -308,13 +308,13 @@ struct HostileInputRound2Tests {
 
         // The runtime: BTFKIT_BTF naming it, a pack entry holding it, btf-run --btf.
         #expect(throws: BTFRuntimeError.self) { try ChosenBTFCheck.check(looping.serialized(), source: "cyclic") }
-        var options = CoreBTFOptions()
+        var options = RuntimeBTFOptions()
         options.environment = ["BTFKIT_BTF": cyclic]
-        let override = #expect(throws: BTFRuntimeError.self) { try CoreBTF.ensure(options) }
+        let override = #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.ensure(options) }
         #expect(override?.kind == .badOverride && override?.message.contains("reference cycle") == true, "\(String(describing: override))")
         let identity = try Self.writePack(d + "/pack.tar.xz", btf: looping.serialized())
         let packed = #expect(throws: BTFRuntimeError.self) {
-            try CoreBTF.ensure(RuntimeTestSupport.forcedEmbeddedOptions(pack: try FileIO.read(d + "/pack.tar.xz"), identity: identity))
+            try RuntimeBTF.ensure(RuntimeTestSupport.forcedEmbeddedOptions(pack: try FileIO.read(d + "/pack.tar.xz"), identity: identity))
         }
         #expect(packed?.message.contains("reference cycle") == true, "\(String(describing: packed))")
         let run = try Self.guarded("btf-run", [try Self.object(), "--btf", cyclic, "--duration", "1"], seconds: 30)

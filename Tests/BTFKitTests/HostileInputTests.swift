@@ -462,12 +462,12 @@ struct HostileInputTests {
             (.elfSection(file: dir.path + "/empty.tar.xz", section: ".btfkit.pack"), dir.path + "/empty.tar.xz"),
         ]
         for (source, name) in sources {
-            var options = CoreBTFOptions()
+            var options = RuntimeBTFOptions()
             options.pack = source
             options.identity = identity
             options.environment = ["BTFKIT_FORCE_EMBEDDED": "1"]
             do {
-                let chosen = try CoreBTF.ensure(options)
+                let chosen = try RuntimeBTF.ensure(options)
                 chosen.release()
                 Issue.record("\(name): accepted")
             } catch {
@@ -600,7 +600,7 @@ struct HostileInputTests {
         let (bytes, identity, _) = try RuntimeTestSupport.pack()
         var options = RuntimeTestSupport.forcedEmbeddedOptions(pack: bytes, identity: identity)
 
-        let memory = try CoreBTF.ensure(options)
+        let memory = try RuntimeBTF.ensure(options)
         let path = try #require(memory.customPath)
         #expect(path.hasPrefix("/proc/self/fd/"))
         let target = try FileManager.default.destinationOfSymbolicLink(atPath: path)
@@ -608,8 +608,8 @@ struct HostileInputTests {
         memory.release()
 
         options.forceTemporaryFile = true
-        let first = try CoreBTF.ensure(options)
-        let second = try CoreBTF.ensure(options)
+        let first = try RuntimeBTF.ensure(options)
+        let second = try RuntimeBTF.ensure(options)
         let (firstPath, secondPath) = (try #require(first.customPath), try #require(second.customPath))
         #expect(firstPath != secondPath, "two exposures share the path \(firstPath)")
         // mkstemp's six random characters: nothing another user could create in advance.

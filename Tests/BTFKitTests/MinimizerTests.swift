@@ -219,6 +219,11 @@ import Testing
         let (full, copies) = try duplicatedStructs(3)
         // All results share one local root type, hence one libbpf candidate-cache entry.
         let relocation = CORERelocation(instructionOffset: 0, typeID: TypeID(2), accessStringOffset: .empty, kind: .fieldByteOffset)
+        // The first and the third copy disagree.
+        func ambiguity(_ disagreement: COREAmbiguity.Disagreement, _ copies: [TypeID]) -> COREFailure {
+            COREFailure(.ambiguity(COREAmbiguity(disagreement, first: .init(typeID: copies[0], name: "task", value: 0),
+                                                 other: .init(typeID: copies[2], name: "task", value: 32))))
+        }
         func result(_ candidates: [TypeID], _ outcome: CORERelocationOutcome, member: Int = 0) -> CORERelocationResult {
             CORERelocationResult(relocation: relocation, sectionName: "s", localSpec: nil,
                                  targetSpecs: candidates.map { CORESpec(rootTypeID: $0, relocationKind: .fieldByteOffset, rawSpec: [0, member]) },
@@ -240,18 +245,18 @@ import Testing
 
         // A failed relocation (candidates disagree) keeps every candidate it saw.
         var failed = Minimizer(source: full)
-        try failed.record([result([copies[0], copies[2]], .ambiguous(reason: "field offset ambiguity"))])
+        try failed.record([result([copies[0], copies[2]], .ambiguous(ambiguity(.fieldOffset, copies)))])
         let outFailed = failed.build()
         #expect(outFailed.typeIDs.filter { outFailed.name($0) == "task" }.count == 2)
 
         // Agreeing relocations, then an ambiguity between the first and the third copy as the type's
         // last relocation: those two reproduce it. A relocation after the failure keeps everything.
         var lastFails = Minimizer(source: full)
-        try lastFails.record([result(copies, .resolved(0)), result([copies[0], copies[2]], .ambiguous(reason: "relocation decision ambiguity"))])
+        try lastFails.record([result(copies, .resolved(0)), result([copies[0], copies[2]], .ambiguous(ambiguity(.decision, copies)))])
         let outLastFails = lastFails.build()
         #expect(outLastFails.typeIDs.filter { outLastFails.name($0) == "task" }.count == 2)
         var failsThenMore = Minimizer(source: full)
-        try failsThenMore.record([result([copies[0], copies[2]], .ambiguous(reason: "relocation decision ambiguity")), result(copies, .resolved(0))])
+        try failsThenMore.record([result([copies[0], copies[2]], .ambiguous(ambiguity(.decision, copies))), result(copies, .resolved(0))])
         let outFailsThenMore = failsThenMore.build()
         #expect(outFailsThenMore.typeIDs.filter { outFailsThenMore.name($0) == "task" }.count == 3)
 
@@ -270,7 +275,7 @@ import Testing
         var failed = CORERelocationResult(relocation: relocation, sectionName: "s",
                                           localSpec: CORESpec(rootTypeID: TypeID(2), relocationKind: .fieldByteOffset, rawSpec: [0, 0]),
                                           targetSpecs: [CORESpec(rootTypeID: copies[0], relocationKind: .fieldByteOffset, rawSpec: [0, 0])],
-                                          outcome: .failed(reason: "bitfield too big to load"))
+                                          outcome: .failed(COREFailure(.bitfieldTooBig(.fieldByteOffset), step: .computingValue)))
         failed.candidateIDs = copies
         var m = Minimizer(source: full)
         try m.record([failed])

@@ -262,6 +262,60 @@ struct PackTests {
         #expect(error?.description.hasPrefix("cut.elf: ") == true)
     }
 
+    @Test("an ELF file cut inside its header, its section header table or a section it lists: the same error from ELFFile, the pread reader and the embedder, as readelf complains too")
+    func truncatedELFHeaders() throws {
+        let elf = MinimalELF.build(.little)
+        let shoff = 88, tableSize = 3 * 64  // MinimalELF's layout: names and .text, then the table
+        #expect(elf.count == shoff + tableSize && Self.load64(at: 0x28, in: elf) == UInt64(shoff))
+        // Extended numbering: e_shnum 0, the count in section 0's sh_size.
+        var extended = elf
+        extended.replaceSubrange(0x3C ..< 0x3E, with: [0, 0])
+        extended.replaceSubrange((shoff + 0x20) ..< (shoff + 0x28), with: [3, 0, 0, 0, 0, 0, 0, 0])
+        // The name table moved behind the section header table (its header points there).
+        var namesLast = elf
+        let names = Array(elf[64 ..< 81])
+        namesLast += names
+        namesLast.replaceSubrange((shoff + 64 + 0x18) ..< (shoff + 64 + 0x20), with: [UInt8(elf.count & 0xff), UInt8(elf.count >> 8), 0, 0, 0, 0, 0, 0])
+        #expect(try ELFFile(parsing: extended).sections.map(\.name) == ["", ".shstrtab", ".text"])
+        #expect(try ELFFile(parsing: namesLast).sections.map(\.name) == ["", ".shstrtab", ".text"])
+        let cuts: [(what: String, bytes: [UInt8], length: Int, problem: String)] = [
+            ("inside the magic", elf, 3, "not an ELF file (bad magic)"),
+            ("after the class", elf, 5, "truncated ELF header: 5 bytes, 64 needed"),
+            ("inside the ELF header", elf, 40, "truncated ELF header: 40 bytes, 64 needed"),
+            ("one byte short of the ELF header", elf, 63, "truncated ELF header: 63 bytes, 64 needed"),
+            ("before the section header table", elf, 80, "section header table at 88 is past the end of the file"),
+            ("where the section header table starts", elf, shoff, "section header table at 88 is past the end of the file"),
+            ("inside section header 0", elf, shoff + 1, "section header table (3 entries at 88) runs past the end of the file"),
+            ("inside section header 1", elf, shoff + 64 + 20, "section header table (3 entries at 88) runs past the end of the file"),
+            ("one byte short of the table", elf, elf.count - 1, "section header table (3 entries at 88) runs past the end of the file"),
+            ("inside section header 0, extended numbering", extended, shoff + 30, "section header 0 lies outside the file"),
+            ("inside the name table", namesLast, namesLast.count - 5, "section 1 at \(elf.count)+17 lies outside the \(namesLast.count - 5)-byte file"),
+        ]
+        for (what, bytes, length, problem) in cuts {
+            let cut = Array(bytes[..<length])
+            let path = PackFixtures.temporaryPath("cut-\(length).elf")
+            try FileIO.writeAtomically(cut, to: path)
+            let parsed = #expect(throws: BTFError.self, "\(what)") { try ELFFile(parsing: cut, file: path) }
+            #expect(parsed?.problem == problem, "\(what): \(String(describing: parsed))")
+            // The pread reader and the embedder build on the same parser: the same words, with its offset.
+            let located = "offset \(parsed?.offset ?? -1): \(problem)"
+            let read = #expect(throws: PackError.self, "\(what)") { try ELFSectionReader.contents(inFile: path) }
+            #expect(read?.kind == .notELF && read?.problem == located, "\(what): \(String(describing: read))")
+            #expect(read?.description.hasPrefix(path + ": ") == true, "\(what): \(String(describing: read))")
+            let embedded = #expect(throws: PackError.self, "\(what)") {
+                try ELFSectionEmbedder.appendingSection(named: ".x", data: [1], to: cut, file: path)
+            }
+            #expect(embedded?.kind == .notELF && embedded?.problem == located, "\(what): \(String(describing: embedded))")
+            // binutils' reader notices too.
+            let readelf = try TestSupport.run("readelf", ["-S", "-W", path])
+            #expect(!readelf.stderr.isEmpty, "\(what): readelf said nothing")
+        }
+    }
+
+    private static func load64(at offset: Int, in bytes: [UInt8]) -> UInt64 {
+        (0 ..< 8).reduce(0) { $0 | UInt64(bytes[offset + $1]) << (8 * $1) }
+    }
+
     @Test("embedding into a C-built libbpf program, and linking emit-asm's output: btfkit_ensure_core_btf finds the pack")
     func embedIntoCProgram() throws {
         let (tree, _, _) = try PackFixtures.treeWithRunningKernel()

@@ -124,13 +124,14 @@ struct ProgramChoiceEndToEndTests {
         #expect(run.events.allSatisfy { ($0["pid"] as? Int) == run.targetPID })
     }
 
-    @Test("old kernels' BTF forced: perf buffer instead of ring buffer, the openat2 program's poisoned relocation left out", arguments: [
+    @Test("old kernels' BTF forced: perf buffer instead of ring buffer, the openat2 program's poisoned relocation left out",
+          .requiresSharedArchive, arguments: [
         "debian/10/x86_64/4.19.0-21-cloud-amd64.btf.tar.xz",
         "ubuntu/20.04/x86_64/5.4.0-86-generic.btf.tar.xz",
         "centos/8/x86_64/4.18.0-80.el8.x86_64.btf.tar.xz",
     ])
     func oldKernelBTF(kernel: String) throws {
-        guard TestSupport.sharedArchiveAvailable() else { return }
+        try TestSupport.requireSharedArchive()
         let btf = try TestSupport.extractedKernel(TestSupport.sharedArchive + "/" + kernel)
         let run = try Self.run(["--set", "targ_pid=@TARGET@", "--max-entries", "start=512"], hideBTF: true, btf: btf)
         Self.expectOneTwin(run, source: Self.sourceRawTP, buffer: "perf buffer")

@@ -38,7 +38,7 @@ struct ReportHTMLTests {
                                             indexInSection: 0, instructionOffset: 0, kind: .fieldByteOffset, accessString: "0:1",
                                             name: "x.\"y\"&z")
         let report = CoverageReport(input: "in", objects: ["a<b>.bpf.o"], relocations: [relocation],
-                                    kernels: [CoverageKernel(name: "k", identity: nil, outcomes: [.poisoned(reason: "</script><b>")])])
+                                    kernels: [CoverageKernel(name: "k", identity: nil, outcomes: [.failed(COREFailure(.invalidBTF("</script><b>")))])])
         let html = report.html()
         #expect(!html.contains("http://") && !html.contains("https://"), "the page must not reach the network")
         #expect(!html.contains("<link") && !html.contains("src="), "no external resources")
@@ -144,7 +144,7 @@ struct ReportHTMLTests {
             let outcomes: [CoverageOutcome] = relocations.indices.map { r in
                 let cut = (r * 7 + relocations[r].objectIndex) % 100
                 if group >= cut { return .resolved(UInt64(r % 3 == 0 ? 1 : 8 * r)) }
-                return r % 4 == 0 ? .poisoned(reason: "no match") : .absent
+                return r % 4 == 0 ? .poisoned(CoverageReportTests.noMatch) : .absent
             }
             let verdicts: [GuardVerdict] = programs.indices.map { p in
                 let first = programs[p].objectIndex * 40 + (p % 5) * 8

@@ -241,6 +241,26 @@ struct RunnerTests {
         #expect(run.status == 1 && run.stderr.contains(EmbeddedArguments.sectionName) && run.stderr.contains("damaged"), "\(run.stderr)")
     }
 
+    @Test("btf-pack runner whose runner rejects the arguments after -- exits 2 and leaves nothing in TMPDIR", .requiresSharedArchive)
+    func rejectedArgumentsLeaveNoScratch() throws {
+        try TestSupport.requireSharedArchive()
+        let object = try PackFixtures.execsnoopObject()
+        let btfPack = try PackFixtures.product("btf-pack"), btfRun = try PackFixtures.product("btf-run")
+        // A full kernel: the trimmed tree's scratch directory is made (and removed) too.
+        let root = try Self.treeOfSharedKernels(["ubuntu/20.04/x86_64/5.4.0-86-generic.btf.tar.xz"], named: "scratch-tree")
+        let temporary = PackFixtures.temporaryPath("tmpdir")
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+        let output = PackFixtures.temporaryPath("rejected-runner")
+        let refused = try PackFixtures.runWithEnvironment(btfPack, ["runner", "--object", object, "--btfhub", root, "-o", output,
+                                                                    "--runner", btfRun, "--", "--event-type", "nosuch"], ["TMPDIR": temporary])
+        #expect(refused.status == 2, "\(refused.stderr)")
+        // The runner's copy ran in TMPDIR (its message names the copy) and is gone, with its directory.
+        #expect(refused.stderr.contains("\(output) not written") && refused.stderr.contains("no struct or union named 'nosuch'"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("the object embedded in \(temporary)/btf-pack-runner."), "\(refused.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temporary) == [])
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
     @Test("--btfhub picks from the tree with the selection chain: unique release with a warning, a collision is an error")
     func btfhubTreeUsesTheSelectionChain() throws {
         let btfRun = try PackFixtures.product("btf-run")

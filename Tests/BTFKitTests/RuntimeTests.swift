@@ -1,6 +1,7 @@
 import Archive
 import BTF
 import BTFRuntime
+import BPFLoader
 import CLibBPF
 import Foundation
 import Testing
@@ -80,7 +81,7 @@ struct RuntimeTests {
     @Test("policy: kernel BTF present means nothing to do; BTFKIT_BTF wins; BTFKIT_FORCE_EMBEDDED uses the pack")
     func policy() throws {
         let (bytes, identity, btf) = try RuntimeTestSupport.pack()
-        var options = CoreBTFOptions()
+        var options = RuntimeBTFOptions()
         options.pack = .bytes(bytes, description: "test pack")
         options.identity = identity
         options.environment = [:]
@@ -88,21 +89,21 @@ struct RuntimeTests {
         try FileIO.writeAtomically([0], to: existing)
         options.kernelBTFPath = existing
 
-        let kernel = try CoreBTF.ensure(options)
+        let kernel = try RuntimeBTF.ensure(options)
         #expect(kernel.choice == .kernel)
         #expect(kernel.customPath == nil)
 
         options.environment = ["BTFKIT_BTF": existing]
-        let overridden = try CoreBTF.ensure(options)
+        let overridden = try RuntimeBTF.ensure(options)
         #expect(overridden.choice == .override(path: existing))
         #expect(overridden.customPath == existing)
         options.environment = ["BTFKIT_BTF": "/nonexistent/vmlinux.btf"]
-        let badOverride = #expect(throws: BTFRuntimeError.self) { try CoreBTF.ensure(options) }
+        let badOverride = #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.ensure(options) }
         #expect(badOverride?.kind == .badOverride)
         #expect(badOverride?.message.contains("BTFKIT_BTF=/nonexistent/vmlinux.btf") == true)
 
         options.environment = ["BTFKIT_FORCE_EMBEDDED": "1"]
-        let forced = try CoreBTF.ensure(options)
+        let forced = try RuntimeBTF.ensure(options)
         #expect(forced.choice == .packed(identity, pack: "test pack"))
         #expect(forced.customPath?.hasPrefix("/proc/self/fd/") == true)
         #expect(try FileIO.read(forced.customPath!) == btf)
@@ -112,7 +113,7 @@ struct RuntimeTests {
         // No kernel BTF: the pack is used without forcing.
         options.environment = [:]
         options.kernelBTFPath = "/nonexistent/vmlinux"
-        let chosen = try CoreBTF.ensure(options)
+        let chosen = try RuntimeBTF.ensure(options)
         #expect(chosen.choice == .packed(identity, pack: "test pack"))
         // libbpf reads it: btf__parse accepts the memfd path.
         let parsed = btf__parse(chosen.customPath!, nil)
@@ -126,7 +127,7 @@ struct RuntimeTests {
         let (bytes, identity, btf) = try RuntimeTestSupport.pack()
         var options = RuntimeTestSupport.forcedEmbeddedOptions(pack: bytes, identity: identity)
 
-        let memory = try CoreBTF.ensure(options)
+        let memory = try RuntimeBTF.ensure(options)
         let path = try #require(memory.customPath)
         let fd = open(path, O_WRONLY)
         #expect(fd >= 0)
@@ -138,7 +139,7 @@ struct RuntimeTests {
         memory.release()
 
         options.forceTemporaryFile = true
-        let file = try CoreBTF.ensure(options)
+        let file = try RuntimeBTF.ensure(options)
         let temporary = try #require(file.customPath)
         #expect(!temporary.hasPrefix("/proc/"))
         var status = stat()
@@ -153,7 +154,7 @@ struct RuntimeTests {
     func libbpfOptions() throws {
         let (bytes, identity, _) = try RuntimeTestSupport.pack()
         var options = RuntimeTestSupport.forcedEmbeddedOptions(pack: bytes, identity: identity)
-        let chosen = try CoreBTF.ensure(options)
+        let chosen = try RuntimeBTF.ensure(options)
         var opts = bpf_object_open_opts()
         opts.sz = MemoryLayout<bpf_object_open_opts>.size
         chosen.apply(to: &opts)
@@ -161,7 +162,7 @@ struct RuntimeTests {
 
         options.environment = [:]
         options.kernelBTFPath = "/"  // exists
-        let kernel = try CoreBTF.ensure(options)
+        let kernel = try RuntimeBTF.ensure(options)
         kernel.apply(to: &opts)
         #expect(opts.btf_custom_path == nil)
         chosen.release()
@@ -170,13 +171,13 @@ struct RuntimeTests {
     @Test("no match, no pack, corrupt pack: errors name the identity, the nearest entries, the file")
     func errors() throws {
         let (bytes, identity, _) = try RuntimeTestSupport.pack()
-        var options = CoreBTFOptions()
+        var options = RuntimeBTFOptions()
         options.environment = ["BTFKIT_FORCE_EMBEDDED": "1"]
         options.pack = .bytes(bytes, description: "test pack")
         var other = identity
         other.release = identity.release + "-not-packed"
         options.identity = other
-        let miss = #expect(throws: BTFRuntimeError.self) { try CoreBTF.ensure(options) }
+        let miss = #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.ensure(options) }
         #expect(miss?.kind == .noMatchingKernel)
         #expect(miss?.errnoCode == ENOENT)
         #expect(miss?.message.contains("no BTF for kernel \(other)") == true)
@@ -184,30 +185,30 @@ struct RuntimeTests {
 
         options.identity = identity
         options.pack = .elfSection(file: "/bin/true", section: ".btfkit.pack")
-        let noPack = #expect(throws: BTFRuntimeError.self) { try CoreBTF.ensure(options) }
+        let noPack = #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.ensure(options) }
         #expect(noPack?.kind == .noPack)
         #expect(noPack?.message.contains("/bin/true: has no section .btfkit.pack") == true)
 
         options.pack = .bytes(Array(bytes.prefix(bytes.count / 2)), description: "half a pack")
-        let corrupt = #expect(throws: BTFRuntimeError.self) { try CoreBTF.ensure(options) }
+        let corrupt = #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.ensure(options) }
         #expect(corrupt?.kind == .badPack)
         #expect(corrupt?.message.hasPrefix("half a pack: ") == true)
 
         options.pack = .file("/nonexistent/pack.tar.xz")
-        let absent = #expect(throws: BTFRuntimeError.self) { try CoreBTF.ensure(options) }
+        let absent = #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.ensure(options) }
         #expect(absent?.kind == .badPack)
         #expect(absent?.message.hasPrefix("/nonexistent/pack.tar.xz: ") == true)
 
         options.pack = .embedded  // the test runner has no pack
-        let notEmbedded = #expect(throws: BTFRuntimeError.self) { try CoreBTF.ensure(options) }
+        let notEmbedded = #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.ensure(options) }
         #expect(notEmbedded?.kind == .noPack)
     }
 }
 
 enum RuntimeTestSupport {
     /// Options that pick from `pack` (named "test pack") for `identity`, the kernel's own BTF ignored.
-    static func forcedEmbeddedOptions(pack: [UInt8], identity: KernelIdentity) -> CoreBTFOptions {
-        var options = CoreBTFOptions()
+    static func forcedEmbeddedOptions(pack: [UInt8], identity: KernelIdentity) -> RuntimeBTFOptions {
+        var options = RuntimeBTFOptions()
         options.pack = .bytes(pack, description: "test pack")
         options.identity = identity
         options.environment = ["BTFKIT_FORCE_EMBEDDED": "1"]

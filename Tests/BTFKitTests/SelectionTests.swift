@@ -207,7 +207,7 @@ struct SelectionTests {
         }
     }
 
-    // MARK: - Through CoreBTF: host root, os-release file, environment
+    // MARK: - Through RuntimeBTF: host root, os-release file, environment
 
     /// A fake root with an os-release, the layout a container sees with the host's / mounted.
     static func root(etc: String?, usrLib: String? = nil) throws -> String {
@@ -220,8 +220,8 @@ struct SelectionTests {
         return root
     }
 
-    static func options(pack: [String], release: String, machine: String = "x86_64") throws -> CoreBTFOptions {
-        var options = CoreBTFOptions()
+    static func options(pack: [String], release: String, machine: String = "x86_64") throws -> RuntimeBTFOptions {
+        var options = RuntimeBTFOptions()
         options.pack = .bytes(try PackWriter.pack(pack.map(Self.input)).bytes, description: "test pack")
         options.kernelBTFPath = "/nonexistent/vmlinux"
         options.uname = (machine, release)
@@ -238,35 +238,35 @@ struct SelectionTests {
         // Without the host root: the container's os-release.
         var options = try Self.options(pack: Self.ubuntuCollision, release: Self.awsRelease)
         options.osReleasePaths = [container + "/etc/os-release", container + "/usr/lib/os-release"]
-        let ambiguous = #expect(throws: BTFRuntimeError.self) { try CoreBTF.which(options) }
+        let ambiguous = #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.which(options) }
         #expect(ambiguous?.kind == .ambiguousKernel)
         #expect(ambiguous?.message.contains("ID=alpine VERSION_ID=3.18.4 from \(container)/etc/os-release") == true, "\(ambiguous?.message ?? "")")
         #expect(ambiguous?.explanation.contains("os-release: \(container)/etc/os-release: ID=alpine VERSION_ID=3.18.4") == true)
         options.uname = ("x86_64", "5.4.0-26-generic")
-        let unique = try CoreBTF.which(options)
+        let unique = try RuntimeBTF.which(options)
         #expect(unique.step == .uniqueRelease && unique.entry?.description == "ubuntu/20.04/x86_64/5.4.0-26-generic")
         #expect(unique.warnings.first?.contains("the distribution did not match") == true)
 
         // The host root, as an option (btf-run --host-root) and from the environment.
         options = try Self.options(pack: Self.ubuntuCollision, release: Self.awsRelease)
         options.hostRoot = host
-        let viaOption = try CoreBTF.which(options)
+        let viaOption = try RuntimeBTF.which(options)
         #expect(viaOption.step == .exact && viaOption.entry?.description == "ubuntu/20.04/x86_64/\(Self.awsRelease)")
         #expect(viaOption.trail.contains("os-release: \(host)/etc/os-release (host root \(host)): ID=ubuntu VERSION_ID=20.04"), "\(viaOption.trail)")
         #expect(viaOption.warnings.isEmpty)
 
         options.hostRoot = nil
         options.environment = ["BTFKIT_HOST_ROOT": hostWithUsrLibOnly + "/"]
-        let viaEnvironment = try CoreBTF.which(options)
+        let viaEnvironment = try RuntimeBTF.which(options)
         #expect(viaEnvironment.step == .exact && viaEnvironment.entry?.description == "ubuntu/18.04/x86_64/\(Self.awsRelease)",
                 "usr/lib/os-release under the host root is the fallback: \(viaEnvironment.trail)")
         // The option wins over the environment.
         options.hostRoot = host
-        #expect(try CoreBTF.which(options).entry?.version == "20.04")
+        #expect(try RuntimeBTF.which(options).entry?.version == "20.04")
 
         options = try Self.options(pack: Self.ubuntuCollision, release: Self.awsRelease)
         options.environment = ["BTFKIT_OS_RELEASE": hostWithUsrLibOnly + "/usr/lib/os-release", "BTFKIT_HOST_ROOT": host]
-        let viaFile = try CoreBTF.which(options)
+        let viaFile = try RuntimeBTF.which(options)
         #expect(viaFile.entry?.version == "18.04", "BTFKIT_OS_RELEASE names the file, before the host root")
 
         // The host's /etc/os-release an absolute link to /usr/lib/os-release (as on some hosts):
@@ -276,18 +276,18 @@ struct SelectionTests {
         try FileManager.default.createSymbolicLink(atPath: linkedHost + "/etc/os-release", withDestinationPath: "/usr/lib/os-release")
         options = try Self.options(pack: Self.ubuntuCollision, release: Self.awsRelease)
         options.hostRoot = linkedHost
-        let linked = try CoreBTF.which(options)
+        let linked = try RuntimeBTF.which(options)
         #expect(linked.entry?.version == "18.04", "\(linked.trail)")
         #expect(linked.trail.contains("os-release: \(linkedHost)/usr/lib/os-release (host root \(linkedHost)): ID=ubuntu VERSION_ID=18.04"), "\(linked.trail)")
         // A relative link climbing past the root stays inside it.
         try FileManager.default.removeItem(atPath: linkedHost + "/etc/os-release")
         try FileManager.default.createSymbolicLink(atPath: linkedHost + "/etc/os-release", withDestinationPath: "../../../../usr/lib/os-release")
-        #expect(try CoreBTF.which(options).entry?.version == "18.04")
+        #expect(try RuntimeBTF.which(options).entry?.version == "18.04")
 
         // A host root without any os-release: the release alone, and a trail that says why.
         options = try Self.options(pack: Self.ubuntuCollision, release: "5.4.0-26-generic")
         options.hostRoot = PackFixtures.temporaryPath("empty-root")
-        let bare = try CoreBTF.which(options)
+        let bare = try RuntimeBTF.which(options)
         #expect(bare.step == .uniqueRelease)
         #expect(bare.trail.contains { $0.contains("none readable") })
         #expect(bare.warnings.first?.contains("no os-release was read") == true)
@@ -298,37 +298,37 @@ struct SelectionTests {
         let host = try Self.root(etc: "ID=ubuntu\nVERSION_ID=20.04\n")
         var options = try Self.options(pack: Self.ubuntuCollision, release: "5.4.0-99-generic")
         options.hostRoot = host
-        #expect(throws: BTFRuntimeError.self) { try CoreBTF.ensure(options) }
+        #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.ensure(options) }
 
         options.environment = ["BTFKIT_ALLOW_NEAREST": "1"]
-        let nearest = try CoreBTF.ensure(options)
+        let nearest = try RuntimeBTF.ensure(options)
         #expect(nearest.choice == .packed(KernelIdentity(distro: "ubuntu", version: "20.04", arch: "x86_64", release: "5.4.0-100-generic"), pack: "test pack"))
         #expect(nearest.selection.step == .nearestRelease)
         #expect(try FileIO.read(try #require(nearest.customPath)) == Self.btf(tag: "g100"))
         nearest.release()
         options.environment = ["BTFKIT_ALLOW_NEAREST": "0"]
-        #expect(throws: BTFRuntimeError.self) { try CoreBTF.ensure(options) }
+        #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.ensure(options) }
 
         // BTFKIT_ENTRY picks an entry whatever the machine says, even when the kernel has BTF.
         options.kernelBTFPath = "/"
         options.environment = ["BTFKIT_ENTRY": "ubuntu/18.04/aarch64/\(Self.awsRelease)"]
-        let missingNamed = #expect(throws: BTFRuntimeError.self) { try CoreBTF.ensure(options) }
+        let missingNamed = #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.ensure(options) }
         #expect(missingNamed?.message.contains("BTFKIT_ENTRY=ubuntu/18.04/arm64/\(Self.awsRelease)") == true, "aarch64 is spelled arm64")
         options.environment = ["BTFKIT_ENTRY": "ubuntu/18.04/x86_64/\(Self.awsRelease)"]
-        let named = try CoreBTF.ensure(options)
+        let named = try RuntimeBTF.ensure(options)
         #expect(named.selection.step == .namedEntry)
         #expect(try FileIO.read(try #require(named.customPath)) == Self.btf(tag: "aws18"))
         named.release()
         options.environment = ["BTFKIT_ENTRY": "ubuntu/18.04"]
-        let malformed = #expect(throws: BTFRuntimeError.self) { try CoreBTF.ensure(options) }
+        let malformed = #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.ensure(options) }
         #expect(malformed?.kind == .badOverride)
 
         // The kernel's BTF, then BTFKIT_BTF, are steps too.
         options.environment = [:]
-        let kernel = try CoreBTF.which(options)
+        let kernel = try RuntimeBTF.which(options)
         #expect(kernel.step == .kernelBTF && kernel.entry == nil && kernel.path == "/")
         options.environment = ["BTFKIT_BTF": "/", "BTFKIT_ENTRY": "ubuntu/18.04/x86_64/\(Self.awsRelease)"]
-        let override = try CoreBTF.which(options)
+        let override = try RuntimeBTF.which(options)
         #expect(override.step == .override && override.path == "/")
     }
 

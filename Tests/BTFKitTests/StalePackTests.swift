@@ -142,17 +142,17 @@ struct StalePackTests {
         #expect(try PackFreshness.check(metadata: .fullBTF, pack: "whole", object: .file(s.withFlags)).verdict == .wholeBTF)
         #expect(try PackFreshness.check(metadata: nil, pack: "old", object: .file(s.withFlags)).verdict == .unrecorded)
 
-        // CoreBTF.ensure with the object: refused before the kernel's own BTF is considered.
-        var options = CoreBTFOptions()
+        // RuntimeBTF.ensure with the object: refused before the kernel's own BTF is considered.
+        var options = RuntimeBTFOptions()
         options.pack = .file(s.pack)
         options.object = .file(s.withFlags)
         options.environment = [:]
-        let refused = #expect(throws: BTFRuntimeError.self) { try CoreBTF.ensure(options) }
+        let refused = #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.ensure(options) }
         #expect(refused?.kind == .stalePack)
         #expect(refused?.message.contains("`byte_off task_struct.flags` of \(s.withFlags)") == true, "\(refused?.message ?? "")")
-        options.environment = [PackFreshness.allowStaleVariable: "1", CoreBTFOptions.forceEmbeddedVariable: "1",
+        options.environment = [PackFreshness.allowStaleVariable: "1", RuntimeBTFOptions.forceEmbeddedVariable: "1",
                                "BTFKIT_ENTRY": release.description]
-        let used = try CoreBTF.ensure(options)
+        let used = try RuntimeBTF.ensure(options)
         defer { used.release() }
         #expect(used.selection.warnings.contains { $0.hasPrefix("stale pack:") && $0.contains("used anyway") }, "\(used.selection.warnings)")
     }

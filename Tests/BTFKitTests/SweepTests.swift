@@ -165,6 +165,35 @@ struct SweepTests {
         #expect(String(decoding: help.stdout, as: UTF8.self).contains("Examples:"))
     }
 
+    /// The library says what is wrong in terms of `SweepOptions`; btf-trim names the flag (above).
+    @Test("usage errors of the library name no command-line flag")
+    func libraryUsageErrorsNameNoFlag() async throws {
+        let objects = try Sweep.loadObjects(try TestSupport.compiledBPFObjects())
+        let dir = try TemporaryDirectory()
+        try dir.write("a-file", [1, 2, 3])
+        try dir.write("empty-tree/README", [])
+        let cases: [(SweepOptions, String, SweepUsageError.Problem)] = [
+            (SweepOptions(jobs: 0), dir.path + "/empty-tree", .jobsOutOfRange(0)),
+            (SweepOptions(jobs: 1, arch: "x86_64"), dir.path + "/a-file", .architectureNeedsTree(input: dir.path + "/a-file")),
+            (SweepOptions(jobs: 1, modulesBesideKernels: true), dir.path + "/a-file", .modulesBesideKernelsNeedTree),
+            (SweepOptions(jobs: 1, arch: "arm64"), dir.path + "/empty-tree",
+             .noKernels(input: dir.path + "/empty-tree", architecture: "arm64", otherArchitectures: 0, skippedFiles: 1)),
+        ]
+        for (options, input, problem) in cases {
+            do {
+                _ = try await Sweep(objects: objects, options: options).run(input: input, output: dir.path + "/out")
+                Issue.record("\(problem): no error")
+            } catch {
+                if case let .noKernels(input, architecture, _, _) = error.problem, case let .noKernels(wanted, arch, _, _) = problem {
+                    #expect(input == wanted && architecture == arch)  // the counts are the tree scan's
+                } else {
+                    #expect(error.problem == problem)
+                }
+                #expect(!error.description.contains("--"), "\(error)")
+            }
+        }
+    }
+
     @Test("an object without CO-RE relocations is accepted with a warning", .requiresSharedArchive)
     func objectWithoutCORERelocations() throws {
         try TestSupport.requireSharedArchive()

@@ -88,11 +88,12 @@ enum TestSupport {
     /// cache and returns the binary's path. Callers keep the result in a `static let`, so each helper
     /// is built once per test process; the temporary name is private, so concurrent processes never
     /// see a half-written binary.
-    static func buildCHelper(_ source: String, named name: String) throws -> String {
+    static func buildCHelper(_ source: String, named name: String,
+                             libraries: [String] = ["-lbpf", "-lelf", "-lz"]) throws -> String {
         let binary = cache + "/" + name
         try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
         let temporary = binary + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-        let result = try run("cc", ["-O2", "-Wall", source, "-o", temporary, "-lbpf", "-lelf", "-lz"])
+        let result = try run("cc", ["-O2", "-Wall", source, "-o", temporary] + libraries)
         guard result.status == 0 else {
             throw TestSupportError("cannot build \(source) (needs libbpf-dev, libelf-dev, zlib1g-dev): \(result.stderr)")
         }

@@ -11,11 +11,7 @@ import BTF
 import CORE
 import Trim
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 private let fixedObjects: [BPFObject] = {
     guard let list = getenv("BTFKIT_FUZZ_OBJECTS").map({ String(cString: $0) }), !list.isEmpty else {

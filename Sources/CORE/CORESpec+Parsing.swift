@@ -27,7 +27,7 @@ extension CORESpec {
                 i += 1
             }
             guard i > digitsStart else { return nil }
-            if raw.count == coreSpecMaxLength { throw COREFailure(.tooBig, "access string has more than \(coreSpecMaxLength) steps") }
+            if raw.count == coreSpecMaxLength { throw COREFailure(.specTooLong("access string has more than \(coreSpecMaxLength) steps")) }
             raw.append(negative ? -value : value)
         }
         return raw
@@ -40,84 +40,89 @@ extension CORESpec {
         let text = btf.nameBytes(relocation.accessStringOffset)
         let shown = String(decoding: text, as: UTF8.self)
         guard let first = text.first, first != UInt8(ascii: ":") else {
-            throw COREFailure(.invalid, "access string \"\(shown)\" is empty or starts with ':'")
+            throw COREFailure(.invalidAccessSpec(accessString: shown, position: nil, message: "access string \"\(shown)\" is empty or starts with ':'"))
         }
         var spec = CORESpec(rootTypeID: relocation.typeID, relocationKind: relocation.kind)
 
         // Type-based relocations carry no field access: the string must be exactly "0".
         if relocation.kind.isTypeBased {
             guard text.elementsEqual([UInt8(ascii: "0")]) else {
-                throw COREFailure(.invalid, "type-based relocation with access string \"\(shown)\" (must be \"0\")")
+                throw COREFailure(.invalidAccessSpec(accessString: shown, position: nil, message: "type-based relocation with access string \"\(shown)\" (must be \"0\")"))
             }
             return spec
         }
 
         guard let raw = try parseAccessString(text), !raw.isEmpty else {
-            throw COREFailure(.invalid, "malformed access string \"\(shown)\"")
+            throw COREFailure(.invalidAccessSpec(accessString: shown, position: nil, message: "malformed access string \"\(shown)\""))
         }
         spec.rawSpec = raw
         guard var id = btf.skipModifiersAndTypedefs(relocation.typeID) else {
-            throw COREFailure(.invalid, "root type \(relocation.typeID) does not exist")
+            throw COREFailure(.invalidBTF("root type \(relocation.typeID) does not exist"))
         }
         // A negative index is undefined behaviour in libbpf (it indexes before the array); refuse it.
-        guard raw.allSatisfy({ $0 >= 0 }) else { throw COREFailure(.invalid, "negative index in access string \"\(shown)\"") }
+        if let negative = raw.firstIndex(where: { $0 < 0 }) {
+            throw COREFailure(.invalidAccessSpec(accessString: shown, position: negative, message: "negative index in access string \"\(shown)\""))
+        }
 
         var firstAccessor = COREAccessor(typeID: id, index: raw[0])
         if relocation.kind.isEnumValueBased {
             guard let kind = btf.coreKind(id), kind.isEnum, raw.count == 1, raw[0] < btf.type(id).vlen else {
-                throw COREFailure(.invalid, "enumerator access \"\(shown)\" does not name an enumerator of \(id)")
+                throw COREFailure(.invalidAccessSpec(accessString: shown, position: raw.count == 1 ? 0 : 1,
+                                                     message: "enumerator access \"\(shown)\" does not name an enumerator of \(id)"))
             }
             firstAccessor.name = Array(btf.nameBytes(btf.enumeratorNameOffset(btf.type(id), at: raw[0])))
             spec.accessors = [firstAccessor]
             return spec
         }
         guard relocation.kind.isFieldBased else {
-            throw COREFailure(.invalid, "unknown relocation kind \(relocation.kind.rawValue)")
+            throw COREFailure(.unrecognizedRelocation(relocation.kind))
         }
         spec.accessors = [firstAccessor]
 
         guard let rootSize = local.resolveSize(id) else {
-            throw COREFailure(.invalid, "cannot resolve the size of root type \(id)")
+            throw COREFailure(.invalidBTF("cannot resolve the size of root type \(id)"))
         }
         var bitOffset = UInt32(truncatingIfNeeded: Int64(raw[0]) &* rootSize &* 8)
 
         for (step, index) in raw.enumerated().dropFirst() {
             guard let current = btf.skipModifiersAndTypedefs(id) else {
-                throw COREFailure(.invalid, "type \(id) does not exist")
+                throw COREFailure(.invalidBTF("type \(id) does not exist"))
             }
             id = current
             let kind = btf.coreKind(id)
             if kind?.isComposite == true {
                 let t = btf.type(id)
                 guard index < t.vlen else {
-                    throw COREFailure(.invalid, "member index \(index) out of range for \(id) (\(t.vlen) members)")
+                    throw COREFailure(.invalidAccessSpec(accessString: shown, position: step,
+                                                         message: "member index \(index) out of range for \(id) (\(t.vlen) members)"))
                 }
                 let member = btf.member(of: t, at: index)
                 bitOffset &+= member.bitOffset
                 if !member.nameOffset.isEmpty {
                     let name = btf.nameBytes(member.nameOffset)
-                    guard !name.isEmpty else { throw COREFailure(.invalid, "member \(index) of \(id) has an invalid name") }
+                    guard !name.isEmpty else { throw COREFailure(.invalidBTF("member \(index) of \(id) has an invalid name")) }
                     spec.accessors.append(COREAccessor(typeID: id, index: index, name: Array(name)))
                 }
                 id = member.type
             } else if kind == .array {
                 let array = btf.array(btf.type(id))
                 guard let element = btf.skipModifiersAndTypedefs(array.elementType) else {
-                    throw COREFailure(.invalid, "array element type \(array.elementType) does not exist")
+                    throw COREFailure(.invalidBTF("array element type \(array.elementType) does not exist"))
                 }
                 id = element
                 let flexible = isFlexibleArray(btf, enclosing: spec.accessors.last!, array)
                 // libbpf compares the int index with the u32 count as unsigned.
                 guard flexible || UInt32(truncatingIfNeeded: index) < array.count else {
-                    throw COREFailure(.invalid, "array index \(index) out of range (\(array.count) elements)")
+                    throw COREFailure(.invalidAccessSpec(accessString: shown, position: step,
+                                                         message: "array index \(index) out of range (\(array.count) elements)"))
                 }
                 spec.accessors.append(COREAccessor(typeID: id, index: index))
                 guard let elementSize = local.resolveSize(id) else {
-                    throw COREFailure(.invalid, "cannot resolve the size of array element \(id)")
+                    throw COREFailure(.invalidBTF("cannot resolve the size of array element \(id)"))
                 }
                 bitOffset = bitOffset &+ UInt32(truncatingIfNeeded: Int64(index) &* elementSize &* 8)
             } else {
-                throw COREFailure(.invalid, "access step \(step) of \"\(shown)\" reaches \(id) of kind \(kind.map { "\($0)" } ?? "UNKN"), not a struct, union or array")
+                throw COREFailure(.invalidAccessSpec(accessString: shown, position: step, message: "access step \(step) of \"\(shown)\" reaches \(id) of kind \(kind.map { "\($0)" } ?? "UNKN"), not a struct, union or array"))
             }
         }
         spec.bitOffset = Int(bitOffset)

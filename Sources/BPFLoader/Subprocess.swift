@@ -1,7 +1,5 @@
 import BTF
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Runs a program and collects what it prints (standard output and error together).
 enum Subprocess {
@@ -40,14 +38,13 @@ enum Subprocess {
         var output: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
+            let n = try? chunk.withUnsafeMutableBytes { (buffer) throws(Errno) in try retryingOnInterrupt { read(fds[0], buffer.baseAddress, buffer.count) } }
+            guard let n, n > 0 else { break }
             output.append(contentsOf: chunk[0 ..< n])
         }
         close(fds[0])
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        _ = try? retryingOnInterrupt { waitpid(pid, &status, 0) }
         // WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift does not import.
         let exitCode = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Result(status: exitCode, output: String(decoding: output, as: UTF8.self))

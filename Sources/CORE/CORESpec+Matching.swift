@@ -10,7 +10,7 @@ func fieldsAreCompatible(local: BTF, _ localID: TypeID, target: BTF, _ targetID:
     // Array chains are finite in valid BTF; the bound only protects against malformed input.
     for _ in 0 ... max(local.typeCount, target.typeCount) {
         guard let l = local.skipModifiersAndTypedefs(localID), let t = target.skipModifiersAndTypedefs(targetID) else {
-            throw COREFailure(.invalid, "field type \(localID) or \(targetID) does not exist")
+            throw COREFailure(.invalidBTF("field type \(localID) or \(targetID) does not exist"))
         }
         localID = l; targetID = t
         let localKind = local.coreKind(l), targetKind = target.coreKind(t)
@@ -33,7 +33,7 @@ func fieldsAreCompatible(local: BTF, _ localID: TypeID, target: BTF, _ targetID:
             return false
         }
     }
-    throw COREFailure(.invalid, "array element chain of \(localID) does not end")
+    throw COREFailure(.invalidBTF("array element chain of \(localID) does not end"))
 }
 
 /// libbpf's `bpf_core_match_member`: finds the target member named like the local accessor's member
@@ -43,7 +43,7 @@ func fieldsAreCompatible(local: BTF, _ localID: TypeID, target: BTF, _ targetID:
 func matchMember(local: BTF, _ localAccessor: COREAccessor, target: BTF, _ targetID: TypeID,
                  spec: inout CORESpec, bitOffset: inout UInt32) throws(COREFailure) -> TypeID? {
     guard let compositeID = target.skipModifiersAndTypedefs(targetID) else {
-        throw COREFailure(.invalid, "target type \(targetID) does not exist")
+        throw COREFailure(.invalidBTF("target type \(targetID) does not exist"))
     }
     guard target.coreKind(compositeID)?.isComposite == true else { return nil }
     let localMember = local.member(of: local.type(localAccessor.typeID), at: localAccessor.index)
@@ -56,7 +56,7 @@ func matchMember(local: BTF, _ localAccessor: COREAccessor, target: BTF, _ targe
     for i in 0 ..< composite.vlen {
         let member = target.member(of: composite, at: i)
         if spec.rawSpec.count == coreSpecMaxLength {
-            throw COREFailure(.tooBig, "struct/union/array nesting deeper than \(coreSpecMaxLength) steps")
+            throw COREFailure(.specTooLong("struct/union/array nesting deeper than \(coreSpecMaxLength) steps"))
         }
         // Speculate that this member is the one; undo below if not.
         bitOffset &+= member.bitOffset
@@ -125,12 +125,12 @@ extension CORESpec {
             return nil
         }
 
-        guard relocationKind.isFieldBased else { throw COREFailure(.invalid, "unknown relocation kind") }
+        guard relocationKind.isFieldBased else { throw COREFailure(.unrecognizedRelocation(relocationKind)) }
         var currentID = targetID
         var bitOffset: UInt32 = 0
         for (i, localAccessor) in accessors.enumerated() {
             guard let resolved = targetBTF.skipModifiersAndTypedefs(currentID) else {
-                throw COREFailure(.invalid, "target type \(currentID) does not exist")
+                throw COREFailure(.invalidBTF("target type \(currentID) does not exist"))
             }
             currentID = resolved
             if !localAccessor.name.isEmpty {
@@ -145,17 +145,17 @@ extension CORESpec {
                     let flexible = isFlexibleArray(targetBTF, enclosing: targetSpec.accessors[i - 1], array)
                     guard flexible || UInt32(truncatingIfNeeded: localAccessor.index) < array.count else { return nil }
                     guard let element = targetBTF.skipModifiersAndTypedefs(array.elementType) else {
-                        throw COREFailure(.invalid, "array element type \(array.elementType) does not exist")
+                        throw COREFailure(.invalidBTF("array element type \(array.elementType) does not exist"))
                     }
                     currentID = element
                 }
                 if targetSpec.rawSpec.count == coreSpecMaxLength {
-                    throw COREFailure(.tooBig, "struct/union/array nesting deeper than \(coreSpecMaxLength) steps")
+                    throw COREFailure(.specTooLong("struct/union/array nesting deeper than \(coreSpecMaxLength) steps"))
                 }
                 targetSpec.accessors.append(COREAccessor(typeID: currentID, index: localAccessor.index))
                 targetSpec.rawSpec.append(localAccessor.index)
                 guard let size = target.resolveSize(currentID) else {
-                    throw COREFailure(.invalid, "cannot resolve the size of target type \(currentID)")
+                    throw COREFailure(.invalidBTF("cannot resolve the size of target type \(currentID)"))
                 }
                 // libbpf computes idx * sz * 8 in int and adds it to a u32.
                 bitOffset &+= UInt32(truncatingIfNeeded: Int64(localAccessor.index) &* Int64(Int32(truncatingIfNeeded: size)) &* 8)

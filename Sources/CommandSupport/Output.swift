@@ -1,6 +1,5 @@
-#if canImport(Glibc)
+import BTF
 import Glibc
-#endif
 
 /// Buffered standard output for large dumps (millions of lines). Call `flush()` when done.
 public struct StandardOutput: TextOutputStream {
@@ -11,14 +10,8 @@ public struct StandardOutput: TextOutputStream {
         if buffer.count >= 1 << 16 { flush() }
     }
     public mutating func flush() {
-        buffer.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = Glibc.write(1, raw.baseAddress! + done, raw.count - done)
-                if n <= 0 { if errno == EINTR { continue }; break }
-                done += n
-            }
-        }
+        // A closed or full standard output loses the rest, as `print` would.
+        try? writeAll(1, buffer)
         buffer.removeAll(keepingCapacity: true)
     }
 }
@@ -27,13 +20,7 @@ public struct StandardOutput: TextOutputStream {
 public struct StandardError: TextOutputStream {
     public init() {}
     public mutating func write(_ text: String) {
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            bytes = bytes.dropFirst(n)
-        }
+        try? writeAll(2, Array(text.utf8))
     }
 }
 

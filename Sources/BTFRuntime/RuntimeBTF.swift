@@ -1,95 +1,7 @@
 import Archive
 import BTF
-import CLibBPF
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
-/// Where the runtime finds the pack of trimmed kernel BTF.
-public enum PackSource: Sendable {
-    /// The `.btfkit.pack` section of the running executable, read through `/proc/self/exe`.
-    /// It is there after `btf-pack embed`, or after linking the output of `btf-pack emit-asm`.
-    case embedded
-    /// A named section of some ELF file.
-    case elfSection(file: String, section: String)
-    /// A pack file (`.tar.xz`, or bpf-compatible's `.tar.gz`).
-    case file(String)
-    /// A pack already in memory; `description` names it in messages.
-    case bytes([UInt8], description: String)
-}
-
-/// How `CoreBTF.ensure` (and `CoreBTF.which`) decide; the defaults are those of a real run.
-/// Each setting that has an environment variable is also read from it when left unset here;
-/// a value set here wins over the environment.
-public struct CoreBTFOptions: Sendable {
-    /// Where the pack is; by default the running executable's own `.btfkit.pack` section.
-    public var pack: PackSource = .embedded
-    /// The kernel's own BTF; when this file exists nothing else is done.
-    public var kernelBTFPath = "/sys/kernel/btf/vmlinux"
-    /// The os-release files to read `ID` and `VERSION_ID` from, first readable one wins.
-    public var osReleasePaths = RunningKernel.osReleasePaths
-    /// A directory holding the host's root (a container's bind mount of `/`): os-release is read
-    /// as `hostRoot` + each of `osReleasePaths`. `nil`: `BTFKIT_HOST_ROOT`, else `/`.
-    /// `uname` still gives the release and machine: in a container they are the host's.
-    public var hostRoot: String?
-    /// The os-release file to read, instead of `osReleasePaths`. `nil`: `BTFKIT_OS_RELEASE`.
-    public var osReleaseFile: String?
-    /// Use the nearest packed release of the machine's distribution version when its own release
-    /// is not packed (a warning says so). `false`: `BTFKIT_ALLOW_NEAREST=1` can still allow it.
-    public var allowNearest = false
-    /// Use this pack entry, whatever the machine says. `nil`: `BTFKIT_ENTRY=distro/version/arch/release`.
-    public var entry: KernelIdentity?
-    /// The kernel to look for instead of the running one (tests, tools).
-    public var identity: KernelIdentity?
-    /// os-release `ID` to use instead of the file's (`btf-pack which --id`); empty means unknown.
-    public var osReleaseID: String?
-    /// os-release `VERSION_ID` to use instead of the file's (`btf-pack which --version-id`); empty means unknown.
-    public var osReleaseVersionID: String?
-    /// `false`: go to the pack even when the kernel has its own BTF, as `BTFKIT_FORCE_EMBEDDED=1`
-    /// does (`btf-pack which` shows the pack's choice on a machine with BTF).
-    public var useKernelBTF = true
-    /// `uname -m` and `uname -r` to use instead of the kernel's answers (tests, `btf-pack which
-    /// --arch/--release`); os-release is still read.
-    public var uname: (machine: String, release: String)?
-    /// A possibly partial machine identity to look for instead of the running one (`btf-pack which`
-    /// with some of `--id`, `--version-id`); `identity`, when set, wins.
-    public var machine: MachineIdentity?
-    /// Overrides the process environment for every `BTFKIT_*` variable (tests).
-    public var environment: [String: String]?
-    /// Use a temporary file even where memfd works (tests of the fallback).
-    public var forceTemporaryFile = false
-    /// The BPF object the BTF is for. When set, and the pack records what its kernels were trimmed
-    /// for, every CO-RE relocation of the object must be among those: otherwise the pack is stale
-    /// and refused (`stalePack`), unless `BTFKIT_ALLOW_STALE=1` (then a warning says so).
-    public var object: BPFObjectSource?
-
-    /// The defaults of a real run.
-    public init() {}
-
-    /// `BTFKIT_BTF`: the path of a BTF file to use instead of anything else.
-    public static let btfOverrideVariable = "BTFKIT_BTF"
-    /// `BTFKIT_FORCE_EMBEDDED=1`: use the pack even when the kernel has its own BTF.
-    public static let forceEmbeddedVariable = "BTFKIT_FORCE_EMBEDDED"
-
-    /// The variable's value from `environment` when given, else from the process environment.
-    public func environmentValue(_ name: String) -> String? {
-        if let environment { return environment[name] }
-        return getenv(name).map { String(cString: $0) }
-    }
-
-    /// Whether the variable is set to something other than empty or `0`.
-    public func environmentFlag(_ name: String) -> Bool {
-        environmentValue(name).map { !$0.isEmpty && $0 != "0" } ?? false
-    }
-
-    /// A non-empty environment value.
-    public func nonEmptyEnvironmentValue(_ name: String) -> String? {
-        environmentValue(name).flatMap { $0.isEmpty ? nil : $0 }
-    }
-}
 
 /// The BTF libbpf should relocate against, chosen for the running kernel, and kept available
 /// until `release()` (or until the value is gone).
@@ -100,7 +12,7 @@ public struct CoreBTFOptions: Sendable {
 /// os-release/uname identity, else a unique release, else the release's pattern with os-release,
 /// else, only if allowed, the nearest release) is written to a memfd and offered as
 /// `/proc/self/fd/N`. `selection` says which step decided and why.
-public final class CoreBTF: Sendable {
+public final class RuntimeBTF: Sendable {
     /// What was chosen.
     public enum Choice: Sendable, Equatable {
         /// The kernel has its own BTF: libbpf finds it; `customPath` is `nil`.
@@ -119,9 +31,10 @@ public final class CoreBTF: Sendable {
     public let customPath: String?
     private let exposedFile: ExposedBTFFile?
     private let isReleased = Mutex(false)
-    /// `customPath` as a C string that lives as long as this object (libbpf keeps the pointer).
-    /// Written once in `init`, freed in `deinit`, never mutated in between.
-    nonisolated(unsafe) private let customPathCString: UnsafeMutablePointer<CChar>?
+    /// `customPath` as a C string that lives as long as this object (libbpf keeps the pointer;
+    /// BPFLoader's `apply(to:)` hands it over). Written once in `init`, freed in `deinit`, never
+    /// mutated in between.
+    nonisolated(unsafe) package let customPathCString: UnsafeMutablePointer<CChar>?
 
     private init(choice: Choice, selection: BTFSelection, customPath: String?, exposedFile: ExposedBTFFile?) {
         self.choice = choice
@@ -147,36 +60,36 @@ public final class CoreBTF: Sendable {
     }
 
     /// Chooses the BTF for the running kernel (see the type's description) and exposes it.
-    public static func ensure(_ options: CoreBTFOptions = CoreBTFOptions()) throws(BTFRuntimeError) -> CoreBTF {
+    public static func ensure(_ options: RuntimeBTFOptions = RuntimeBTFOptions()) throws(BTFRuntimeError) -> RuntimeBTF {
         let (selection, btf) = try decide(options)
         switch selection.step {
         case .override:
             let path = selection.path ?? ""
             // Not a FIFO or device, and no reference cycle libbpf would loop on (`which`, a dry run, only chooses).
-            try ChosenBTFCheck.checkFile(path, what: "\(CoreBTFOptions.btfOverrideVariable)=\(path)")
-            return CoreBTF(choice: .override(path: path), selection: selection, customPath: path, exposedFile: nil)
+            try ChosenBTFCheck.checkFile(path, what: "\(RuntimeBTFOptions.btfOverrideVariable)=\(path)")
+            return RuntimeBTF(choice: .override(path: path), selection: selection, customPath: path, exposedFile: nil)
         case .kernelBTF:
-            return CoreBTF(choice: .kernel, selection: selection, customPath: nil, exposedFile: nil)
+            return RuntimeBTF(choice: .kernel, selection: selection, customPath: nil, exposedFile: nil)
         case .namedEntry, .exact, .uniqueRelease, .releasePattern, .nearestRelease:
             guard let entry = selection.entry, let btf else {
                 throw BTFRuntimeError(.badPack, "internal error: step \(selection.step.rawValue) chose no entry", errnoCode: EINVAL)
             }
             try ChosenBTFCheck.check(btf, source: "entry \(entry.btfRelativePath) of \(selection.pack ?? "the pack")")
             let file = try ExposedBTFFile.expose(btf, forceTemporaryFile: options.forceTemporaryFile)
-            return CoreBTF(choice: .packed(entry, pack: selection.pack ?? ""), selection: selection, customPath: file.path, exposedFile: file)
+            return RuntimeBTF(choice: .packed(entry, pack: selection.pack ?? ""), selection: selection, customPath: file.path, exposedFile: file)
         }
     }
 
     /// The dry run: which BTF `ensure` would choose with these options and why, without exposing
     /// anything. Failures are thrown as by `ensure`; their `explanation` holds the trail.
-    public static func which(_ options: CoreBTFOptions = CoreBTFOptions()) throws(BTFRuntimeError) -> BTFSelection {
+    public static func which(_ options: RuntimeBTFOptions = RuntimeBTFOptions()) throws(BTFRuntimeError) -> BTFSelection {
         try decide(options).selection
     }
 
     /// The selection chain with its inputs gathered (environment, kernel BTF, os-release, uname,
     /// pack), and the chosen entry's BTF.
-    static func decide(_ options: CoreBTFOptions) throws(BTFRuntimeError) -> (selection: BTFSelection, btf: [UInt8]?) {
-        guard let object = options.object, options.nonEmptyEnvironmentValue(CoreBTFOptions.btfOverrideVariable) == nil else {
+    static func decide(_ options: RuntimeBTFOptions) throws(BTFRuntimeError) -> (selection: BTFSelection, btf: [UInt8]?) {
+        guard let object = options.object, options.nonEmptyEnvironmentValue(RuntimeBTFOptions.btfOverrideVariable) == nil else {
             return try decide(options, trail: [], pack: nil)
         }
         // The stale-pack check comes first, whatever the kernel: a pack made for another build of
@@ -214,7 +127,7 @@ public final class CoreBTF: Sendable {
     }
 
     /// The selection chain after the stale-pack check, with the pack already read when it was.
-    private static func decide(_ options: CoreBTFOptions, trail initialTrail: [String],
+    private static func decide(_ options: RuntimeBTFOptions, trail initialTrail: [String],
                                pack prefetched: (bytes: [UInt8], name: String)?) throws(BTFRuntimeError) -> (selection: BTFSelection, btf: [UInt8]?) {
         var trail = initialTrail
         func failing(_ error: BTFRuntimeError) -> BTFRuntimeError {
@@ -222,12 +135,12 @@ public final class CoreBTF: Sendable {
             error.explanation = trail + (error.explanation.isEmpty ? ["no choice: \(error.message)"] : error.explanation)
             return error
         }
-        if let path = options.nonEmptyEnvironmentValue(CoreBTFOptions.btfOverrideVariable) {
+        if let path = options.nonEmptyEnvironmentValue(RuntimeBTFOptions.btfOverrideVariable) {
             guard access(path, R_OK) == 0 else {
-                throw failing(BTFRuntimeError(.badOverride, "\(CoreBTFOptions.btfOverrideVariable)=\(escapedForTerminal(path)): cannot read it: \(errnoText())", errnoCode: errno))
+                throw failing(BTFRuntimeError(.badOverride, "\(RuntimeBTFOptions.btfOverrideVariable)=\(escapedForTerminal(path)): cannot read it: \(errnoText())", errnoCode: errno))
             }
-            trail.append("override: \(CoreBTFOptions.btfOverrideVariable)=\(path)")
-            return (BTFSelection(step: .override, path: path, reason: "\(CoreBTFOptions.btfOverrideVariable) names it", trail: trail), nil)
+            trail.append("override: \(RuntimeBTFOptions.btfOverrideVariable)=\(path)")
+            return (BTFSelection(step: .override, path: path, reason: "\(RuntimeBTFOptions.btfOverrideVariable) names it", trail: trail), nil)
         }
         var named = options.entry
         if named == nil, let text = options.nonEmptyEnvironmentValue(BTFSelector.entryVariable) {
@@ -238,7 +151,7 @@ public final class CoreBTF: Sendable {
             named = KernelIdentity(distro: parts[0], version: parts[1], arch: KernelIdentity.btfhubArch(forMachine: parts[2]), release: parts[3])
         }
         if named == nil {
-            let forced = options.environmentFlag(CoreBTFOptions.forceEmbeddedVariable) || !options.useKernelBTF
+            let forced = options.environmentFlag(RuntimeBTFOptions.forceEmbeddedVariable) || !options.useKernelBTF
             // The test libbpf itself makes before loading the kernel's BTF (and bcc's vmlinux_btf_exists).
             if !forced && access(options.kernelBTFPath, R_OK) == 0 {
                 trail.append("kernel BTF: \(options.kernelBTFPath) is readable; libbpf uses it")
@@ -249,7 +162,7 @@ public final class CoreBTF: Sendable {
                     ? "kernel BTF: \(options.kernelBTFPath) is readable and a real run would use it; the pack's choice follows"
                     : "kernel BTF: \(options.kernelBTFPath): \(errnoText()); a real run uses the pack")
             } else {
-                trail.append(forced ? "kernel BTF: not used (\(CoreBTFOptions.forceEmbeddedVariable)=1)"
+                trail.append(forced ? "kernel BTF: not used (\(RuntimeBTFOptions.forceEmbeddedVariable)=1)"
                                     : "kernel BTF: \(options.kernelBTFPath): \(errnoText())")
             }
         }
@@ -300,12 +213,6 @@ public final class CoreBTF: Sendable {
         return (selection, btf)
     }
 
-    /// Sets `opts.btf_custom_path` to `customPath` (or to `NULL` when the kernel's own BTF is
-    /// used). The string stays valid as long as this object does.
-    public func apply(to opts: UnsafeMutablePointer<bpf_object_open_opts>) {
-        opts.pointee.btf_custom_path = UnsafePointer(customPathCString)
-    }
-
     /// The pack's bytes and a name for it.
     static func readPack(_ source: PackSource) throws(BTFRuntimeError) -> ([UInt8], String) {
         do throws(PackError) {
@@ -345,50 +252,5 @@ public final class CoreBTF: Sendable {
         default:
             return BTFRuntimeError(.badPack, error.description, errnoCode: EINVAL)
         }
-    }
-}
-
-extension CoreBTFOptions {
-    /// The machine to select for: `identity` or `machine` when given, else uname and os-release
-    /// (under `hostRoot` / `BTFKIT_HOST_ROOT`, or `osReleaseFile` / `BTFKIT_OS_RELEASE`), with
-    /// `osReleaseID` / `osReleaseVersionID` replacing what the file says. Each source read is
-    /// added to `trail`.
-    public func machineIdentity(trail: inout [String]) throws(BTFRuntimeError) -> MachineIdentity {
-        var machine: MachineIdentity
-        if let identity {
-            machine = MachineIdentity(identity)
-            trail.append("identity given: \(identity)")
-        } else if let given = self.machine {
-            machine = given
-            trail.append("identity given: \(given)")
-        } else {
-            machine = try RunningKernel.machineIdentity(
-                osReleasePaths: osReleasePaths,
-                hostRoot: hostRoot ?? nonEmptyEnvironmentValue(RunningKernel.hostRootVariable),
-                osReleaseFile: osReleaseFile ?? nonEmptyEnvironmentValue(RunningKernel.osReleaseFileVariable),
-                machine: uname?.machine, release: uname?.release, notes: &trail)
-            trail.append("\(uname == nil ? "uname" : "uname (given)"): machine \(machine.machine) (btfhub arch \(machine.arch)), release \(machine.release)")
-            if osReleaseID != nil || osReleaseVersionID != nil {
-                // The file's ID_LIKE and codenames describe another system than the one given.
-                machine.osRelease = nil
-                let given = [osReleaseID.map { _ in "ID" }, osReleaseVersionID.map { _ in "VERSION_ID" }].compactMap { $0 }
-                machine.osReleaseSource = given.count == 2 || machine.osReleaseSource == nil ? "the caller"
-                    : "\(machine.osReleaseSource ?? ""), \(given[0]) from the caller"
-            }
-            if let id = osReleaseID {
-                machine.id = id.isEmpty ? nil : id
-                trail.append("ID given: \(machine.id ?? "(unknown)")")
-            }
-            if let versionID = osReleaseVersionID {
-                machine.versionID = versionID.isEmpty ? nil : versionID
-                trail.append("VERSION_ID given: \(machine.versionID ?? "(unknown)")")
-            }
-        }
-        return machine
-    }
-
-    /// Whether nearest-release selection is allowed (`allowNearest` or `BTFKIT_ALLOW_NEAREST=1`).
-    public var allowsNearest: Bool {
-        allowNearest || environmentFlag(BTFSelector.allowNearestVariable)
     }
 }
