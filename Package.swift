@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "CORE", dependencies: ["BTF"]),
         // btfhub layout, xz/tar streaming (tar in Swift over liblzma and zlib: no libarchive, so the
         // static runner carries no archive library it does not use).
-        .target(name: "Archive", dependencies: ["BTF", "CLZMA", "CZlib"]),
+        .target(name: "Archive", dependencies: ["BTF", "CLZMA", "CZlib", "CNettle"]),
         // Minimizer and the btfhub sweep.
         .target(name: "Trim", dependencies: ["BTF", "CORE", "Archive"]),
         // Runtime selection of the running kernel's BTF from an embedded pack; memfd. No libbpf:
@@ -53,6 +53,8 @@ let package = Package(
         // Linux calls Swift's Glibc does not import (memfd_create), as static inline C wrappers.
         .systemLibrary(name: "CLinuxShims"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // SHA-256 for the kernel cache's content keys (GNU Nettle).
+        .systemLibrary(name: "CNettle", pkgConfig: "nettle", providers: [.apt(["nettle-dev"])]),
 
         .executableTarget(name: "btf-dump", dependencies: ["BTF", "CommandSupport", argumentParser]),
         .executableTarget(name: "btf-trim", dependencies: ["BTF", "CORE", "Archive", "Trim", "CommandSupport", argumentParser]),
