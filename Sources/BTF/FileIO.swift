@@ -91,7 +91,9 @@ public enum FileIO {
     /// On failure nothing is left behind and an existing `path` is untouched.
     /// Every writer goes through here, so none replaces a device, FIFO or socket (`-o /dev/null`
     /// stays a device): such an output is refused before anything is written.
-    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(BTFError) {
+    /// `durable: false` skips the fsync, for files whose reader verifies them (the kernel cache's
+    /// checksummed entries): after a crash such a file may be empty or cut, never half-replaced.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644, durable: Bool = true) throws(BTFError) {
         try checkOutputPath(path)
         let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
@@ -109,7 +111,7 @@ public enum FileIO {
             throw BTFError("write failed: \(error)", file: path)
         }
         fchmod(fd, mode)
-        if fsync(fd) != 0 { let text = errnoText(); close(fd); throw BTFError("fsync failed: \(text)", file: path) }
+        if durable, fsync(fd) != 0 { let text = errnoText(); close(fd); throw BTFError("fsync failed: \(text)", file: path) }
         close(fd)
         guard PendingTemporaryFiles.finishing(tmpPath, { rename(tmpPath, path) == 0 }) else {
             throw BTFError("cannot rename into place: \(errnoText())", file: path)
