@@ -15,19 +15,19 @@ public struct MapSizeOverrides: Sendable, Equatable {
     /// Parses the options' `MAP=N` values (N decimal or 0x hexadecimal, positive); a later value
     /// for a map replaces an earlier one (the command line overrides a runner's defaults).
     public init(maxEntries: [String], valueSizes: [String]) throws(BPFLoaderError) {
-        self.maxEntries = try Self.parse(maxEntries, option: "--max-entries")
-        self.valueSizes = try Self.parse(valueSizes, option: "--value-size")
+        self.maxEntries = try Self.parse(maxEntries, kind: .maxEntries)
+        self.valueSizes = try Self.parse(valueSizes, kind: .valueSize)
     }
 
-    private static func parse(_ arguments: [String], option: String) throws(BPFLoaderError) -> [String: UInt32] {
+    private static func parse(_ arguments: [String], kind: RunInput.Kind) throws(BPFLoaderError) -> [String: UInt32] {
         var result: [String: UInt32] = [:]
         for argument in arguments {
             guard let equals = argument.lastIndex(of: "="), equals != argument.startIndex else {
-                throw BPFLoaderError("\(option) '\(argument)': expected MAP=N (e.g. \(option) start=65536)")
+                throw BPFLoaderError("expected MAP=N", input: RunInput(kind, argument, malformed: true), remedy: .example("start=65536"))
             }
             let text = String(argument[argument.index(after: equals)...])
             guard let value = AttachTarget.parseOffset(text), value > 0, value <= Int(UInt32.max) else {
-                throw BPFLoaderError("\(option) '\(argument)': '\(text)' is not a size from 1 to \(UInt32.max)")
+                throw BPFLoaderError("'\(text)' is not a size from 1 to \(UInt32.max)", input: RunInput(kind, argument, malformed: true))
             }
             result[String(argument[..<equals])] = UInt32(value)
         }
@@ -90,7 +90,7 @@ extension LoadedBPFObject {
         let maps = userMaps
         let names = maps.map { String(cString: bpf_map__name($0)) }
         for unknown in overrides.names.sorted() where !names.contains(unknown) {
-            throw BPFLoaderError("--max-entries/--value-size \(unknown)=…: \(name) has no map named '\(unknown)'; its maps are \(names.joined(separator: ", "))")
+            throw BPFLoaderError("\(name) has no map named '\(unknown)'; its maps are \(names.joined(separator: ", "))", input: RunInput(.mapSize, unknown))
         }
         let btf = bpf_object__btf(object)
         func typeName(_ id: UInt32) -> String {

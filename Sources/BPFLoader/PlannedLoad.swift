@@ -82,8 +82,7 @@ public enum PlannedLoad {
                 object.close()
                 if let map = failedMap(in: lines), let decision = prepared.maps.first(where: { $0.name == map.name }) {
                     throw BPFLoaderError("\(object.name): map '\(map.name)' (\(decision.type), key \(decision.keySize) bytes, value \(decision.valueSize) bytes, "
-                                         + "max_entries \(decision.maxEntries)) cannot be created: \(map.reason); "
-                                         + "--max-entries \(map.name)=N or --value-size \(map.name)=N changes its size", errnoCode: error.errnoCode)
+                                         + "max_entries \(decision.maxEntries)) cannot be created: \(map.reason)", errnoCode: error.errnoCode, remedy: .resizeMap(map.name))
                 }
                 guard let failure = failedProgram(in: lines), let decision = prepared.plan[failure.name], decision.loads,
                       rejected[failure.name] == nil else {

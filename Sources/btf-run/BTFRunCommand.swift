@@ -118,7 +118,7 @@ struct BTFRunCommand: ParsableCommand {
         if btf != nil && btfhub != nil { throw ValidationError("--btf and --btfhub both choose the BTF; give one") }
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         for argument in attach {
-            do { _ = try AttachRequest(parsing: argument) } catch { throw ValidationError(error.message) }
+            do { _ = try AttachRequest(parsing: argument) } catch { throw ValidationError(btfRunText(error)) }
         }
     }
 
@@ -128,7 +128,7 @@ struct BTFRunCommand: ParsableCommand {
         var options = RuntimeBTFOptions()
         options.hostRoot = hostRoot
         if which {
-            let (lines, found) = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options)
+            let (lines, found) = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options, describe: btfRunText)
             // os-release values, BTFKIT_* variables and entry names: escaped, one line each.
             for line in lines { print(escapedForTerminal(line)) }
             if !found { throw ExitCode(1) }
@@ -289,7 +289,7 @@ struct BTFRunCommand: ParsableCommand {
             print("btf-run: \(usage)", to: &diagnostics)
             exitCode = 2
         } catch {
-            print("btf-run: \(error)", to: &diagnostics)
+            print("btf-run: \(btfRunText(error))", to: &diagnostics)
             exitCode = 1
         }
         chosen.release()
@@ -341,7 +341,7 @@ struct BTFRunCommand: ParsableCommand {
 
 func fail(_ error: some Error) -> Never {
     var standardError = StandardError()
-    print("btf-run: " + escapedForTerminal("\(error)"), to: &standardError)
+    print("btf-run: " + escapedForTerminal(btfRunText(error)), to: &standardError)
     exit(1)
 }
 

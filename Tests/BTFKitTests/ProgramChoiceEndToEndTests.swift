@@ -161,7 +161,13 @@ struct ProgramChoiceEndToEndTests {
         let bad = try PackFixtures.runWithEnvironment(btfRun, [object, "--set", "targ_small=300", "--duration", "1"], [:])
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("targ_small is const volatile __s8") && bad.stderr.contains("300 is out of range"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("btf-run: --set targ_small=300: targ_small is const volatile __s8 (section .rodata): "), "\(bad.stderr)")
         #expect(!bad.stderr.contains("attached"))
+        // btf-run names the option the library's error is about, and the one that fixes it.
+        let size = try PackFixtures.runWithEnvironment(btfRun, [object, "--max-entries", "start", "--duration", "1"], [:])
+        #expect(size.status == 2 && size.stderr.contains("--max-entries 'start': expected MAP=N (e.g. --max-entries start=65536)"), "\(size.stderr)")
+        let unknownMap = try PackFixtures.runWithEnvironment(btfRun, [object, "--value-size", "nope=8", "--list"], [:])
+        #expect(unknownMap.stderr.contains("btf-run: --max-entries/--value-size nope=…: \(object) has no map named 'nope'; its maps are "), "\(unknownMap.stderr)")
     }
 
     @Test("clear errors: typed __ksym without kernel BTF; a map the kernel refuses, with its sizes and the option")

@@ -192,7 +192,7 @@ struct ProgramPlanTests {
             _ = try globals.assignment(parsing: argument)
         } throws: { error in
             let text = "\(error)"
-            return text.contains(naming) && text.contains(problem) && text.contains("--set \(argument)")
+            return text.contains(naming) && text.contains(problem) && (error as? BPFLoaderError)?.input == RunInput(.globalVariable, argument)
         }
     }
 
@@ -219,6 +219,6 @@ struct ProgramPlanTests {
         sizes.maxEntries = ["nope": 5]
         #expect {
             _ = try object.configureMaps(sizes, perfFallback: nil, kernel: kernel)
-        } throws: { "\($0)".contains("no map named 'nope'") && "\($0)".contains("start, events, heap") }
+        } throws: { "\($0)".contains("no map named 'nope'") && "\($0)".contains("start, events, heap") && ($0 as? BPFLoaderError)?.input == RunInput(.mapSize, "nope") }
     }
 }

@@ -362,6 +362,7 @@ struct RunnerTests {
         let missing = try PackFixtures.runWithEnvironment(btfRun, [object, "--btfhub", emptyTree], ["BTFKIT_FORCE_EMBEDDED": "1"])
         #expect(missing.status == 1)
         // The selection chain's error: this kernel's identity, what the tree holds, the override to use.
+        #expect(missing.stderr.contains("btf-run: --btfhub \(emptyTree): no BTF for this kernel"), "\(missing.stderr)")
         #expect(missing.stderr.contains("no BTF for this kernel") && missing.stderr.contains("among its 1 kernels")
                 && missing.stderr.contains("centos/8/x86_64") && missing.stderr.contains("BTFKIT_BTF="), "\(missing.stderr)")
 

@@ -1,0 +1,44 @@
+import BPFLoader
+
+/// A library error in btf-run's words: the library describes the problem and which input of the
+/// run it is about; btf-run names the option that carries the input and the option or command
+/// that fixes it.
+func btfRunText(_ error: any Error) -> String {
+    switch error {
+    case let error as BPFLoaderError:
+        return (error.input.map { "\($0.btfRunText): " } ?? "") + error.message + (error.remedy.map { $0.btfRunText(input: error.input) } ?? "")
+    default:
+        return "\(error)"
+    }
+}
+
+extension RunInput {
+    /// The option and its value, as given (quoted when it is not of the option's form).
+    var btfRunText: String {
+        let shown = isMalformed ? "'\(value)'" : value
+        return switch kind {
+        case .globalVariable: "--set \(shown)"
+        case .attachTarget: "--attach \(shown)"
+        case .btfFile: "--btf \(shown)"
+        case .btfhubTree: "--btfhub \(shown)"
+        case .maxEntries: "--max-entries \(shown)"
+        case .valueSize: "--value-size \(shown)"
+        case .mapSize: "--max-entries/--value-size \(shown)=…"
+        }
+    }
+
+    /// The option alone.
+    var option: String { String(btfRunText.prefix { $0 != " " }) }
+}
+
+extension BPFLoaderError.Remedy {
+    /// What follows the message: the option or command that fixes the problem.
+    func btfRunText(input: RunInput?) -> String {
+        switch self {
+        case .disableTracePipe: " (--no-trace-pipe turns it off)"
+        case .resizeMap(let map): "; --max-entries \(map)=N or --value-size \(map)=N changes its size"
+        case .example(let example): " (e.g. " + (input.map { "\($0.option) " } ?? "") + "\(example))"
+        case .attachTargetSections(let sections): "; --attach gives a target only to programs of the sections \(sections)"
+        }
+    }
+}
