@@ -1,3 +1,5 @@
+import BTFRuntime
+
 /// What went wrong while opening, loading or attaching a BPF object, with libbpf's own words.
 ///
 /// The message describes the problem only; when it is about something the user gave (a global's
@@ -13,6 +15,11 @@ public struct BPFLoaderError: Error, Sendable, CustomStringConvertible {
     public var input: RunInput?
     /// What the user can change about it, or `nil`.
     public var remedy: Remedy?
+
+    /// BTFRuntime's `error`, its remedy kept.
+    public init(_ error: BTFRuntimeError) {
+        self.init(error.message, errnoCode: error.errnoCode, remedy: error.remedy.map(Remedy.pack))
+    }
 
     /// An error with `message` and `errnoCode`, about `input`, with `remedy`.
     public init(_ message: String, errnoCode: Int32 = 0, input: RunInput? = nil, remedy: Remedy? = nil) {
@@ -37,6 +44,8 @@ public struct BPFLoaderError: Error, Sendable, CustomStringConvertible {
         case example(String)
         /// Only programs of these sections (a list of section kinds) take an attach target.
         case attachTargetSections(String)
+        /// What BTFRuntime says to do about the pack (embed one, pack again for the object).
+        case pack(BTFRuntimeError.Remedy)
 
         public var description: String {
             switch self {
@@ -44,6 +53,7 @@ public struct BPFLoaderError: Error, Sendable, CustomStringConvertible {
             case .resizeMap(let map): "other sizes for map \(map) may work"
             case .example(let example): "e.g. \(example)"
             case .attachTargetSections(let sections): "only programs of the sections \(sections) take an attach target"
+            case .pack(let remedy): remedy.description
             }
         }
     }

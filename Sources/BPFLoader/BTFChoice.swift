@@ -98,9 +98,7 @@ public final class ChosenBTF {
         var runtimeOptions = options
         runtimeOptions.pack = pack
         let core: RuntimeBTF
-        do { core = try RuntimeBTF.ensure(runtimeOptions) } catch {
-            throw BPFLoaderError(error.message, errnoCode: error.errnoCode)
-        }
+        do { core = try RuntimeBTF.ensure(runtimeOptions) } catch { throw BPFLoaderError(error) }
         switch core.choice {
         case .kernel:
             return ChosenBTF(source: .kernel, reason: "\(options.kernelBTFPath) exists", customPath: nil, runtimeBTF: core)
@@ -178,7 +176,9 @@ extension ChosenBTF {
             switch Result(catching: { () throws(BTFRuntimeError) -> BTFSelection in try RuntimeBTF.which(runtimeOptions) }) {
             case .success(let selection): return (selection.explanation, true)
             // The trail of a failure ends with "no choice: <message>".
-            case .failure(let error): return (error.explanation.isEmpty ? [error.message] : error.explanation, false)
+            case .failure(let error):
+                let line = describe(BPFLoaderError(error))
+                return (error.explanation.isEmpty ? [line] : error.explanation.dropLast() + ["no choice: " + line], false)
             }
         }
         switch Result(catching: { () throws(BPFLoaderError) -> ChosenBTF in try choose(btfFile: btfFile, btfhubTree: btfhubTree, pack: pack, options: options) }) {

@@ -1,4 +1,6 @@
 import BPFLoader
+import BTFRuntime
+import CommandSupport
 
 /// A library error in btf-run's words: the library describes the problem and which input of the
 /// run it is about; btf-run names the option that carries the input and the option or command
@@ -7,6 +9,8 @@ func btfRunText(_ error: any Error) -> String {
     switch error {
     case let error as BPFLoaderError:
         return (error.input.map { "\($0.btfRunText): " } ?? "") + error.message + (error.remedy.map { $0.btfRunText(input: error.input) } ?? "")
+    case let error as BTFRuntimeError:
+        return error.message + (error.remedy.map { "; " + $0.btfRunText } ?? "")
     default:
         return "\(error)"
     }
@@ -39,6 +43,17 @@ extension BPFLoaderError.Remedy {
         case .resizeMap(let map): "; --max-entries \(map)=N or --value-size \(map)=N changes its size"
         case .example(let example): " (e.g. " + (input.map { "\($0.option) " } ?? "") + "\(example))"
         case .attachTargetSections(let sections): "; --attach gives a target only to programs of the sections \(sections)"
+        case .pack(let remedy): "; " + remedy.btfRunText
+        }
+    }
+}
+
+extension BTFRuntimeError.Remedy {
+    /// The btf-pack command that fixes it.
+    var btfRunText: String {
+        switch self {
+        case .embedPack: PackHints.embedPack
+        case .repackForObject: PackHints.repackForObject(allowStaleVariable: PackFreshness.allowStaleVariable)
         }
     }
 }

@@ -374,6 +374,8 @@ struct RunnerTests {
         let whichNoPack = try PackFixtures.runWithEnvironment(btfRun, ["--which"], ["BTFKIT_FORCE_EMBEDDED": "1"])
         #expect(whichNoPack.status == 1)
         #expect(whichNoPack.stdout.contains("no choice:") && whichNoPack.stdout.contains("has no section .btfkit.pack"), "\(whichNoPack)")
+        #expect(whichNoPack.stdout.contains(": no pack is embedded; add one with `btf-pack embed PACK --into BINARY -o OUT` or link the output of `btf-pack emit-asm`\n"),
+                "\(whichNoPack)")
 
         let noFile = try PackFixtures.runWithEnvironment(btfRun, [object, "--btf", "/nonexistent.btf"], [:])
         #expect(noFile.status == 1)
