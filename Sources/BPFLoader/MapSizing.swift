@@ -55,7 +55,32 @@ public struct MapDecision: Sendable, Equatable {
     public var declaredMaxEntries: UInt32
     public var maxEntries: UInt32
     /// Why sizes or type changed (empty when nothing did).
-    public var notes: [String]
+    public var notes: [MapNote]
+}
+
+/// Why the loader changed a map's size or type.
+public enum MapNote: Sendable, Equatable, CustomStringConvertible {
+    /// A ring buffer created as a perf event array (one entry per CPU), and why.
+    case perfFallback(String)
+    /// `max_entries` the user gave (`MapSizeOverrides`; btf-run's `--max-entries`).
+    case maxEntriesGiven(UInt32)
+    /// `max_entries` declared 0: the loader's default, and why that one; the user may give another.
+    case maxEntriesDefault(UInt32, why: String)
+    /// `value_size` the user gave (btf-run's `--value-size`).
+    case valueSizeGiven(UInt32)
+    /// A stack-trace map's `value_size` declared 0: 127 frames of 8 bytes; the user may give another.
+    case stackTraceValueSizeDefault(UInt32)
+
+    /// The note in words naming no option.
+    public var description: String {
+        switch self {
+        case .perfFallback(let why): "ring buffer created as a perf event array (one entry per CPU): \(why)"
+        case .maxEntriesGiven(let entries): "max_entries \(entries) as given"
+        case .maxEntriesDefault(let entries, let why): "declared with max_entries 0: \(entries) (\(why))"
+        case .valueSizeGiven(let size): "value_size \(size) as given"
+        case .stackTraceValueSizeDefault(let size): "declared with value_size 0: \(size) (127 frames of 8 bytes)"
+        }
+    }
 }
 
 /// Sizes for maps declared with 0 (their sizes are a tool's loader's to set), as libbpf-tools'
@@ -115,13 +140,13 @@ extension LoadedBPFObject {
                 decision.keySize = 4
                 decision.valueSize = 4
                 decision.maxEntries = UInt32(kernel.possibleCPUs)
-                decision.notes.append("ring buffer created as a perf event array (one entry per CPU): \(perfFallback)")
+                decision.notes.append(.perfFallback(perfFallback))
                 return decision
             }
             if let entries = overrides.maxEntries[mapName] {
                 bpf_map__set_max_entries(map, entries)
                 decision.maxEntries = entries
-                decision.notes.append("max_entries \(entries) from --max-entries")
+                decision.notes.append(.maxEntriesGiven(entries))
             } else if decision.declaredMaxEntries == 0 && declaredType != BPF_MAP_TYPE_PERF_EVENT_ARRAY {
                 // (libbpf gives a perf event array declared with 0 one entry per CPU itself.)
                 let entries: UInt32
@@ -137,16 +162,16 @@ extension LoadedBPFObject {
                 }
                 bpf_map__set_max_entries(map, entries)
                 decision.maxEntries = entries
-                decision.notes.append("declared with max_entries 0: \(entries) (\(why); --max-entries \(mapName)=N sets it)")
+                decision.notes.append(.maxEntriesDefault(entries, why: why))
             }
             if let size = overrides.valueSizes[mapName] {
                 bpf_map__set_value_size(map, size)
                 decision.valueSize = size
-                decision.notes.append("value_size \(size) from --value-size")
+                decision.notes.append(.valueSizeGiven(size))
             } else if decision.declaredValueSize == 0 && declaredType == BPF_MAP_TYPE_STACK_TRACE {
                 bpf_map__set_value_size(map, MapDefaults.stackTraceValueSize)
                 decision.valueSize = MapDefaults.stackTraceValueSize
-                decision.notes.append("declared with value_size 0: \(MapDefaults.stackTraceValueSize) (127 frames of 8 bytes; --value-size \(mapName)=N sets it)")
+                decision.notes.append(.stackTraceValueSizeDefault(MapDefaults.stackTraceValueSize))
             }
             return decision
         }

@@ -217,12 +217,13 @@ struct BTFRunCommand: ParsableCommand {
                 let opened = try open()
                 defer { opened.close() }
                 let prepared = try PlannedLoad.prepare(opened, request: request, kernel: kernel)
-                let listing = ObjectListing(plan: prepared.plan, maps: prepared.maps, globals: facts.globals.variables)
+                let listing = ObjectListing(plan: prepared.plan, maps: prepared.maps, globals: facts.globals.variables,
+                                            reason: \.btfRunReason, note: { note, map in note.btfRunText(map: map.name) })
                 print(json ? listing.json : listing.text)
                 throw ListingDone()
             }
             try checkKernelSymbols(facts, kernel: kernel, objectName: objectName)
-            let prepared = try PlannedLoad.load(open: open, request: request, kernel: kernel) { note in
+            let prepared = try PlannedLoad.load(open: open, request: request, kernel: kernel, reason: \.btfRunReason) { note in
                 print("btf-run: \(note)", to: &diagnostics)
             }
             let loaded = prepared.object

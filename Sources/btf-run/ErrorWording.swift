@@ -57,3 +57,27 @@ extension BTFRuntimeError.Remedy {
         }
     }
 }
+
+extension ProgramDecision {
+    /// The reason, a user's pattern named with its option (`-v`, `--list`, load errors).
+    var btfRunReason: String {
+        switch pattern {
+        case .enabled(let pattern): "enabled by --enable \(pattern)"
+        case .disabled(let pattern): "disabled by --disable \(pattern)"
+        case nil: reason
+        }
+    }
+}
+
+extension MapNote {
+    /// The note with the option that gave the size, or that would set it, for `map`.
+    func btfRunText(map: String) -> String {
+        switch self {
+        case .perfFallback: description
+        case .maxEntriesGiven(let entries): "max_entries \(entries) from --max-entries"
+        case .maxEntriesDefault(let entries, let why): "declared with max_entries 0: \(entries) (\(why); --max-entries \(map)=N sets it)"
+        case .valueSizeGiven(let size): "value_size \(size) from --value-size"
+        case .stackTraceValueSizeDefault(let size): "declared with value_size 0: \(size) (127 frames of 8 bytes; --value-size \(map)=N sets it)"
+        }
+    }
+}

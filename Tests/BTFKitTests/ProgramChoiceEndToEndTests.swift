@@ -155,6 +155,7 @@ struct ProgramChoiceEndToEndTests {
         #expect(loads["handle_exec_btf"] == true && loads["handle_exec_raw"] == false && loads["handle_missing"] == false)
         let maps = try #require(json["maps"] as? [[String: Any]])
         #expect(maps.first { $0["name"] as? String == "start" }?["declared_max_entries"] as? Int == 0)
+        #expect(listed.stdout.contains("at most 131072; --max-entries start=N sets it)"), "\(listed.stdout)")
         let globals = try #require(json["globals"] as? [[String: Any]])
         #expect(globals.first { $0["name"] as? String == "min_ns" }?["default"] as? Int == 1000)
 
