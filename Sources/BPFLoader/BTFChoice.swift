@@ -20,8 +20,10 @@ public final class ChosenBTF {
 
     /// Where the BTF comes from.
     public let source: Source
-    /// Why it was chosen, for `-v`.
+    /// Why it was chosen, for `-v` (for a file the run was given, in words naming no option).
     public let reason: String
+    /// The input of the run that named it (a BTF file), or `nil` when the runtime or a tree chose it.
+    public let input: RunInput?
     /// The selection trail (each step tried, the decision, warnings) when BTFRuntime chose from a
     /// pack or `--btfhub` from a tree.
     public var trail: [String] { runtimeBTF?.selection.explanation ?? treeTrail }
@@ -32,9 +34,11 @@ public final class ChosenBTF {
     /// The memfd (or temporary file) holding a compressed tree entry's BTF.
     private var exposedFile: ExposedBTFFile?
 
-    init(source: Source, reason: String, customPath: String?, runtimeBTF: RuntimeBTF? = nil, exposedFile: ExposedBTFFile? = nil, treeTrail: [String] = []) {
+    init(source: Source, reason: String, input: RunInput? = nil, customPath: String?, runtimeBTF: RuntimeBTF? = nil,
+         exposedFile: ExposedBTFFile? = nil, treeTrail: [String] = []) {
         self.source = source
         self.reason = reason
+        self.input = input
         self.customPath = customPath
         self.runtimeBTF = runtimeBTF
         self.exposedFile = exposedFile
@@ -51,7 +55,10 @@ public final class ChosenBTF {
     }
 
     /// One line for `-v`: which BTF and why.
-    public var summary: String {
+    public var summary: String { summary(reason: reason) }
+
+    /// `summary` with `reason` in a front end's words (naming its option for `input`).
+    public func summary(reason: String) -> String {
         let what: String
         switch source {
         case .kernel: what = "the kernel's own (/sys/kernel/btf/vmlinux)"
@@ -78,7 +85,7 @@ public final class ChosenBTF {
                 throw BPFLoaderError("cannot read it: \(errnoText(errno))", errnoCode: errno, input: RunInput(.btfFile, btfFile))
             }
             try checkBeforeLibbpf(file: btfFile, input: RunInput(.btfFile, btfFile))
-            return ChosenBTF(source: .file(btfFile), reason: "named by --btf", customPath: btfFile)
+            return ChosenBTF(source: .file(btfFile), reason: "given for this run", input: RunInput(.btfFile, btfFile), customPath: btfFile)
         }
         let forced = options.environmentFlag(RuntimeBTFOptions.forceEmbeddedVariable)
         let kernelHasBTF = access(options.kernelBTFPath, R_OK) == 0
@@ -165,11 +172,12 @@ public final class ChosenBTF {
 
 extension ChosenBTF {
     /// The dry run (`btf-run --which`): the lines saying which BTF a run would use and why,
-    /// and whether one was found. Nothing is exposed or loaded. A failure's line is `describe`'s
-    /// (a front end names its options and commands there).
+    /// and whether one was found. Nothing is exposed or loaded. A failure's line is `describe`'s,
+    /// the choice's reason `reason`'s (a front end names its options and commands there).
     public static func explain(btfFile: String?, btfhubTree: String?, pack: PackSource = .embedded,
                                options: RuntimeBTFOptions = RuntimeBTFOptions(),
-                               describe: (BPFLoaderError) -> String = \.description) -> (lines: [String], found: Bool) {
+                               describe: (BPFLoaderError) -> String = \.description,
+                               reason: (ChosenBTF) -> String = \.reason) -> (lines: [String], found: Bool) {
         if btfFile == nil && btfhubTree == nil {
             var runtimeOptions = options
             runtimeOptions.pack = pack
@@ -183,7 +191,7 @@ extension ChosenBTF {
         }
         switch Result(catching: { () throws(BPFLoaderError) -> ChosenBTF in try choose(btfFile: btfFile, btfhubTree: btfhubTree, pack: pack, options: options) }) {
         case .success(let chosen):
-            let lines = chosen.trail.filter { !$0.hasPrefix("chosen:") } + [chosen.summary]
+            let lines = chosen.trail.filter { !$0.hasPrefix("chosen:") } + [chosen.summary(reason: reason(chosen))]
             chosen.release()
             return (lines, true)
         case .failure(let error):

@@ -128,7 +128,7 @@ struct BTFRunCommand: ParsableCommand {
         var options = RuntimeBTFOptions()
         options.hostRoot = hostRoot
         if which {
-            let (lines, found) = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options, describe: btfRunText)
+            let (lines, found) = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options, describe: btfRunText, reason: \.btfRunReason)
             // os-release values, BTFKIT_* variables and entry names: escaped, one line each.
             for line in lines { print(escapedForTerminal(line)) }
             if !found { throw ExitCode(1) }
@@ -185,7 +185,7 @@ struct BTFRunCommand: ParsableCommand {
             }
             // BTFRuntime's steps, then the choice in btf-run's words (which replaces its "chosen:" line).
             for line in chosen.trail where !line.hasPrefix("chosen:") { print("btf-run: " + escapedForTerminal(line), to: &diagnostics) }
-            print("btf-run: " + escapedForTerminal(chosen.summary), to: &diagnostics)
+            print("btf-run: " + escapedForTerminal(chosen.summary(reason: chosen.btfRunReason)), to: &diagnostics)
         }
 
         let exitCode: Int32

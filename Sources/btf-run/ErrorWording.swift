@@ -81,3 +81,8 @@ extension MapNote {
         }
     }
 }
+
+extension ChosenBTF {
+    /// Why it was chosen, a file btf-run was given named with its option.
+    var btfRunReason: String { input.map { "named by \($0.option)" } ?? reason }
+}
