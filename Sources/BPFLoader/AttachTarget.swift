@@ -204,12 +204,16 @@ public struct AttachRequest: Sendable, Equatable, CustomStringConvertible {
     /// Splits `PROGRAM=TARGET` at the first `=` (a program name has none; a path may).
     public init(parsing argument: String) throws(BPFLoaderError) {
         guard let equals = argument.firstIndex(of: "=") else {
-            throw BPFLoaderError("--attach '\(argument)': expected PROGRAM=TARGET (e.g. my_uprobe=/usr/bin/bash:readline)")
+            throw BPFLoaderError("expected PROGRAM=TARGET (e.g. my_uprobe=/usr/bin/bash:readline)", input: RunInput(.attachTarget, argument, malformed: true))
         }
         program = String(argument[..<equals])
         target = String(argument[argument.index(after: equals)...])
-        guard !program.isEmpty else { throw BPFLoaderError("--attach '\(argument)': PROGRAM is empty; expected PROGRAM=TARGET") }
-        guard !target.isEmpty else { throw BPFLoaderError("--attach '\(argument)': TARGET is empty; expected PROGRAM=TARGET") }
+        guard !program.isEmpty else {
+            throw BPFLoaderError("PROGRAM is empty; expected PROGRAM=TARGET", input: RunInput(.attachTarget, argument, malformed: true))
+        }
+        guard !target.isEmpty else {
+            throw BPFLoaderError("TARGET is empty; expected PROGRAM=TARGET", input: RunInput(.attachTarget, argument, malformed: true))
+        }
     }
 
     public var description: String { "\(program)=\(target)" }
@@ -224,15 +228,16 @@ public struct AttachRequest: Sendable, Equatable, CustomStringConvertible {
         for request in requests {
             guard let program = programs.first(where: { $0.name == request.program }) else {
                 let list = programs.isEmpty ? "it has none" : "its programs are " + programs.map { "\($0.name) (section \($0.section))" }.joined(separator: ", ")
-                throw BPFLoaderError("--attach \(request): \(objectName) has no program named '\(request.program)'; \(list)")
+                throw BPFLoaderError("\(objectName) has no program named '\(request.program)'; \(list)", input: RunInput(.attachTarget, request.description))
             }
             guard let kind = AttachSectionKind(section: program.section) else {
-                throw BPFLoaderError("--attach \(request): program \(program.name) has section '\(program.section)'; --attach gives a target only to programs of the sections \(AttachSectionKind.supportedSections)")
+                throw BPFLoaderError("program \(program.name) has section '\(program.section)'", input: RunInput(.attachTarget, request.description),
+                                     remedy: .attachTargetSections(AttachSectionKind.supportedSections))
             }
             do {
                 targets[program.name, default: []].append(try AttachTarget.parse(request.target, for: kind))
             } catch {
-                throw BPFLoaderError("--attach \(request): program \(program.name) (section \(program.section)): \(error.message)")
+                throw BPFLoaderError("program \(program.name) (section \(program.section)): \(error.message)", input: RunInput(.attachTarget, request.description))
             }
         }
         return targets

@@ -20,8 +20,10 @@ public final class ChosenBTF {
 
     /// Where the BTF comes from.
     public let source: Source
-    /// Why it was chosen, for `-v`.
+    /// Why it was chosen, for `-v` (for a file the run was given, in words naming no option).
     public let reason: String
+    /// The input of the run that named it (a BTF file), or `nil` when the runtime or a tree chose it.
+    public let input: RunInput?
     /// The selection trail (each step tried, the decision, warnings) when BTFRuntime chose from a
     /// pack or `--btfhub` from a tree.
     public var trail: [String] { runtimeBTF?.selection.explanation ?? treeTrail }
@@ -32,9 +34,11 @@ public final class ChosenBTF {
     /// The memfd (or temporary file) holding a compressed tree entry's BTF.
     private var exposedFile: ExposedBTFFile?
 
-    init(source: Source, reason: String, customPath: String?, runtimeBTF: RuntimeBTF? = nil, exposedFile: ExposedBTFFile? = nil, treeTrail: [String] = []) {
+    init(source: Source, reason: String, input: RunInput? = nil, customPath: String?, runtimeBTF: RuntimeBTF? = nil,
+         exposedFile: ExposedBTFFile? = nil, treeTrail: [String] = []) {
         self.source = source
         self.reason = reason
+        self.input = input
         self.customPath = customPath
         self.runtimeBTF = runtimeBTF
         self.exposedFile = exposedFile
@@ -51,7 +55,10 @@ public final class ChosenBTF {
     }
 
     /// One line for `-v`: which BTF and why.
-    public var summary: String {
+    public var summary: String { summary(reason: reason) }
+
+    /// `summary` with `reason` in a front end's words (naming its option for `input`).
+    public func summary(reason: String) -> String {
         let what: String
         switch source {
         case .kernel: what = "the kernel's own (/sys/kernel/btf/vmlinux)"
@@ -74,9 +81,11 @@ public final class ChosenBTF {
     public static func choose(btfFile: String?, btfhubTree: String?, pack: PackSource = .embedded,
                               options: RuntimeBTFOptions = RuntimeBTFOptions()) throws(BPFLoaderError) -> ChosenBTF {
         if let btfFile {
-            guard access(btfFile, R_OK) == 0 else { throw BPFLoaderError("--btf \(btfFile): cannot read it: \(errnoText(errno))", errnoCode: errno) }
-            try checkBeforeLibbpf(file: btfFile, what: "--btf \(btfFile)")
-            return ChosenBTF(source: .file(btfFile), reason: "named by --btf", customPath: btfFile)
+            guard access(btfFile, R_OK) == 0 else {
+                throw BPFLoaderError("cannot read it: \(errnoText(errno))", errnoCode: errno, input: RunInput(.btfFile, btfFile))
+            }
+            try checkBeforeLibbpf(file: btfFile, input: RunInput(.btfFile, btfFile))
+            return ChosenBTF(source: .file(btfFile), reason: "given for this run", input: RunInput(.btfFile, btfFile), customPath: btfFile)
         }
         let forced = options.environmentFlag(RuntimeBTFOptions.forceEmbeddedVariable)
         let kernelHasBTF = access(options.kernelBTFPath, R_OK) == 0
@@ -85,7 +94,7 @@ public final class ChosenBTF {
         if let btfhubTree {
             if let path = options.nonEmptyEnvironmentValue(RuntimeBTFOptions.btfOverrideVariable) {
                 guard access(path, R_OK) == 0 else { throw BPFLoaderError("\(RuntimeBTFOptions.btfOverrideVariable)=\(path): cannot read it: \(errnoText(errno))", errnoCode: errno) }
-                try checkBeforeLibbpf(file: path, what: "\(RuntimeBTFOptions.btfOverrideVariable)=\(path)")
+                try checkBeforeLibbpf(file: path, what: "\(RuntimeBTFOptions.btfOverrideVariable)=\(path)", input: nil)
                 return ChosenBTF(source: .file(path), reason: "named by \(RuntimeBTFOptions.btfOverrideVariable)", customPath: path)
             }
             if kernelHasBTF && !forced {
@@ -96,9 +105,7 @@ public final class ChosenBTF {
         var runtimeOptions = options
         runtimeOptions.pack = pack
         let core: RuntimeBTF
-        do { core = try RuntimeBTF.ensure(runtimeOptions) } catch {
-            throw BPFLoaderError(error.message, errnoCode: error.errnoCode)
-        }
+        do { core = try RuntimeBTF.ensure(runtimeOptions) } catch { throw BPFLoaderError(error) }
         switch core.choice {
         case .kernel:
             return ChosenBTF(source: .kernel, reason: "\(options.kernelBTFPath) exists", customPath: nil, runtimeBTF: core)
@@ -112,9 +119,11 @@ public final class ChosenBTF {
     }
 
     /// BTFRuntime's check of a BTF file before libbpf opens it (a regular file, parseable, no
-    /// pointer-free reference cycle), as a loader error.
-    private static func checkBeforeLibbpf(file: String, what: String) throws(BPFLoaderError) {
-        do { try ChosenBTFCheck.checkFile(file, what: what) } catch { throw BPFLoaderError(error.description, errnoCode: error.errnoCode) }
+    /// pointer-free reference cycle), as a loader error about `input` (or naming `what`).
+    private static func checkBeforeLibbpf(file: String, what: String? = nil, input: RunInput?) throws(BPFLoaderError) {
+        do { try ChosenBTFCheck.checkFile(file, what: what) } catch {
+            throw BPFLoaderError(error.description, errnoCode: error.errnoCode, input: input)
+        }
     }
 
     /// The tree's entry for this machine, by the same selection chain as a pack's (exact, unique
@@ -124,10 +133,10 @@ public final class ChosenBTF {
         var trail: [String] = []
         let machine: MachineIdentity
         do { machine = try options.machineIdentity(trail: &trail) } catch {
-            throw BPFLoaderError("--btfhub \(root): \(error.message)", errnoCode: error.errnoCode)
+            throw BPFLoaderError(error.message, errnoCode: error.errnoCode, input: RunInput(.btfhubTree, root))
         }
         let tree: BTFHubTree
-        do { tree = try BTFHubTree(scanning: root) } catch { throw BPFLoaderError("--btfhub \(root): \(error)", errnoCode: EIO) }
+        do { tree = try BTFHubTree(scanning: root) } catch { throw BPFLoaderError("\(error)", errnoCode: EIO, input: RunInput(.btfhubTree, root)) }
         var entries: [KernelIdentity: Int] = [:]
         for (index, kernel) in tree.kernels.enumerated() where entries[kernel.identity] == nil { entries[kernel.identity] = index }
         trail.append("btfhub tree: \(root) (\(tree.kernels.count) kernels)")
@@ -136,16 +145,16 @@ public final class ChosenBTF {
             selection = try BTFSelector.select(for: machine, among: entries, source: "btfhub tree \(root)", container: "the tree",
                                                allowNearest: options.allowsNearest)
         } catch {
-            throw BPFLoaderError("--btfhub \(root): no BTF for this kernel: \(error.message)", errnoCode: error.errnoCode)
+            throw BPFLoaderError("no BTF for this kernel: \(error.message)", errnoCode: error.errnoCode, input: RunInput(.btfhubTree, root))
         }
         guard let identity = selection.entry, let index = entries[identity] else {
-            throw BPFLoaderError("--btfhub \(root): the selection chose no entry (\(selection.reason))", errnoCode: ENOENT)
+            throw BPFLoaderError("the selection chose no entry (\(selection.reason))", errnoCode: ENOENT, input: RunInput(.btfhubTree, root))
         }
         let entry = tree.kernels[index]
         trail += selection.explanation
         let why = "\(reason); \(selection.step.rawValue): \(selection.reason)"
         if entry.format == .rawBTF {
-            try checkBeforeLibbpf(file: entry.inputPath, what: "--btfhub \(root)")
+            try checkBeforeLibbpf(file: entry.inputPath, input: RunInput(.btfhubTree, root))
             return ChosenBTF(source: .treeEntry(identity, path: entry.inputPath), reason: why, customPath: entry.inputPath, treeTrail: trail)
         }
         // A compressed entry: libbpf needs a file, so the BTF is exposed the way the runtime exposes
@@ -163,25 +172,30 @@ public final class ChosenBTF {
 
 extension ChosenBTF {
     /// The dry run (`btf-run --which`): the lines saying which BTF a run would use and why,
-    /// and whether one was found. Nothing is exposed or loaded.
+    /// and whether one was found. Nothing is exposed or loaded. A failure's line is `describe`'s,
+    /// the choice's reason `reason`'s (a front end names its options and commands there).
     public static func explain(btfFile: String?, btfhubTree: String?, pack: PackSource = .embedded,
-                               options: RuntimeBTFOptions = RuntimeBTFOptions()) -> (lines: [String], found: Bool) {
+                               options: RuntimeBTFOptions = RuntimeBTFOptions(),
+                               describe: (BPFLoaderError) -> String = \.description,
+                               reason: (ChosenBTF) -> String = \.reason) -> (lines: [String], found: Bool) {
         if btfFile == nil && btfhubTree == nil {
             var runtimeOptions = options
             runtimeOptions.pack = pack
             switch Result(catching: { () throws(BTFRuntimeError) -> BTFSelection in try RuntimeBTF.which(runtimeOptions) }) {
             case .success(let selection): return (selection.explanation, true)
             // The trail of a failure ends with "no choice: <message>".
-            case .failure(let error): return (error.explanation.isEmpty ? [error.message] : error.explanation, false)
+            case .failure(let error):
+                let line = describe(BPFLoaderError(error))
+                return (error.explanation.isEmpty ? [line] : error.explanation.dropLast() + ["no choice: " + line], false)
             }
         }
         switch Result(catching: { () throws(BPFLoaderError) -> ChosenBTF in try choose(btfFile: btfFile, btfhubTree: btfhubTree, pack: pack, options: options) }) {
         case .success(let chosen):
-            let lines = chosen.trail.filter { !$0.hasPrefix("chosen:") } + [chosen.summary]
+            let lines = chosen.trail.filter { !$0.hasPrefix("chosen:") } + [chosen.summary(reason: reason(chosen))]
             chosen.release()
             return (lines, true)
         case .failure(let error):
-            return ([error.message], false)
+            return ([describe(error)], false)
         }
     }
 }

@@ -93,19 +93,21 @@ public struct GlobalVariables: Sendable {
     /// out of its range.
     public func assignment(parsing argument: String) throws(BPFLoaderError) -> GlobalAssignment {
         guard let equals = argument.firstIndex(of: "=") else {
-            throw BPFLoaderError("--set '\(argument)': expected NAME=VALUE (e.g. targ_pid=1234)")
+            throw BPFLoaderError("expected NAME=VALUE (e.g. targ_pid=1234)", input: RunInput(.globalVariable, argument, malformed: true))
         }
         let name = String(argument[..<equals])
         let text = String(argument[argument.index(after: equals)...])
         guard let variable = self[name] else {
             let list = variables.isEmpty ? "it has none" : "its globals are " + variables.map { "\($0.name) (\($0.typeDescription))" }.joined(separator: ", ")
-            throw BPFLoaderError("--set \(argument): \(objectName) has no global variable '\(name)' in .rodata, .data or .bss; \(list)")
+            throw BPFLoaderError("\(objectName) has no global variable '\(name)' in .rodata, .data or .bss; \(list)",
+                                 input: RunInput(.globalVariable, argument))
         }
         do {
             let bytes = try encode(text, as: variable.type, size: variable.size, depth: 0)
             return GlobalAssignment(name: name, section: variable.section, offset: variable.offset, bytes: bytes, text: text)
         } catch {
-            throw BPFLoaderError("--set \(argument): \(name) is \(variable.typeDescription) (section \(variable.section)): \(error.message)")
+            throw BPFLoaderError("\(name) is \(variable.typeDescription) (section \(variable.section)): \(error.message)",
+                                 input: RunInput(.globalVariable, argument))
         }
     }
 

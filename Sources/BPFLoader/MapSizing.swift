@@ -15,19 +15,19 @@ public struct MapSizeOverrides: Sendable, Equatable {
     /// Parses the options' `MAP=N` values (N decimal or 0x hexadecimal, positive); a later value
     /// for a map replaces an earlier one (the command line overrides a runner's defaults).
     public init(maxEntries: [String], valueSizes: [String]) throws(BPFLoaderError) {
-        self.maxEntries = try Self.parse(maxEntries, option: "--max-entries")
-        self.valueSizes = try Self.parse(valueSizes, option: "--value-size")
+        self.maxEntries = try Self.parse(maxEntries, kind: .maxEntries)
+        self.valueSizes = try Self.parse(valueSizes, kind: .valueSize)
     }
 
-    private static func parse(_ arguments: [String], option: String) throws(BPFLoaderError) -> [String: UInt32] {
+    private static func parse(_ arguments: [String], kind: RunInput.Kind) throws(BPFLoaderError) -> [String: UInt32] {
         var result: [String: UInt32] = [:]
         for argument in arguments {
             guard let equals = argument.lastIndex(of: "="), equals != argument.startIndex else {
-                throw BPFLoaderError("\(option) '\(argument)': expected MAP=N (e.g. \(option) start=65536)")
+                throw BPFLoaderError("expected MAP=N", input: RunInput(kind, argument, malformed: true), remedy: .example("start=65536"))
             }
             let text = String(argument[argument.index(after: equals)...])
             guard let value = AttachTarget.parseOffset(text), value > 0, value <= Int(UInt32.max) else {
-                throw BPFLoaderError("\(option) '\(argument)': '\(text)' is not a size from 1 to \(UInt32.max)")
+                throw BPFLoaderError("'\(text)' is not a size from 1 to \(UInt32.max)", input: RunInput(kind, argument, malformed: true))
             }
             result[String(argument[..<equals])] = UInt32(value)
         }
@@ -55,7 +55,32 @@ public struct MapDecision: Sendable, Equatable {
     public var declaredMaxEntries: UInt32
     public var maxEntries: UInt32
     /// Why sizes or type changed (empty when nothing did).
-    public var notes: [String]
+    public var notes: [MapNote]
+}
+
+/// Why the loader changed a map's size or type.
+public enum MapNote: Sendable, Equatable, CustomStringConvertible {
+    /// A ring buffer created as a perf event array (one entry per CPU), and why.
+    case perfFallback(String)
+    /// `max_entries` the user gave (`MapSizeOverrides`; btf-run's `--max-entries`).
+    case maxEntriesGiven(UInt32)
+    /// `max_entries` declared 0: the loader's default, and why that one; the user may give another.
+    case maxEntriesDefault(UInt32, why: String)
+    /// `value_size` the user gave (btf-run's `--value-size`).
+    case valueSizeGiven(UInt32)
+    /// A stack-trace map's `value_size` declared 0: 127 frames of 8 bytes; the user may give another.
+    case stackTraceValueSizeDefault(UInt32)
+
+    /// The note in words naming no option.
+    public var description: String {
+        switch self {
+        case .perfFallback(let why): "ring buffer created as a perf event array (one entry per CPU): \(why)"
+        case .maxEntriesGiven(let entries): "max_entries \(entries) as given"
+        case .maxEntriesDefault(let entries, let why): "declared with max_entries 0: \(entries) (\(why))"
+        case .valueSizeGiven(let size): "value_size \(size) as given"
+        case .stackTraceValueSizeDefault(let size): "declared with value_size 0: \(size) (127 frames of 8 bytes)"
+        }
+    }
 }
 
 /// Sizes for maps declared with 0 (their sizes are a tool's loader's to set), as libbpf-tools'
@@ -90,7 +115,7 @@ extension LoadedBPFObject {
         let maps = userMaps
         let names = maps.map { String(cString: bpf_map__name($0)) }
         for unknown in overrides.names.sorted() where !names.contains(unknown) {
-            throw BPFLoaderError("--max-entries/--value-size \(unknown)=…: \(name) has no map named '\(unknown)'; its maps are \(names.joined(separator: ", "))")
+            throw BPFLoaderError("\(name) has no map named '\(unknown)'; its maps are \(names.joined(separator: ", "))", input: RunInput(.mapSize, unknown))
         }
         let btf = bpf_object__btf(object)
         func typeName(_ id: UInt32) -> String {
@@ -115,13 +140,13 @@ extension LoadedBPFObject {
                 decision.keySize = 4
                 decision.valueSize = 4
                 decision.maxEntries = UInt32(kernel.possibleCPUs)
-                decision.notes.append("ring buffer created as a perf event array (one entry per CPU): \(perfFallback)")
+                decision.notes.append(.perfFallback(perfFallback))
                 return decision
             }
             if let entries = overrides.maxEntries[mapName] {
                 bpf_map__set_max_entries(map, entries)
                 decision.maxEntries = entries
-                decision.notes.append("max_entries \(entries) from --max-entries")
+                decision.notes.append(.maxEntriesGiven(entries))
             } else if decision.declaredMaxEntries == 0 && declaredType != BPF_MAP_TYPE_PERF_EVENT_ARRAY {
                 // (libbpf gives a perf event array declared with 0 one entry per CPU itself.)
                 let entries: UInt32
@@ -137,16 +162,16 @@ extension LoadedBPFObject {
                 }
                 bpf_map__set_max_entries(map, entries)
                 decision.maxEntries = entries
-                decision.notes.append("declared with max_entries 0: \(entries) (\(why); --max-entries \(mapName)=N sets it)")
+                decision.notes.append(.maxEntriesDefault(entries, why: why))
             }
             if let size = overrides.valueSizes[mapName] {
                 bpf_map__set_value_size(map, size)
                 decision.valueSize = size
-                decision.notes.append("value_size \(size) from --value-size")
+                decision.notes.append(.valueSizeGiven(size))
             } else if decision.declaredValueSize == 0 && declaredType == BPF_MAP_TYPE_STACK_TRACE {
                 bpf_map__set_value_size(map, MapDefaults.stackTraceValueSize)
                 decision.valueSize = MapDefaults.stackTraceValueSize
-                decision.notes.append("declared with value_size 0: \(MapDefaults.stackTraceValueSize) (127 frames of 8 bytes; --value-size \(mapName)=N sets it)")
+                decision.notes.append(.stackTraceValueSizeDefault(MapDefaults.stackTraceValueSize))
             }
             return decision
         }

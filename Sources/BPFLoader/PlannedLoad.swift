@@ -57,8 +57,10 @@ public enum PlannedLoad {
     /// Opens (with `open`), prepares and loads the object, leaving out each program that fails to
     /// load and trying again, until the rest load. `note` hears each program left out. Throws when
     /// no program is left to load, or for a failure no program is to blame for (a map that
-    /// cannot be created: the error names it, its sizes and the option that changes them).
+    /// cannot be created: the error names it, its sizes and, as its remedy, a new size). Errors
+    /// give a decision's reason in `reason`'s words (a front end names its options there).
     public static func load(open: () throws(BPFLoaderError) -> LoadedBPFObject, request: LoadRequest, kernel: KernelFeatures,
+                            reason describe: (ProgramDecision) -> String = \.reason,
                             note: (String) -> Void = { _ in }) throws(BPFLoaderError) -> PreparedLoad {
         var rejected: [String: String] = [:]
         while true {
@@ -70,7 +72,7 @@ public enum PlannedLoad {
             }
             guard !prepared.plan.loading.isEmpty else {
                 object.close()
-                let reasons = prepared.plan.decisions.map { "\($0.program.name) (\($0.program.section)): \($0.reason)" }
+                let reasons = prepared.plan.decisions.map { "\($0.program.name) (\($0.program.section)): \(describe($0))" }
                 throw BPFLoaderError("\(object.name): no program can be loaded on this kernel" + (reasons.isEmpty ? " (the object has none)" : ": " + reasons.joined(separator: "; ")))
             }
             let mark = LibBPFLog.mark
@@ -82,8 +84,7 @@ public enum PlannedLoad {
                 object.close()
                 if let map = failedMap(in: lines), let decision = prepared.maps.first(where: { $0.name == map.name }) {
                     throw BPFLoaderError("\(object.name): map '\(map.name)' (\(decision.type), key \(decision.keySize) bytes, value \(decision.valueSize) bytes, "
-                                         + "max_entries \(decision.maxEntries)) cannot be created: \(map.reason); "
-                                         + "--max-entries \(map.name)=N or --value-size \(map.name)=N changes its size", errnoCode: error.errnoCode)
+                                         + "max_entries \(decision.maxEntries)) cannot be created: \(map.reason)", errnoCode: error.errnoCode, remedy: .resizeMap(map.name))
                 }
                 guard let failure = failedProgram(in: lines), let decision = prepared.plan[failure.name], decision.loads,
                       rejected[failure.name] == nil else {
@@ -94,8 +95,8 @@ public enum PlannedLoad {
                     // libbpf suggests raising 'ulimit -l'; the cause is a kernel without BPF trampolines.
                     reason = "this kernel cannot run fentry/fexit programs (no BPF trampoline support; libbpf's 'ulimit -l' hint does not apply): \(reason)"
                 }
-                if decision.reason.hasPrefix("enabled by") {
-                    throw BPFLoaderError("\(object.name): program \(failure.name) (section \(decision.program.section)), \(decision.reason), cannot be loaded: \(reason)",
+                if decision.isEnabledByPattern {
+                    throw BPFLoaderError("\(object.name): program \(failure.name) (section \(decision.program.section)), \(describe(decision)), cannot be loaded: \(reason)",
                                          errnoCode: error.errnoCode)
                 }
                 rejected[failure.name] = reason

@@ -126,8 +126,23 @@ public struct ProgramDecision: Sendable, Equatable {
     public var program: PlannedProgram
     /// Whether it is loaded (libbpf's autoload).
     public var loads: Bool
-    /// Why, in a few words, for `-v` and `--list`.
+    /// Why, in a few words, for `-v` and `--list` (for a user's pattern, in words naming no option).
     public var reason: String
+    /// The user's pattern that decided it, or `nil` when the plan did: a front end names its option.
+    public var pattern: PatternChoice? = nil
+
+    /// Whether a user's pattern made it load.
+    var isEnabledByPattern: Bool {
+        if case .enabled = pattern { true } else { false }
+    }
+
+    /// A program loaded or left out because its name matched a pattern the user gave.
+    public enum PatternChoice: Sendable, Equatable {
+        /// Loaded whatever the plan says (`LoadRequest.enable`, btf-run's `--enable`).
+        case enabled(String)
+        /// Not loaded (`LoadRequest.disable`, btf-run's `--disable`).
+        case disabled(String)
+    }
 }
 
 /// Which programs load on this kernel and why: data that `--list`, `-v` and tests read; the loader
@@ -156,13 +171,13 @@ public struct ProgramPlan: Sendable, Equatable {
         // First each program alone: can this kernel run it?
         var decisions = programs.map { program -> ProgramDecision in
             if let pattern = enable.first(where: { globMatches($0, program.name) }) {
-                return ProgramDecision(program: program, loads: true, reason: "enabled by --enable \(pattern)")
+                return ProgramDecision(program: program, loads: true, reason: "enabled by the pattern \(pattern)", pattern: .enabled(pattern))
             }
             if let reason = rejected[program.name] {
                 return ProgramDecision(program: program, loads: false, reason: reason)
             }
             if let pattern = disable.first(where: { globMatches($0, program.name) }) {
-                return ProgramDecision(program: program, loads: false, reason: "disabled by --disable \(pattern)")
+                return ProgramDecision(program: program, loads: false, reason: "disabled by the pattern \(pattern)", pattern: .disabled(pattern))
             }
             if let missing = missingFeature(program, kernel: kernel) {
                 return ProgramDecision(program: program, loads: false, reason: missing)
@@ -180,8 +195,8 @@ public struct ProgramPlan: Sendable, Equatable {
         for key in order {
             let members = groups[key]!
             guard Set(members.map { programs[$0].section }).count > 1 else { continue }  // same section twice: not twins
-            let forced = members.filter { decisions[$0].reason.hasPrefix("enabled by") }
-            let candidates = members.filter { decisions[$0].loads && !decisions[$0].reason.hasPrefix("enabled by") }
+            let forced = members.filter { decisions[$0].isEnabledByPattern }
+            let candidates = members.filter { decisions[$0].loads && !decisions[$0].isEnabledByPattern }
             guard !candidates.isEmpty else { continue }
             let best: String
             if let first = forced.first {

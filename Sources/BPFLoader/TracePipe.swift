@@ -40,7 +40,7 @@ public final class TracePipe {
         fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
-            throw BPFLoaderError("cannot open \(path) to show bpf_printk output: \(errnoText(code)) (--no-trace-pipe turns it off)", errnoCode: code)
+            throw BPFLoaderError("cannot open \(path) to show bpf_printk output: \(errnoText(code))", errnoCode: code, remedy: .disableTracePipe)
         }
     }
 

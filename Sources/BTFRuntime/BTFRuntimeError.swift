@@ -32,18 +32,37 @@ public struct BTFRuntimeError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The `errno`-style code the C ABI returns (negated) for this error.
     public var errnoCode: Int32
+    /// What the user can do about it, or `nil`; front ends word it with their own commands.
+    public var remedy: Remedy?
     /// For selection failures: every step tried and why it did not decide, one line each
     /// (what `-v` and `which` print); empty for other errors.
     public var explanation: [String] = []
 
     /// An error of `kind`, with its message and the errno the C ABI reports for it.
-    public init(_ kind: Kind, _ message: String, errnoCode: Int32) {
+    public init(_ kind: Kind, _ message: String, errnoCode: Int32, remedy: Remedy? = nil) {
         self.kind = kind
         self.message = message
         self.errnoCode = errnoCode
+        self.remedy = remedy
     }
 
-    /// The message.
-    /// The message, control characters escaped (os-release values and environment variables are printed in it).
-    public var description: String { escapedForTerminal(message) }
+    /// The message and the remedy in words naming no command, control characters escaped
+    /// (os-release values and environment variables are printed in it).
+    public var description: String { escapedForTerminal(message + (remedy.map { "; \($0)" } ?? "")) }
+
+    /// What the user can do about an error.
+    public enum Remedy: Sendable, Equatable, CustomStringConvertible {
+        /// Put a pack into the executable (btf-pack: `embed`, `emit-asm`).
+        case embedPack
+        /// Trim and pack again for this object (btf-pack: `runner`), or allow the stale pack with
+        /// `BTFKIT_ALLOW_STALE=1` (`PackFreshness.allowStaleVariable`).
+        case repackForObject
+
+        public var description: String {
+            switch self {
+            case .embedPack: "embed a pack into the executable"
+            case .repackForObject: "trim and pack again for this object, or set \(PackFreshness.allowStaleVariable)=1 to use it anyway"
+            }
+        }
+    }
 }

@@ -19,16 +19,18 @@ public enum ChosenBTFCheck {
     }
 
     /// Reads the file at `path` (a regular file only: a FIFO would block libbpf's open forever) and
-    /// checks it as `check(_:source:)` does. `what` says who named it (`BTFKIT_BTF=…`, `--btf …`).
-    public static func checkFile(_ path: String, what: String) throws(BTFRuntimeError) {
+    /// checks it as `check(_:source:)` does. `what` says who named it (`BTFKIT_BTF=…`); without it the
+    /// message starts with the problem (a caller names the input itself).
+    public static func checkFile(_ path: String, what: String?) throws(BTFRuntimeError) {
+        let prefix = what.map { "\(escapedForTerminal($0)): " } ?? ""
         let bytes: [UInt8]
         do { bytes = try FileIO.read(path) } catch {
-            throw BTFRuntimeError(.badOverride, "\(escapedForTerminal(what)): \(escapedForTerminal(error.problem))", errnoCode: EINVAL)
+            throw BTFRuntimeError(.badOverride, prefix + escapedForTerminal(error.problem), errnoCode: EINVAL)
         }
         do { try check(bytes, source: path) } catch {
             var error = error
             error.kind = .badOverride
-            error.message = "\(escapedForTerminal(what)): " + error.message
+            error.message = prefix + error.message
             throw error
         }
     }

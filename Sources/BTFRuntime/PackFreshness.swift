@@ -101,17 +101,15 @@ public struct PackFreshness: Sendable, Equatable {
     /// The error for a pack trimmed for other relocations: names the first missing relocation,
     /// the object, the pack and what to do.
     public var error: BTFRuntimeError? {
-        staleMessage(withHint: true).map { BTFRuntimeError(.stalePack, $0, errnoCode: ESTALE) }
+        staleMessage.map { BTFRuntimeError(.stalePack, $0, errnoCode: ESTALE, remedy: .repackForObject) }
     }
 
-    /// What is stale, and with `withHint` what to do about it; `nil` when nothing is.
-    public func staleMessage(withHint: Bool) -> String? {
+    /// What is stale; `nil` when nothing is.
+    public var staleMessage: String? {
         guard case .missing(let missing) = verdict, let first = missing.first else { return nil }
         let more = missing.count > 1 ? " (and \(missing.count - 1) more: " + missing.dropFirst().prefix(4).joined(separator: ", ")
             + (missing.count > 5 ? ", ..." : "") + ")" : ""
         return "stale pack: \(pack) was trimmed for other CO-RE relocations than \(object): relocation `\(first)` of \(object) "
             + "is not among the \(metadata?.relocations.count ?? 0) it was trimmed for\(more) (\(metadata?.summary ?? ""))"
-            + (withHint ? "; trim and pack again for this object (btf-pack runner --object OBJ --btfhub DIR), "
-                + "or set \(PackFreshness.allowStaleVariable)=1 to use it anyway" : "")
     }
 }

@@ -117,7 +117,7 @@ public final class RuntimeBTF: Sendable {
                 error.explanation = trail + ["no choice: \(error.message)"]
                 throw error
             }
-            warning = (freshness.staleMessage(withHint: false) ?? "") + "; used anyway (\(PackFreshness.allowStaleVariable)=1): "
+            warning = (freshness.staleMessage ?? "") + "; used anyway (\(PackFreshness.allowStaleVariable)=1): "
                 + "relocations it lacks may fail or be poisoned on some kernels"
             trail.append("pack record: stale, used anyway (\(PackFreshness.allowStaleVariable)=1)")
         }
@@ -245,8 +245,7 @@ public final class RuntimeBTF: Sendable {
         case .noEntry:
             return BTFRuntimeError(.noMatchingKernel, error.description, errnoCode: ENOENT)
         case .noSection:
-            return BTFRuntimeError(.noPack, "\(error.description): no pack is embedded; add one with "
-                                   + "`btf-pack embed PACK --into BINARY -o OUT` or link the output of `btf-pack emit-asm`", errnoCode: EOPNOTSUPP)
+            return BTFRuntimeError(.noPack, "\(error.description): no pack is embedded", errnoCode: EOPNOTSUPP, remedy: .embedPack)
         case .unreadable:
             return BTFRuntimeError(.badPack, error.description, errnoCode: EIO)
         default:

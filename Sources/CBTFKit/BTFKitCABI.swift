@@ -79,8 +79,19 @@ private func ensure(_ opts: UnsafeMutablePointer<bpf_object_open_opts>?, pack: P
         return 0
     } catch {
         recordSelection(step: 0, entry: "", explanation: error.explanation.isEmpty ? [error.message] : error.explanation)
-        recordError(error.message)
+        recordError(error.message + (error.remedy.map { "; " + hint(for: $0) } ?? ""))
         return -error.errnoCode
+    }
+}
+
+/// What a C program's builder does about a runtime error, with the commands that do it.
+private func hint(for remedy: BTFRuntimeError.Remedy) -> String {
+    switch remedy {
+    case .embedPack:
+        "add one with `btf-pack embed PACK --into BINARY -o OUT` or link the output of `btf-pack emit-asm`"
+    case .repackForObject:
+        "trim the kernels again for this object (`btf-trim OBJ TREE -o DIR`, `btf-pack DIR -o PACK`) and embed the new pack "
+            + "(`btf-pack embed PACK --into BINARY -o OUT --object OBJ`), or set \(PackFreshness.allowStaleVariable)=1 to use it anyway"
     }
 }
 

@@ -47,9 +47,18 @@ struct BTFPackCommand: AsyncParsableCommand {
 }
 
 /// Prints `error` as `btf-pack: error` (one line, control characters escaped) and exits with status 1.
+/// A runtime error's remedy is worded with the command that fixes it.
 func fail(_ error: some Error) -> Never {
     var standardError = StandardError()
-    print("btf-pack: " + escapedForTerminal("\(error)"), to: &standardError)
+    var text = "\(error)"
+    if let error = error as? BTFRuntimeError, let remedy = error.remedy {
+        let hint = switch remedy {
+        case .embedPack: PackHints.embedPack
+        case .repackForObject: PackHints.repackForObject(allowStaleVariable: PackFreshness.allowStaleVariable)
+        }
+        text = error.message + "; " + hint
+    }
+    print("btf-pack: " + escapedForTerminal(text), to: &standardError)
     exit(1)
 }
 
@@ -240,5 +249,5 @@ func checkFreshness(metadata: PackMetadata?, pack: String, object: String) {
     }
     guard RuntimeBTFOptions().environmentFlag(PackFreshness.allowStaleVariable) else { fail(error) }
     var standardError = StandardError()
-    print("btf-pack: warning: \(freshness.staleMessage(withHint: false) ?? ""); going on (\(PackFreshness.allowStaleVariable)=1)", to: &standardError)
+    print("btf-pack: warning: \(freshness.staleMessage ?? ""); going on (\(PackFreshness.allowStaleVariable)=1)", to: &standardError)
 }

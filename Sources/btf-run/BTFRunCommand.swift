@@ -118,7 +118,7 @@ struct BTFRunCommand: ParsableCommand {
         if btf != nil && btfhub != nil { throw ValidationError("--btf and --btfhub both choose the BTF; give one") }
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         for argument in attach {
-            do { _ = try AttachRequest(parsing: argument) } catch { throw ValidationError(error.message) }
+            do { _ = try AttachRequest(parsing: argument) } catch { throw ValidationError(btfRunText(error)) }
         }
     }
 
@@ -128,7 +128,7 @@ struct BTFRunCommand: ParsableCommand {
         var options = RuntimeBTFOptions()
         options.hostRoot = hostRoot
         if which {
-            let (lines, found) = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options)
+            let (lines, found) = ChosenBTF.explain(btfFile: btf, btfhubTree: btfhub, options: options, describe: btfRunText, reason: \.btfRunReason)
             // os-release values, BTFKIT_* variables and entry names: escaped, one line each.
             for line in lines { print(escapedForTerminal(line)) }
             if !found { throw ExitCode(1) }
@@ -185,7 +185,7 @@ struct BTFRunCommand: ParsableCommand {
             }
             // BTFRuntime's steps, then the choice in btf-run's words (which replaces its "chosen:" line).
             for line in chosen.trail where !line.hasPrefix("chosen:") { print("btf-run: " + escapedForTerminal(line), to: &diagnostics) }
-            print("btf-run: " + escapedForTerminal(chosen.summary), to: &diagnostics)
+            print("btf-run: " + escapedForTerminal(chosen.summary(reason: chosen.btfRunReason)), to: &diagnostics)
         }
 
         let exitCode: Int32
@@ -217,12 +217,13 @@ struct BTFRunCommand: ParsableCommand {
                 let opened = try open()
                 defer { opened.close() }
                 let prepared = try PlannedLoad.prepare(opened, request: request, kernel: kernel)
-                let listing = ObjectListing(plan: prepared.plan, maps: prepared.maps, globals: facts.globals.variables)
+                let listing = ObjectListing(plan: prepared.plan, maps: prepared.maps, globals: facts.globals.variables,
+                                            reason: \.btfRunReason, note: { note, map in note.btfRunText(map: map.name) })
                 print(json ? listing.json : listing.text)
                 throw ListingDone()
             }
             try checkKernelSymbols(facts, kernel: kernel, objectName: objectName)
-            let prepared = try PlannedLoad.load(open: open, request: request, kernel: kernel) { note in
+            let prepared = try PlannedLoad.load(open: open, request: request, kernel: kernel, reason: \.btfRunReason) { note in
                 print("btf-run: \(note)", to: &diagnostics)
             }
             let loaded = prepared.object
@@ -289,7 +290,7 @@ struct BTFRunCommand: ParsableCommand {
             print("btf-run: \(usage)", to: &diagnostics)
             exitCode = 2
         } catch {
-            print("btf-run: \(error)", to: &diagnostics)
+            print("btf-run: \(btfRunText(error))", to: &diagnostics)
             exitCode = 1
         }
         chosen.release()
@@ -341,7 +342,7 @@ struct BTFRunCommand: ParsableCommand {
 
 func fail(_ error: some Error) -> Never {
     var standardError = StandardError()
-    print("btf-run: " + escapedForTerminal("\(error)"), to: &standardError)
+    print("btf-run: " + escapedForTerminal(btfRunText(error)), to: &standardError)
     exit(1)
 }
 

@@ -27,7 +27,7 @@ struct PlanOptions: ParsableArguments {
 
     func validate() throws {
         guard sampleFrequency > 0 else { throw ValidationError("--sample-freq must be a positive number of samples per second") }
-        do { _ = try MapSizeOverrides(maxEntries: maxEntries, valueSizes: valueSize) } catch { throw ValidationError(error.message) }
+        do { _ = try MapSizeOverrides(maxEntries: maxEntries, valueSizes: valueSize) } catch { throw ValidationError(btfRunText(error)) }
         for argument in set where !argument.contains("=") {
             throw ValidationError("--set '\(argument)': expected NAME=VALUE (e.g. targ_pid=1234)")
         }
@@ -83,5 +83,5 @@ struct ObjectFacts {
 struct UsageError: Error, CustomStringConvertible {
     let error: BPFLoaderError
     init(_ error: BPFLoaderError) { self.error = error }
-    var description: String { error.message }
+    var description: String { btfRunText(error) }
 }

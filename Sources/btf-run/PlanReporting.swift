@@ -12,11 +12,11 @@ extension BTFRunCommand {
     func reportPlan(_ prepared: PreparedLoad, request: LoadRequest, to diagnostics: inout StandardError) {
         guard verbose >= 1 else { return }
         for decision in prepared.plan.decisions {
-            print("btf-run: program \(decision.program.name) (section \(decision.program.section)): \(decision.loads ? "loads" : "not loaded"): \(decision.reason)",
+            print("btf-run: program \(decision.program.name) (section \(decision.program.section)): \(decision.loads ? "loads" : "not loaded"): \(decision.btfRunReason)",
                   to: &diagnostics)
         }
         for map in prepared.maps where !map.notes.isEmpty {
-            print("btf-run: map \(map.name) (\(map.type), max_entries \(map.maxEntries), value \(map.valueSize) bytes): \(map.notes.joined(separator: "; "))",
+            print("btf-run: map \(map.name) (\(map.type), max_entries \(map.maxEntries), value \(map.valueSize) bytes): \(map.notes.map { $0.btfRunText(map: map.name) }.joined(separator: "; "))",
                   to: &diagnostics)
         }
         for assignment in request.assignments {

@@ -155,7 +155,7 @@ struct AttachTargetTests {
                 _ = try AttachRequest(parsing: argument)
                 Issue.record("\(argument) parsed")
             } catch {
-                #expect(error.message.contains("--attach '\(argument)'") && error.message.contains("PROGRAM=TARGET"), "\(error.message)")
+                #expect(error.input == RunInput(.attachTarget, argument, malformed: true) && error.message.contains("PROGRAM=TARGET"), "\(error)")
             }
         }
     }
@@ -174,7 +174,7 @@ struct AttachTargetTests {
             _ = try AttachRequest.resolve(requests, programs: programs, objectName: "uprobe_calls.bpf.o")
             return nil
         } catch {
-            return error.message
+            return error.description
         }
     }
 
@@ -197,7 +197,7 @@ struct AttachTargetTests {
     @Test("an unknown program lists the object's programs")
     func unknownProgram() throws {
         let message = try #require(try Self.resolveError(["uprobe_calls_entry=/t:f", "nosuch=/t:f"]))
-        #expect(message.hasPrefix("--attach nosuch=/t:f: uprobe_calls.bpf.o has no program named 'nosuch'; its programs are "), "\(message)")
+        #expect(message.hasPrefix("attach target nosuch=/t:f: uprobe_calls.bpf.o has no program named 'nosuch'; its programs are "), "\(message)")
         for program in Self.programs {
             #expect(message.contains("\(program.name) (section \(program.section))"), "\(message)")
         }
@@ -212,7 +212,7 @@ struct AttachTargetTests {
     @Test("a section --attach cannot target names the program, its section and the sections supported")
     func unsupportedSection() throws {
         let message = try #require(try Self.resolveError(["on_open=do_sys_openat2"]))
-        #expect(message.contains("--attach on_open=do_sys_openat2: program on_open has section 'fentry/do_sys_openat2'"), "\(message)")
+        #expect(message.contains("attach target on_open=do_sys_openat2: program on_open has section 'fentry/do_sys_openat2'"), "\(message)")
         for section in ["uprobe", "uprobe.s", "uretprobe", "uretprobe.s", "kprobe", "kretprobe", "tracepoint", "tp", "raw_tracepoint", "raw_tp"] {
             #expect(message.contains(section), "\(section) missing from: \(message)")
         }
@@ -221,7 +221,7 @@ struct AttachTargetTests {
     @Test("a malformed target names the program and its section and shows that section's form")
     func malformedTargetInContext() throws {
         let message = try #require(try Self.resolveError(["uprobe_calls_return=/tmp/t/target"]))
-        #expect(message == "--attach uprobe_calls_return=/tmp/t/target: program uprobe_calls_return (section uretprobe): "
+        #expect(message == "attach target uprobe_calls_return=/tmp/t/target: program uprobe_calls_return (section uretprobe): "
                 + "malformed target '/tmp/t/target' for a uretprobe program (no ':' between BINARY and FUNCTION): \(Self.uprobeForm)")
         let tracepoint = try #require(try Self.resolveError(["bare_tp=sched_switch"]))
         #expect(tracepoint.contains("program bare_tp (section tp)") && tracepoint.hasSuffix(Self.tracepointForm), "\(tracepoint)")

@@ -155,13 +155,20 @@ struct ProgramChoiceEndToEndTests {
         #expect(loads["handle_exec_btf"] == true && loads["handle_exec_raw"] == false && loads["handle_missing"] == false)
         let maps = try #require(json["maps"] as? [[String: Any]])
         #expect(maps.first { $0["name"] as? String == "start" }?["declared_max_entries"] as? Int == 0)
+        #expect(listed.stdout.contains("at most 131072; --max-entries start=N sets it)"), "\(listed.stdout)")
         let globals = try #require(json["globals"] as? [[String: Any]])
         #expect(globals.first { $0["name"] as? String == "min_ns" }?["default"] as? Int == 1000)
 
         let bad = try PackFixtures.runWithEnvironment(btfRun, [object, "--set", "targ_small=300", "--duration", "1"], [:])
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("targ_small is const volatile __s8") && bad.stderr.contains("300 is out of range"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("btf-run: --set targ_small=300: targ_small is const volatile __s8 (section .rodata): "), "\(bad.stderr)")
         #expect(!bad.stderr.contains("attached"))
+        // btf-run names the option the library's error is about, and the one that fixes it.
+        let size = try PackFixtures.runWithEnvironment(btfRun, [object, "--max-entries", "start", "--duration", "1"], [:])
+        #expect(size.status == 2 && size.stderr.contains("--max-entries 'start': expected MAP=N (e.g. --max-entries start=65536)"), "\(size.stderr)")
+        let unknownMap = try PackFixtures.runWithEnvironment(btfRun, [object, "--value-size", "nope=8", "--list"], [:])
+        #expect(unknownMap.stderr.contains("btf-run: --max-entries/--value-size nope=…: \(object) has no map named 'nope'; its maps are "), "\(unknownMap.stderr)")
     }
 
     @Test("clear errors: typed __ksym without kernel BTF; a map the kernel refuses, with its sizes and the option")

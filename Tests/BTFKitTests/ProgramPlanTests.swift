@@ -93,10 +93,11 @@ struct ProgramPlanTests {
     func overridesAndRejections() {
         let kernel = FakeKernel(hasKernelBTF: false)
         var plan = ProgramPlan.make(programs: Self.programs, kernel: kernel, disable: ["exec_r*"])
-        #expect(plan["exec_raw"]?.loads == false && plan["exec_raw"]?.reason == "disabled by --disable exec_r*")
+        #expect(plan["exec_raw"]?.loads == false && plan["exec_raw"]?.pattern == .disabled("exec_r*") && plan["exec_raw"]?.reason == "disabled by the pattern exec_r*")
         #expect(plan["exec_tp"]?.loads == true)
         plan = ProgramPlan.make(programs: Self.programs, kernel: kernel, enable: ["exec_?p"])
         #expect(plan["exec_tp"]?.loads == true && plan["exec_raw"]?.loads == false)
+        #expect(plan["exec_tp"]?.pattern == .enabled("exec_?p") && plan["exec_raw"]?.pattern == nil)
         plan = ProgramPlan.make(programs: Self.programs, kernel: kernel, disable: ["*"], enable: ["openat2"])
         #expect(plan.loading == ["openat2"])
         plan = ProgramPlan.make(programs: Self.programs, kernel: kernel, rejected: ["exec_raw": "the verifier rejected it: R1 invalid mem access 'scalar'"])
@@ -192,7 +193,7 @@ struct ProgramPlanTests {
             _ = try globals.assignment(parsing: argument)
         } throws: { error in
             let text = "\(error)"
-            return text.contains(naming) && text.contains(problem) && text.contains("--set \(argument)")
+            return text.contains(naming) && text.contains(problem) && (error as? BPFLoaderError)?.input == RunInput(.globalVariable, argument)
         }
     }
 
@@ -219,6 +220,6 @@ struct ProgramPlanTests {
         sizes.maxEntries = ["nope": 5]
         #expect {
             _ = try object.configureMaps(sizes, perfFallback: nil, kernel: kernel)
-        } throws: { "\($0)".contains("no map named 'nope'") && "\($0)".contains("start, events, heap") }
+        } throws: { "\($0)".contains("no map named 'nope'") && "\($0)".contains("start, events, heap") && ($0 as? BPFLoaderError)?.input == RunInput(.mapSize, "nope") }
     }
 }

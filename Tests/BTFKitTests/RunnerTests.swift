@@ -362,6 +362,7 @@ struct RunnerTests {
         let missing = try PackFixtures.runWithEnvironment(btfRun, [object, "--btfhub", emptyTree], ["BTFKIT_FORCE_EMBEDDED": "1"])
         #expect(missing.status == 1)
         // The selection chain's error: this kernel's identity, what the tree holds, the override to use.
+        #expect(missing.stderr.contains("btf-run: --btfhub \(emptyTree): no BTF for this kernel"), "\(missing.stderr)")
         #expect(missing.stderr.contains("no BTF for this kernel") && missing.stderr.contains("among its 1 kernels")
                 && missing.stderr.contains("centos/8/x86_64") && missing.stderr.contains("BTFKIT_BTF="), "\(missing.stderr)")
 
@@ -373,6 +374,8 @@ struct RunnerTests {
         let whichNoPack = try PackFixtures.runWithEnvironment(btfRun, ["--which"], ["BTFKIT_FORCE_EMBEDDED": "1"])
         #expect(whichNoPack.status == 1)
         #expect(whichNoPack.stdout.contains("no choice:") && whichNoPack.stdout.contains("has no section .btfkit.pack"), "\(whichNoPack)")
+        #expect(whichNoPack.stdout.contains(": no pack is embedded; add one with `btf-pack embed PACK --into BINARY -o OUT` or link the output of `btf-pack emit-asm`\n"),
+                "\(whichNoPack)")
 
         let noFile = try PackFixtures.runWithEnvironment(btfRun, [object, "--btf", "/nonexistent.btf"], [:])
         #expect(noFile.status == 1)

@@ -186,7 +186,7 @@ struct RuntimeTests {
         options.identity = identity
         options.pack = .elfSection(file: "/bin/true", section: ".btfkit.pack")
         let noPack = #expect(throws: BTFRuntimeError.self) { try RuntimeBTF.ensure(options) }
-        #expect(noPack?.kind == .noPack)
+        #expect(noPack?.kind == .noPack && noPack?.remedy == .embedPack)
         #expect(noPack?.message.contains("/bin/true: has no section .btfkit.pack") == true)
 
         options.pack = .bytes(Array(bytes.prefix(bytes.count / 2)), description: "half a pack")

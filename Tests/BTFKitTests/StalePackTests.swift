@@ -137,7 +137,7 @@ struct StalePackTests {
         let metadata = try BTFPack(contentsOf: s.pack).metadata
         let verdict = try PackFreshness.check(metadata: metadata, pack: s.pack, object: .file(s.withFlags))
         #expect(verdict.verdict == .missing(["byte_off task_struct.flags"]))
-        #expect(verdict.error?.kind == .stalePack && verdict.error?.errnoCode == ESTALE)
+        #expect(verdict.error?.kind == .stalePack && verdict.error?.errnoCode == ESTALE && verdict.error?.remedy == .repackForObject)
         #expect(try PackFreshness.check(metadata: metadata, pack: s.pack, object: .file(s.subset)).verdict == .covered(count: 1))
         #expect(try PackFreshness.check(metadata: .fullBTF, pack: "whole", object: .file(s.withFlags)).verdict == .wholeBTF)
         #expect(try PackFreshness.check(metadata: nil, pack: "old", object: .file(s.withFlags)).verdict == .unrecorded)
@@ -165,6 +165,8 @@ struct StalePackTests {
         let refused = try TestSupport.run(tool, ["runner", "--object", s.withFlags, "--btfhub", s.tree, "-o", stale])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("relocation `byte_off task_struct.flags` of \(s.withFlags)"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("; trim and pack again for this object (btf-pack runner --object OBJ --btfhub DIR), or set BTFKIT_ALLOW_STALE=1 to use it anyway\n"),
+                "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: stale), "a stale runner must not be written")
 
         let runner = PackFixtures.temporaryPath("base-runner")
@@ -175,6 +177,8 @@ struct StalePackTests {
         let run = try TestSupport.run(runner, [s.withFlags, "--duration", "1"])
         #expect(run.status == 1)
         #expect(run.stderr.contains("btf-run: stale pack: section .btfkit.pack of") && run.stderr.contains("`byte_off task_struct.flags` of \(s.withFlags)"),
+                "\(run.stderr)")
+        #expect(run.stderr.contains("; trim and pack again for this object (btf-pack runner --object OBJ --btfhub DIR), or set BTFKIT_ALLOW_STALE=1 to use it anyway\n"),
                 "\(run.stderr)")
         let subset = try TestSupport.run(runner, [s.subset, "--duration", "1"])
         #expect(!subset.stderr.contains("stale pack"), "\(subset.stderr)")
@@ -219,6 +223,8 @@ extension StalePackTests {
         let stale = try PackFixtures.runWithEnvironment(embedded, [s.withFlags, "full"], environment)
         #expect(stale.status == 2)
         #expect(stale.stderr.contains(": -\(ESTALE): stale pack:") && stale.stderr.contains("`byte_off task_struct.flags` of \(s.withFlags)"), "\(stale.stderr)")
+        // The C ABI words the remedy for a C program's builder: trim again, embed the new pack.
+        #expect(stale.stderr.contains("(`btf-pack embed PACK --into BINARY -o OUT --object OBJ`), or set BTFKIT_ALLOW_STALE=1 to use it anyway"), "\(stale.stderr)")
         let subset = try PackFixtures.runWithEnvironment(embedded, [s.subset, "full"], environment)
         #expect(subset.status == 0 && subset.stdout.contains("btf_custom_path=/proc/self/fd/"), "\(subset.stdout) \(subset.stderr)")
         let old = try PackFixtures.runWithEnvironment(embedded, [s.withFlags, "old"], environment)
