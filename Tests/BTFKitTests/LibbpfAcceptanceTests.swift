@@ -110,25 +110,6 @@ struct LibbpfAcceptanceTests {
     }
 }
 
-/// `tools/btf-check.c`, compiled once per source change into the test cache.
-enum BTFCheckTool {
-    /// `tools/btf-check.c`, compiled once per test process.
-    static func path() throws -> String { try built.get() }
-
-    private static let built = Result<String, any Error> {
-        try TestSupport.buildCHelper(TestSupport.packageRoot + "/tools/btf-check.c", named: "btf-check")
-    }
-
-    /// Writes `bytes` to a file named `name` in the test cache and returns its path.
-    static func write(_ bytes: [UInt8], name: String) throws -> String {
-        let dir = TestSupport.cache + "/libbpf-acceptance"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let path = dir + "/\(getpid())-" + name
-        try FileIO.writeAtomically(bytes, to: path)
-        return path
-    }
-}
-
 /// A small, well-formed BTF that uses every kind with the details the kernel checks: int encodings,
 /// bitfield members (kind_flag), signed and unsigned enums, enum64, forward declarations of both
 /// flavours, all modifiers, a type tag in a pointer chain, functions, variables in a data section,
