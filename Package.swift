@@ -72,8 +72,21 @@ let package = Package(
         // Benchmarks print figures beside the reference tools; they are not tests.
         .executableTarget(name: "btfkit-bench", dependencies: ["BTF", "Trim", "Archive", argumentParser]),
 
+        // Test targets, one per module (docs/architecture.md, Tests). What several of them use (the
+        // requirement traits, paths to the fixtures and the built tools, helpers that build or run
+        // the reference programs) is in TestSupport, a plain target that imports Testing.
+        .target(name: "TestSupport", dependencies: ["BTF", "CORE", "Archive", "BTFRuntime"], path: "Tests/TestSupport"),
         // Support/reloc_count.c is a libbpf helper the tests compile and run themselves, not part of the target.
-        .testTarget(name: "BTFKitTests", dependencies: ["BTF", "CORE", "Archive", "Trim", "BTFRuntime", "BPFLoader", "DWARF", "CLibBPF"],
-                    exclude: ["Support/reloc_count.c", "Fixtures"]),
+        .testTarget(name: "BTFTests", dependencies: ["BTF", "Trim", "TestSupport"], exclude: ["Support/reloc_count.c"]),
+        .testTarget(name: "DWARFTests", dependencies: ["BTF", "DWARF", "BPFLoader", "TestSupport"]),
+        .testTarget(name: "CORETests", dependencies: ["BTF", "CORE", "TestSupport"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["BTF", "Archive", "TestSupport"]),
+        .testTarget(name: "TrimTests", dependencies: ["BTF", "CORE", "Archive", "Trim", "TestSupport"]),
+        .testTarget(name: "BTFRuntimeTests", dependencies: ["BTF", "CORE", "Archive", "BTFRuntime", "BPFLoader", "CLibBPF", "TestSupport"]),
+        .testTarget(name: "BPFLoaderTests", dependencies: ["BTF", "Archive", "BPFLoader", "CLibBPF", "TestSupport"]),
+        // Tests that drive the built tools (btf-trim, btf-pack, btf-run, runners), and hostile input
+        // replayed through every reader. Fixtures/fuzz-crashes is their data, not part of the target.
+        .testTarget(name: "EndToEndTests", dependencies: ["BTF", "CORE", "Archive", "Trim", "BTFRuntime", "DWARF", "TestSupport"],
+                    exclude: ["Fixtures"]),
     ]
 )

@@ -9,7 +9,7 @@
 # Each target keeps its growing corpus in $FUZZ_DIR/corpus/<target>, its crash inputs in
 # $FUZZ_DIR/crashes/<target>/ and its log in $FUZZ_DIR/logs/<target>.log. A crash does not end
 # the run: the target restarts for the time left. Reproducers worth keeping go to
-# Tests/BTFKitTests/Fixtures/fuzz-crashes/<target>/, where FuzzRegressionTests replays them.
+# Tests/EndToEndTests/Fixtures/fuzz-crashes/<target>/, where FuzzRegressionTests replays them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${FUZZ_DIR:-$root/.build-fuzz}
