@@ -28,6 +28,23 @@ struct KernelCacheTests {
         return directory.path + "/in"
     }
 
+    /// What the btf-trim runs of a test share: a small tree of `archives`, the project's objects,
+    /// btf-trim, and a cache directory (not yet made) beside them.
+    struct CacheRun {
+        let directory: TemporaryDirectory
+        let input: String
+        let objects: [String]
+        let tool: String
+        var cache: String { directory.path + "/cache" }
+
+        init() throws {
+            directory = try TemporaryDirectory()
+            input = try KernelCacheTests.makeTree(in: directory)
+            objects = try TestSupport.compiledBPFObjects()
+            tool = try BTFTrimTool.path()
+        }
+    }
+
     /// Every regular file under `root`, relative path to bytes.
     static func files(under root: String) throws -> [String: Data] {
         var result: [String: Data] = [:]
@@ -79,11 +96,8 @@ struct KernelCacheTests {
     @Test("a cache hit gives the same outputs and report as no cache; hits and misses are reported", .requiresSharedArchive)
     func hitIsIdentical() throws {
         try TestSupport.requireSharedArchive()
-        let directory = try TemporaryDirectory()
-        let input = try Self.makeTree(in: directory)
-        let objects = try TestSupport.compiledBPFObjects()
-        let tool = try BTFTrimTool.path()
-        let cache = directory.path + "/cache"
+        let run = try CacheRun()
+        let (directory, input, objects, tool, cache) = (run.directory, run.input, run.objects, run.tool, run.cache)
         let plain = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/plain", "--report", directory.path + "/plain.json"])
         #expect(plain.status == 0, "\(plain.stderr)")
         #expect(!plain.stderr.contains("cache:"))
@@ -109,11 +123,8 @@ struct KernelCacheTests {
     @Test("a corrupt or truncated cache entry is dropped and rebuilt, never used", .requiresSharedArchive)
     func damagedEntries() throws {
         try TestSupport.requireSharedArchive()
-        let directory = try TemporaryDirectory()
-        let input = try Self.makeTree(in: directory)
-        let objects = try TestSupport.compiledBPFObjects()
-        let tool = try BTFTrimTool.path()
-        let cache = directory.path + "/cache"
+        let run = try CacheRun()
+        let (directory, input, objects, tool, cache) = (run.directory, run.input, run.objects, run.tool, run.cache)
         let cold = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/cold", "--cache", cache])
         #expect(cold.status == 0, "\(cold.stderr)")
         let entries = try Self.entries(in: cache)
@@ -146,11 +157,8 @@ struct KernelCacheTests {
     @Test("two runs sharing one cache at the same time both succeed with the same outputs", .requiresSharedArchive)
     func concurrentRuns() throws {
         try TestSupport.requireSharedArchive()
-        let directory = try TemporaryDirectory()
-        let input = try Self.makeTree(in: directory)
-        let objects = try TestSupport.compiledBPFObjects()
-        let tool = try BTFTrimTool.path()
-        let cache = directory.path + "/cache"
+        let run = try CacheRun()
+        let (directory, input, objects, tool, cache) = (run.directory, run.input, run.objects, run.tool, run.cache)
         let plain = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/plain"])
         #expect(plain.status == 0)
         // Twice two runs at once: on an empty cache (both write the same entries) and a warm one.
