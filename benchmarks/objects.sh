@@ -11,7 +11,7 @@ bench_objects() {
         clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I bpf/include -I bpf/bench-tools -c "$source" -o "$object"
         all+=("$object")
     done
-    kernel=$(find "$tree" -name '*.btf.tar.xz' | sort | head -n 1)
+    kernel=$(find "$tree" -name '*.btf.tar.xz' | sort | awk 'NR == 1')  # awk reads to the end: head would make sort die of SIGPIPE under pipefail
     "$btf_trim" "${all[@]}" "$kernel" -o "$out/probe.btf" 2> "$out/probe.err" >/dev/null || true
     objects=()
     for object in "${all[@]}"; do
