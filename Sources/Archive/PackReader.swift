@@ -111,7 +111,7 @@ public struct BTFPack: Sendable {
             while let header = try reader.nextMember() {
                 currentMember = header.path
                 let path = BTFPack.normalizedPath(header.path)
-                if path.isEmpty || header.path.hasPrefix("/") || path.utf8.split(separator: UInt8(ascii: "/")).contains { $0.elementsEqual("..".utf8) } {
+                if path.isEmpty || header.path.hasPrefix("/") || path.utf8.split(separator: UInt8(ascii: "/")).contains(where: { $0.elementsEqual("..".utf8) }) {
                     throw PackError(.badMember, "unsafe member path refused", file: source, member: header.path)
                 }
                 let index: Int

@@ -192,7 +192,7 @@ public struct CoverageRelocationTable: Sendable {
         var result: [GuardVerdict] = []
         result.reserveCapacity(programs.count)
         var perObject: [Int: [GuardVerdict]] = [:]
-        for (object, function) in programFunctions {
+        for (object, _) in programFunctions {
             if perObject[object] == nil {
                 let range = relocationRanges[object]
                 let inputs = range.map { $0 < outcomes.count ? CoverageRelocationTable.input(outcomes[$0]) : .failed }
