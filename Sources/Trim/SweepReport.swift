@@ -104,7 +104,7 @@ public struct SweepReport: Sendable {
         if let cache = cacheStatistics {
             var line = "cache: \(cache.hits) hits, \(cache.misses) misses, \(SweepReport.size(cache.bytesRead)) read, "
                 + "\(SweepReport.size(cache.bytesWritten)) written, \(cache.evicted) evicted (\(SweepReport.size(cache.evictedBytes)))"
-            if cache.dropped > 0 { line += ", \(cache.dropped) damaged entries dropped and rebuilt" }
+            if cache.dropped > 0 { line += ", \(cache.dropped) damaged \(cache.dropped == 1 ? "entry" : "entries") dropped and rebuilt" }
             if cache.writeFailures > 0 { line += ", \(cache.writeFailures) entries not written" }
             lines.append(line)
         }
