@@ -1,3 +1,4 @@
+import Archive
 import BTF
 import CLinuxShims
 import Glibc
@@ -37,7 +38,7 @@ public struct ExposedBTFFile: Sendable {
             }
             // ENOSYS (kernel before 3.17), EPERM (seccomp) and the like: fall back to a file.
         }
-        let directory = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        let directory = ScratchDirectory.parent
         var template = Array("\(directory)/btfkit-core-btf.XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
