@@ -48,7 +48,7 @@ public struct ObjectListing: Sendable {
         return rows.map { row in
             "  " + row.enumerated().map { index, cell in
                 index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
-            }.joined(separator: "  ").trimmingTrailingSpacesForListing
+            }.joined(separator: "  ").trimmingTrailingBlanks
         }
     }
 
@@ -71,13 +71,5 @@ public struct ObjectListing: Sendable {
                 + "\"size\":\(global.size),\"default\":\(global.defaultValue.json)}"
         }
         return "{\"programs\":[\(programs.joined(separator: ","))],\"maps\":[\(maps.joined(separator: ","))],\"globals\":[\(globals.joined(separator: ","))]}"
-    }
-}
-
-extension String {
-    var trimmingTrailingSpacesForListing: String {
-        var text = Substring(self)
-        while text.last == " " { text = text.dropLast() }
-        return String(text)
     }
 }
