@@ -192,15 +192,31 @@ public struct CORERelocator: Sendable {
             return result
         }
 
+        // Relocations asking the same as an earlier object's over the same candidates: when those all
+        // agreed, only the local value is this object's own.
+        let resolution = shape.flatMap { sharedResolution(localSpec, local: local, candidates: candidates, shape: $0, shared: &shared) }
+        if let resolution, let targetValue = resolution.firstTargetValue,
+           let localSide = try? calcLocalSide(relocation.kind, localSpec: localSpec, local: local) {
+            result.targetSpecs = resolution.targetSpecs
+            candidateCache[localID] = .some(resolution.matched)
+            let value = combine(relocation.kind, localSide: localSide, newValue: targetValue, local: local, target: targetView)
+            result.value = value
+            result.outcome = .resolved(value.newValue)
+            return result
+        }
+
         var chosen: CORERelocationValue?
         var firstBitOffset = 0
         var firstID = TypeID.void
         var matched: [TypeID] = []
         var localSide: LocalSideValue?
-        for candidate in candidates {
+        // When the shared resolution found no candidate matching, there is nothing to walk.
+        let classes = shape == nil ? nil : shared.classes(of: candidates, for: relocation.kind, in: target)
+        for (position, candidate) in (resolution?.matched.isEmpty == true ? [] : candidates).enumerated() {
             let candidateSpec: CORESpec?
             do {
-                candidateSpec = try match(localSpec, local: local, candidate: candidate, shape: shape, shared: &shared)
+                candidateSpec = try match(localSpec, local: local, candidate: candidate, shape: shape,
+                                          candidateClass: classes?[position], shared: &shared)
             } catch {
                 return fail(error, in: .matchingCandidate(candidate))
             }

@@ -98,7 +98,15 @@ extension CORESpec {
     /// the target spec (accessors, raw indices including anonymous-member hops, bit offset), or `nil`
     /// when the candidate does not match.
     func match(local: COREBTF, target: COREBTF, candidate targetID: TypeID) throws(COREFailure) -> CORESpec? {
+        var walked: [Int] = []
+        return try match(local: local, target: target, candidate: targetID, walked: &walked)
+    }
+
+    /// `match(local:target:candidate:)`, also telling, when the candidate does not match, the raw
+    /// indices walked before the step that failed (the failing step's type is the last one reached).
+    func match(local: COREBTF, target: COREBTF, candidate targetID: TypeID, walked: inout [Int]) throws(COREFailure) -> CORESpec? {
         var targetSpec = CORESpec(rootTypeID: targetID, relocationKind: relocationKind)
+        defer { walked = targetSpec.rawSpec }
         let localBTF = local.btf, targetBTF = target.btf
 
         if relocationKind.isTypeBased {

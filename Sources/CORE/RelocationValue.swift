@@ -30,6 +30,18 @@ enum SideValue {
     case poison
 }
 
+extension SideValue {
+    /// Whether two candidates' target values pass libbpf's ambiguity check against each other
+    /// (`bpf_core_calc_relo_insn` compares the poison flag and the new value only).
+    func decidesLike(_ other: SideValue) -> Bool {
+        switch (self, other) {
+        case (.poison, .poison): true
+        case let (.value(a, _, _), .value(b, _, _)): a == b
+        default: false
+        }
+    }
+}
+
 /// libbpf's `bpf_core_calc_field_relo` for one side (`spec == nil`: no target found).
 /// `validate` is libbpf's out-parameter (only the local side sets it).
 private func calcFieldRelocation(_ kind: CORERelocationKind, spec: CORESpec?, in side: COREBTF?,

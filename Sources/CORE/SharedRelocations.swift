@@ -67,6 +67,8 @@ public struct SharedMatches: Sendable {
     struct Entry {
         var spec: CORESpec?
         var newValue: SideValue?
+        /// The `representatives` key whose match this one took over (the representative's own too).
+        var representative: UInt64? = nil
     }
     /// Open addressing over `shape << 32 | candidate` (plus one, so 0 marks an empty slot): a
     /// multiplicative hash, as the lookups run for every candidate of every relocation of every object.
@@ -80,7 +82,44 @@ public struct SharedMatches: Sendable {
     }
     /// Candidate lists by local type name and kind: what libbpf's search depends on.
     var candidates: [CandidateKey: [TypeID]?] = [:]
+
+    struct ResolutionKey: Hashable {
+        var shape: Int
+        var candidates: [TypeID]
+    }
+    /// Per shape and candidate list, what every object's relocation of that shape gets from the
+    /// whole list (`nil`: the candidates disagree or fail, and each object walks the list itself).
+    var resolutions: [ResolutionKey: SharedResolution?] = [:]
+
+    /// The target's type classes, made on first use: only kernels with several candidates for a
+    /// name need them.
+    var classes: TargetTypeClasses?
+    /// Per `shape << 32 | shallow class`: the first candidate of that class matched for the shape,
+    /// whose match the others take over when they walk its path through the same classes.
+    var representatives: [UInt64: ClassRepresentative] = [:]
+    /// `classes(of:for:in:)` by candidate list.
+    private var candidateClasses: [[TypeID]: [UInt32]] = [:]
+
+    struct ClassRepresentative {
+        var spec: CORESpec?
+        /// The path its match walked; `nil`: the others match for themselves.
+        var path: TargetTypeClasses.Path?
+        /// The target value of the spec: equal, but for the field's type id, on all that take it over.
+        var targetValue: SideValue?
+    }
     public init() {}
+
+    /// The shallow class of each of `candidates`, for matching `kind` among them by class; `nil`
+    /// when classes do not apply (type-based relocations, too few candidates). Made once per list:
+    /// the lists of one name repeat over shapes and objects.
+    mutating func classes(of candidates: [TypeID], for kind: CORERelocationKind, in target: BTF) -> [UInt32]? {
+        guard candidates.count >= TargetTypeClasses.minimumCandidates, kind.isFieldBased || kind.isEnumValueBased else { return nil }
+        if let known = candidateClasses[candidates] { return known }
+        if classes == nil { classes = TargetTypeClasses(target) }
+        let found = candidates.map { classes!.shallowClass($0) }
+        candidateClasses[candidates] = found
+        return found
+    }
 
     /// The entry index of (shape, candidate), or `nil`.
     func find(shape: Int, candidate: TypeID) -> Int? {
@@ -117,6 +156,20 @@ public struct SharedMatches: Sendable {
         slotEntries = [Int32](repeating: -1, count: slots.count)
         for (key, index) in old { place(key, index) }
     }
+}
+
+/// What matching a shape against a whole candidate list gave, when every candidate that matched
+/// agrees with the first on the bit offset and on the target value (as libbpf's ambiguity check
+/// compares them) and none failed: the relocation's outcome then depends on the object only through
+/// its local value, so each object combines that with the first candidate's target value instead of
+/// walking the list (hundreds of identical `task_struct` copies on a non-deduplicated kernel).
+struct SharedResolution {
+    /// The target specs of the matching candidates, in candidate order.
+    var targetSpecs: [CORESpec]
+    /// The matching candidates, the list libbpf prunes the object's candidate cache to.
+    var matched: [TypeID]
+    /// The first matching candidate's target value; `nil` when none matched.
+    var firstTargetValue: SideValue?
 }
 
 /// Canonical encodings of local type graphs, memoized per root type.
@@ -237,13 +290,106 @@ extension CORERelocator {
     /// `localSpec.match(...)` against `candidate`, looked up in `shared` when the relocation has a
     /// shape. Only matches are remembered: a failure is computed again, so its message stays the
     /// object's own.
-    func match(_ localSpec: CORESpec, local: COREBTF, candidate: TypeID, shape: Int?,
+    /// Among several candidates, a field or enumerator relocation is matched once per class of
+    /// identical candidates (`TargetTypeClasses`) and the others take over its spec.
+    func match(_ localSpec: CORESpec, local: COREBTF, candidate: TypeID, shape: Int?, candidateClass: UInt32?,
                shared: inout SharedMatches) throws(COREFailure) -> CORESpec? {
         guard let shape else { return try localSpec.match(local: local, target: targetView, candidate: candidate) }
         if let index = shared.find(shape: shape, candidate: candidate) { return shared.entries[index].spec }
-        let spec = try localSpec.match(local: local, target: targetView, candidate: candidate)
-        _ = shared.insert(shape: shape, candidate: candidate, SharedMatches.Entry(spec: spec))
+        guard let candidateClass else {
+            let spec = try localSpec.match(local: local, target: targetView, candidate: candidate)
+            _ = shared.insert(shape: shape, candidate: candidate, SharedMatches.Entry(spec: spec))
+            return spec
+        }
+        let classKey = UInt64(shape) << 32 | UInt64(candidateClass)
+        if let representative = shared.representatives[classKey], let path = representative.path,
+           let types = shared.classes!.follow(path, from: candidate, ofClass: candidateClass) {
+            var spec = representative.spec
+            if spec != nil {
+                spec!.rootTypeID = candidate
+                for (i, type) in types.enumerated() { spec!.accessors[i].typeID = type }
+            }
+            _ = shared.insert(shape: shape, candidate: candidate, SharedMatches.Entry(spec: spec, representative: classKey))
+            return spec
+        }
+        var walked: [Int] = []
+        let spec = try localSpec.match(local: local, target: targetView, candidate: candidate, walked: &walked)
+        if shared.representatives[classKey] == nil {
+            let path = shared.classes!.path(spec?.rawSpec ?? walked, from: candidate, spec: spec)
+            shared.representatives[classKey] = SharedMatches.ClassRepresentative(spec: spec, path: path)
+            _ = shared.insert(shape: shape, candidate: candidate, SharedMatches.Entry(spec: spec, representative: path == nil ? nil : classKey))
+        } else {
+            _ = shared.insert(shape: shape, candidate: candidate, SharedMatches.Entry(spec: spec))
+        }
         return spec
+    }
+
+    /// The target value of `spec` on `candidate`, for comparing it with another candidate's (ids of
+    /// field types aside, equal over a class): the value of the candidate's class when its
+    /// representative has one, else the candidate's own, remembered.
+    func decisionValue(_ kind: CORERelocationKind, spec: CORESpec, entry index: Int,
+                       shared: inout SharedMatches) throws(COREFailure) -> SideValue {
+        if let known = shared.entries[index].newValue { return known }
+        if let classKey = shared.entries[index].representative, let representative = shared.representatives[classKey],
+           let spec = representative.spec {
+            if let value = representative.targetValue { return value }
+            let value = try calcTargetSide(kind, targetSpec: spec, target: targetView)
+            shared.representatives[classKey]!.targetValue = value
+            return value
+        }
+        let value = try calcTargetSide(kind, targetSpec: spec, target: targetView)
+        shared.entries[index].newValue = value
+        return value
+    }
+
+    /// The shared outcome of relocations of `shape` over `candidates` (see `SharedResolution`),
+    /// computed on first use from the per-candidate memo; `nil` when the candidates do not all agree
+    /// or one fails, and the caller must walk the list as libbpf does.
+    func sharedResolution(_ localSpec: CORESpec, local: COREBTF, candidates: [TypeID], shape: Int,
+                          shared: inout SharedMatches) -> SharedResolution? {
+        let key = SharedMatches.ResolutionKey(shape: shape, candidates: candidates)
+        if let known = shared.resolutions[key] { return known }
+        var resolution: SharedResolution? = SharedResolution(targetSpecs: [], matched: [], firstTargetValue: nil)
+        let classes = shared.classes(of: candidates, for: localSpec.relocationKind, in: target)
+        for (position, candidate) in candidates.enumerated() {
+            let matchedSpec: CORESpec?
+            do {
+                matchedSpec = try match(localSpec, local: local, candidate: candidate, shape: shape,
+                                        candidateClass: classes?[position], shared: &shared)
+            } catch {
+                resolution = nil   // libbpf stops at this candidate: left to the caller's walk
+                break
+            }
+            guard let spec = matchedSpec else { continue }
+            guard let index = shared.find(shape: shape, candidate: candidate) else { resolution = nil; break }
+            if let first = resolution?.firstTargetValue {
+                // Later candidates only need to agree with the first.
+                guard spec.bitOffset == resolution!.targetSpecs[0].bitOffset,
+                      let value = try? decisionValue(localSpec.relocationKind, spec: spec, entry: index, shared: &shared),
+                      value.decidesLike(first) else {
+                    resolution = nil
+                    break
+                }
+            } else {
+                // The first candidate's value is the relocation's: its own, field type id included.
+                let value: SideValue
+                if let known = shared.entries[index].newValue {
+                    value = known
+                } else {
+                    guard let computed = try? calcTargetSide(localSpec.relocationKind, targetSpec: spec, target: targetView) else {
+                        resolution = nil
+                        break
+                    }
+                    shared.entries[index].newValue = computed
+                    value = computed
+                }
+                resolution?.firstTargetValue = value
+            }
+            resolution?.targetSpecs.append(spec)
+            resolution?.matched.append(candidate)
+        }
+        shared.resolutions[key] = .some(resolution)
+        return resolution
     }
 
     /// `calcRelocation` for one matched candidate: the local half computed once per relocation
