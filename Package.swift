@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "CORE", dependencies: ["BTF"]),
         // btfhub layout, xz/tar streaming (tar in Swift over liblzma and zlib: no libarchive, so the
         // static runner carries no archive library it does not use).
-        .target(name: "Archive", dependencies: ["BTF", "CLZMA", "CZlib", "CNettle"]),
+        .target(name: "Archive", dependencies: ["BTF", "CLZMA", "CZlib", "CNettle", "CXXHash"]),
         // Minimizer and the btfhub sweep.
         .target(name: "Trim", dependencies: ["BTF", "CORE", "Archive"]),
         // Runtime selection of the running kernel's BTF from an embedded pack; memfd. No libbpf:
@@ -55,6 +55,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // SHA-256 for the kernel cache's content keys (GNU Nettle).
         .systemLibrary(name: "CNettle", pkgConfig: "nettle", providers: [.apt(["nettle-dev"])]),
+        // XXH3 for the kernel cache's entry checksums: header-only, nothing linked.
+        .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
 
         .executableTarget(name: "btf-dump", dependencies: ["BTF", "CommandSupport", argumentParser]),
         .executableTarget(name: "btf-trim", dependencies: ["BTF", "CORE", "Archive", "Trim", "CommandSupport", argumentParser]),

@@ -16,7 +16,7 @@ swiftc=${SWIFTC:-swiftc}
 # -O keeps Swift's bounds and overflow checks (unlike -Ounchecked): a trap is a finding.
 # -package-name: the modules share `package` declarations (BTF's system-call layer), as under SwiftPM.
 flags=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -package-name BTFKit -I "$out"
-       -I "$root/Sources/CLZMA" -I "$root/Sources/CZlib" -I "$root/Sources/CNettle")
+       -I "$root/Sources/CLZMA" -I "$root/Sources/CZlib" -I "$root/Sources/CNettle" -I "$root/Sources/CXXHash")
 
 # module name, then the modules it needs (already built, found through -I "$out").
 build_module() {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages BTFKit builds and tests with. Safe to re-run; needs root (or sudo).
 set -euo pipefail
-packages=(libbpf-dev libelf-dev liblzma-dev zlib1g-dev nettle-dev bpftool xz-utils zstd lz4 python3 time binutils
+packages=(libbpf-dev libelf-dev liblzma-dev zlib1g-dev nettle-dev libxxhash-dev bpftool xz-utils zstd lz4 python3 time binutils
           systemtap-sdt-dev iproute2 # sys/sdt.h: the usdt test program; ip, tc: the xdp/tc tests
+          xxhash     # xxhsum: KernelCacheTests check the cache's XXH3 checksums against it
           chromium) # chromium: ReportHTMLTests render the coverage page headless; binutils: objcopy makes .ko-like ELF files in SplitBTFTests
 missing=()
 for p in "${packages[@]}"; do

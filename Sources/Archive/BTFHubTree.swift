@@ -50,6 +50,16 @@ public struct KernelEntry: Sendable, Hashable {
         }
     }
 
+    /// Lends `body` the raw BTF bytes, as `readBTFBytes` reads them, valid only during the call:
+    /// a cache hit is the cache entry's mapping, not a copy (see `KernelCache.withBTF`).
+    public func withBTFBytes<Result>(maxSize: Int = KernelArchive.defaultMaxDecompressedSize, cache: KernelCache? = nil,
+                                     _ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result {
+        if format == .compressedArchive, let cache {
+            return try cache.withBTF(fromArchive: inputPath, maxDecompressedSize: maxSize, body)
+        }
+        return try readBTFBytes(maxSize: maxSize).withUnsafeBytes(body)
+    }
+
     /// Architecture directory names a btfhub tree may use (btfhub has `x86_64` and `arm64`; the rest
     /// are Linux `uname -m` names). A `.btf` file whose third directory up is none of these is not
     /// taken for a kernel: it is a stray file, not `<distro>/<version>/<arch>/<release>.btf`.

@@ -135,16 +135,28 @@ private struct BTFMemberExtractor {
 
     /// Reads the current member whole, enforcing the cap on the bytes actually produced too.
     private mutating func readMember(_ reader: TarReader, _ header: TarMemberHeader) throws -> [UInt8] {
+        if let size = header.declaredSize {
+            // Decompressed straight into an array of the declared size (already charged against the
+            // cap): no staging copy of a kernel. The tar reader stops at the declared size and
+            // reports a member that ends early as a truncation.
+            return try [UInt8](unsafeUninitializedCapacity: Int(clamping: size)) { buffer, initialized in
+                let raw = UnsafeMutableRawBufferPointer(buffer)
+                while initialized < raw.count {
+                    let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[initialized...]))
+                    if n == 0 { throw TarFailure(message: "truncated tar archive: a member's data ends early", isTruncation: true) }
+                    initialized += n
+                }
+            }
+        }
         var bytes: [UInt8] = []
-        if let size = header.declaredSize { bytes.reserveCapacity(Int(clamping: size)) }
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { chunk.deallocate() }
         while true {
             let n = try reader.read(into: chunk)
             if n == 0 { break }
             bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0 ..< n]))
-            // A header without a size was not charged; one with a size cannot produce more than it.
-            if header.declaredSize == nil, bytes.count > maxDecompressedSize {
+            // A header without a size was not charged.
+            if bytes.count > maxDecompressedSize {
                 throw refusal(.tooLarge, "the member expands to more than the limit of \(maxDecompressedSize) bytes; "
                               + "refusing a possible decompression bomb", header.path)
             }

@@ -248,10 +248,15 @@ private final class DecompressedStream {
     private var inputUsed = 0
     private var inputEnded = false
     private var decoder: Decoder
-    /// Decompressed bytes waiting to be handed out.
-    private var output: [UInt8] = []
+    /// Decompressed bytes waiting to be handed out (`outputFilled` of them), for reads smaller than
+    /// `directReadSize`; larger reads are decompressed straight into the caller's buffer.
+    private let output = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+    private var outputFilled = 0
     private var outputUsed = 0
     private var streamEnded = false
+    /// Reads at least this large skip `output`: a kernel's `.btf` member is decompressed into its
+    /// final buffer, with no copy through a staging buffer.
+    private static let directReadSize = 1 << 16
 
     private enum Decoder {
         case none
@@ -308,6 +313,7 @@ private final class DecompressedStream {
         case .gzip(let stream): inflateEnd(stream); stream.deallocate()
         case .none: break
         }
+        output.deallocate()
     }
 
     /// Exactly `count` bytes; `nil` when the stream ends right here (only allowed `atBoundary`,
@@ -364,23 +370,27 @@ private final class DecompressedStream {
             produced += Int64(n)
             return n
         }
-        while outputUsed == output.count {
+        if outputUsed == outputFilled {
             if streamEnded { return 0 }
-            try decodeMore()
+            if buffer.count >= Self.directReadSize {
+                let n = try decode(into: buffer)
+                produced += Int64(n)
+                return n
+            }
+            outputFilled = try decode(into: output)
+            outputUsed = 0
+            if outputFilled == 0 { return 0 }
         }
-        let n = min(buffer.count, output.count - outputUsed)
-        output.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[outputUsed ..< outputUsed + n])) }
+        let n = min(buffer.count, outputFilled - outputUsed)
+        buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: output[outputUsed ..< outputUsed + n]))
         outputUsed += n
         produced += Int64(n)
         return n
     }
 
-    /// Runs the decoder over the input until it produces output or the stream ends.
-    private func decodeMore() throws(TarFailure) {
-        output.removeAll(keepingCapacity: true)
-        outputUsed = 0
-        let chunk = 1 << 16
-        output = [UInt8](repeating: 0, count: chunk)
+    /// Runs the decoder over the input into `target` until it produces output or the stream ends;
+    /// returns how many bytes it wrote (0 only at the end of the stream).
+    private func decode(into target: UnsafeMutableRawBufferPointer) throws(TarFailure) -> Int {
         var made = 0
         while made == 0 && !streamEnded {
             try fillInput(atLeast: 1)
@@ -388,50 +398,50 @@ private final class DecompressedStream {
             let finishing = inputEnded
             var consumed = 0
             var failure: TarFailure?
+            let outBuffer = target.bindMemory(to: UInt8.self)
             inputBuffer.withUnsafeBufferPointer { inBuffer in
-                output.withUnsafeMutableBufferPointer { outBuffer in
-                    let next = inBuffer.baseAddress.map { $0 + inputUsed }
-                    switch decoder {
-                    case .xz(let stream):
-                        stream.pointee.next_in = next
-                        stream.pointee.avail_in = available
-                        stream.pointee.next_out = outBuffer.baseAddress
-                        stream.pointee.avail_out = outBuffer.count
-                        let status = lzma_code(stream, finishing ? LZMA_FINISH : LZMA_RUN)
-                        consumed = available - stream.pointee.avail_in
-                        made = outBuffer.count - stream.pointee.avail_out
-                        switch status {
-                        case LZMA_OK: break
-                        case LZMA_STREAM_END: streamEnded = true
-                        case LZMA_BUF_ERROR:
-                            if made == 0 { failure = TarFailure(message: "truncated xz stream: the input ends before the stream does", isTruncation: true) }
-                        case LZMA_MEMLIMIT_ERROR, LZMA_MEM_ERROR: failure = TarFailure(message: "liblzma is out of memory", isTruncation: false)
-                        case LZMA_FORMAT_ERROR: failure = TarFailure(message: "not an xz stream", isTruncation: false)
-                        case LZMA_OPTIONS_ERROR: failure = TarFailure(message: "unsupported xz options", isTruncation: false)
-                        default: failure = TarFailure(message: "damaged xz data (lzma_ret \(status.rawValue))", isTruncation: false)
-                        }
-                    case .gzip(let stream):
-                        stream.pointee.next_in = UnsafeMutablePointer(mutating: next)
-                        stream.pointee.avail_in = UInt32(min(available, Int(UInt32.max)))
-                        stream.pointee.next_out = outBuffer.baseAddress
-                        stream.pointee.avail_out = UInt32(outBuffer.count)
-                        let given = Int(stream.pointee.avail_in)
-                        let status = inflate(stream, Z_NO_FLUSH)
-                        consumed = given - Int(stream.pointee.avail_in)
-                        made = outBuffer.count - Int(stream.pointee.avail_out)
-                        switch status {
-                        case Z_OK: break
-                        case Z_STREAM_END: streamEnded = true
-                        case Z_BUF_ERROR:
-                            if made == 0 && finishing { failure = TarFailure(message: "truncated gzip stream: the input ends before the stream does", isTruncation: true) }
-                        case Z_MEM_ERROR: failure = TarFailure(message: "zlib is out of memory", isTruncation: false)
-                        default:
-                            let text = stream.pointee.msg.map { String(cString: $0) } ?? "error \(status)"
-                            failure = TarFailure(message: "damaged gzip data (\(text))", isTruncation: false)
-                        }
-                    case .none:
-                        break
+                let next = inBuffer.baseAddress.map { $0 + inputUsed }
+                switch decoder {
+                case .xz(let stream):
+                    stream.pointee.next_in = next
+                    stream.pointee.avail_in = available
+                    stream.pointee.next_out = outBuffer.baseAddress
+                    stream.pointee.avail_out = outBuffer.count
+                    let status = lzma_code(stream, finishing ? LZMA_FINISH : LZMA_RUN)
+                    consumed = available - stream.pointee.avail_in
+                    made = outBuffer.count - stream.pointee.avail_out
+                    switch status {
+                    case LZMA_OK: break
+                    case LZMA_STREAM_END: streamEnded = true
+                    case LZMA_BUF_ERROR:
+                        if made == 0 { failure = TarFailure(message: "truncated xz stream: the input ends before the stream does", isTruncation: true) }
+                    case LZMA_MEMLIMIT_ERROR, LZMA_MEM_ERROR: failure = TarFailure(message: "liblzma is out of memory", isTruncation: false)
+                    case LZMA_FORMAT_ERROR: failure = TarFailure(message: "not an xz stream", isTruncation: false)
+                    case LZMA_OPTIONS_ERROR: failure = TarFailure(message: "unsupported xz options", isTruncation: false)
+                    default: failure = TarFailure(message: "damaged xz data (lzma_ret \(status.rawValue))", isTruncation: false)
                     }
+                case .gzip(let stream):
+                    stream.pointee.next_in = UnsafeMutablePointer(mutating: next)
+                    stream.pointee.avail_in = UInt32(min(available, Int(UInt32.max)))
+                    stream.pointee.next_out = outBuffer.baseAddress
+                    let room = UInt32(min(outBuffer.count, Int(UInt32.max)))
+                    stream.pointee.avail_out = room
+                    let given = Int(stream.pointee.avail_in)
+                    let status = inflate(stream, Z_NO_FLUSH)
+                    consumed = given - Int(stream.pointee.avail_in)
+                    made = Int(room - stream.pointee.avail_out)
+                    switch status {
+                    case Z_OK: break
+                    case Z_STREAM_END: streamEnded = true
+                    case Z_BUF_ERROR:
+                        if made == 0 && finishing { failure = TarFailure(message: "truncated gzip stream: the input ends before the stream does", isTruncation: true) }
+                    case Z_MEM_ERROR: failure = TarFailure(message: "zlib is out of memory", isTruncation: false)
+                    default:
+                        let text = stream.pointee.msg.map { String(cString: $0) } ?? "error \(status)"
+                        failure = TarFailure(message: "damaged gzip data (\(text))", isTruncation: false)
+                    }
+                case .none:
+                    break
                 }
             }
             inputUsed += consumed
@@ -440,7 +450,7 @@ private final class DecompressedStream {
                 throw TarFailure(message: "truncated \(compression.rawValue) stream: the input ends before the stream does", isTruncation: true)
             }
         }
-        output.removeSubrange(made...)
+        return made
     }
 
     /// Reads more of the descriptor until `count` unused input bytes are there or it ends.

@@ -8,12 +8,20 @@ extension BTF {
     /// in either byte order, validating every record. Errors carry the byte offset and type id.
     /// With `base`, the blob is split BTF (a module's) whose type ids and string offsets continue
     /// the base's (see `BTF.split`).
-    public init(parsing bytes: ArraySlice<UInt8>, file: String? = nil, base: BTF? = nil) throws(BTFError) {
+    ///
+    /// The bytes are only read during the call (the sections are copied into the `BTF`), so they may
+    /// lie in a buffer the caller frees or unmaps afterwards, such as a kernel cache entry's mapping.
+    public init(parsing bytes: UnsafeRawBufferPointer, file: String? = nil, base: BTF? = nil) throws(BTFError) {
         do {
             self = try BTF.parse(bytes, base: base)
         } catch {
             throw file.map { error.inFile($0) } ?? error
         }
+    }
+
+    public init(parsing bytes: ArraySlice<UInt8>, file: String? = nil, base: BTF? = nil) throws(BTFError) {
+        let parsed = bytes.withUnsafeBytes { raw in Result { () throws(BTFError) in try BTF(parsing: raw, file: file, base: base) } }
+        self = try parsed.get()
     }
 
     public init(parsing bytes: [UInt8], file: String? = nil, base: BTF? = nil) throws(BTFError) {
@@ -23,14 +31,19 @@ extension BTF {
     /// The type section length a raw BTF blob's header declares (either byte order), or `nil` when
     /// `bytes` is not raw BTF. Lets a caller refuse a huge type section before parsing it.
     public static func typeSectionLength(_ bytes: [UInt8]) -> Int? {
+        bytes.withUnsafeBytes { typeSectionLength($0) }
+    }
+
+    public static func typeSectionLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
         guard bytes.count >= 24 else { return nil }
+        let header = Array(bytes.prefix(24))
         let order: ByteOrder
-        switch UInt16(bytes[0]) | UInt16(bytes[1]) << 8 {
+        switch UInt16(header[0]) | UInt16(header[1]) << 8 {
         case BTFHeader.magic: order = .little
         case BTFHeader.magic.byteSwapped: order = .big
         default: return nil
         }
-        return ByteReader(bytes, byteOrder: order).get(UInt32.self, at: 12).map(Int.init)
+        return ByteReader(header, byteOrder: order).get(UInt32.self, at: 12).map(Int.init)
     }
 
     /// Reads a raw BTF file, or the `.BTF` section when the file is an ELF object, a vmlinux image
@@ -56,7 +69,8 @@ extension BTF {
             throw BTFError("ELF file has no .BTF section (was it compiled with -g?)", file: path)
         }
         let data = try elf.contents(of: section)
-        do { self = try BTF.parse(data, base: base) } catch {
+        let parsed = data.withUnsafeBytes { raw in Result { () throws(BTFError) in try BTF.parse(raw, base: base) } }
+        do { self = try parsed.get() } catch {
             var e = error
             e.problem = "in section .BTF: " + e.problem
             e.offset = e.offset.map { $0 + Int(section.offset) }
@@ -90,7 +104,7 @@ extension BTF {
         }
         guard declaredHeaderLength <= prefixSize else { return nil }
         do {
-            let layout = try parseHeader(prefix[...], totalSize: size)
+            let layout = try prefix.withUnsafeBytes { raw in Result { () throws(BTFError) in try parseHeader(raw, totalSize: size) } }.get()
             var complete = true
             let words = [UInt32](unsafeUninitializedCapacity: layout.typeLength / 4) { buffer, initialized in
                 complete = fill(buffer, from: fd, at: layout.typeStart)
@@ -108,7 +122,7 @@ extension BTF {
                 initialized = buffer.count
             }
             guard complete else { return nil }
-            return try parseSections(layout, words: words, strings: strings, kindLayoutBytes: kindLayoutBytes[...], base: base)
+            return try parseSections(layout, words: words, strings: strings, kindLayoutBytes: kindLayoutBytes, base: base)
         } catch {
             throw error.inFile(path)
         }
@@ -129,30 +143,38 @@ extension BTF {
         var kindLayoutStart: Int, kindLayoutLength: Int
     }
 
-    private static func parse(_ bytes: ArraySlice<UInt8>, base: BTF?) throws(BTFError) -> BTF {
+    /// Parses a whole blob: the sections are copied out of `bytes` (types in host order), which are
+    /// not kept.
+    private static func parse(_ bytes: UnsafeRawBufferPointer, base: BTF?) throws(BTFError) -> BTF {
         let layout = try parseHeader(bytes, totalSize: bytes.count)
-        func section(_ start: Int, _ length: Int) -> ArraySlice<UInt8> {
-            bytes[bytes.startIndex + start ..< bytes.startIndex + start + length]
+        let strings = [UInt8](unsafeUninitializedCapacity: layout.stringLength) { buffer, initialized in
+            UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                from: UnsafeRawBufferPointer(rebasing: bytes[layout.stringStart ..< layout.stringStart + layout.stringLength]))
+            initialized = buffer.count
         }
         return try parseSections(layout, words: loadWords(bytes, at: layout.typeStart, count: layout.typeLength / 4, order: layout.order),
-                                 strings: Array(section(layout.stringStart, layout.stringLength)),
-                                 kindLayoutBytes: section(layout.kindLayoutStart, layout.kindLayoutLength), base: base)
+                                 strings: strings,
+                                 kindLayoutBytes: Array(bytes[layout.kindLayoutStart ..< layout.kindLayoutStart + layout.kindLayoutLength]),
+                                 base: base)
     }
 
     /// Checks the header of a blob of `totalSize` bytes; `bytes` holds at least its first
     /// `min(totalSize, header length)` bytes. Every section must lie inside `totalSize`.
-    private static func parseHeader(_ bytes: ArraySlice<UInt8>, totalSize: Int) throws(BTFError) -> SectionLayout {
+    private static func parseHeader(_ bytes: UnsafeRawBufferPointer, totalSize: Int) throws(BTFError) -> SectionLayout {
         guard totalSize >= 8 else { throw BTFError("truncated: \(totalSize) bytes is smaller than a BTF header", offset: 0) }
-        let lo = ByteReader(bytes, byteOrder: .little)
+        precondition(bytes.count >= 8, "the caller passes at least the header's first 8 bytes")
+        // The fields are in the first 32 bytes; a copy of them is read through ByteReader's checked reads.
+        let fields = Array(bytes.prefix(32))
+        let lo = ByteReader(fields, byteOrder: .little)
         let order: ByteOrder
         switch lo.get(UInt16.self, at: 0)! {
         case BTFHeader.magic: order = .little
         case BTFHeader.magic.byteSwapped: order = .big
         case let m: throw BTFError("bad magic 0x\(String(m, radix: 16)), expected 0xeb9f", offset: 0)
         }
-        let r = ByteReader(bytes, byteOrder: order)
-        let version = bytes[bytes.startIndex + 2]
-        let flags = bytes[bytes.startIndex + 3]
+        let r = ByteReader(fields, byteOrder: order)
+        let version = fields[2]
+        let flags = fields[3]
         guard version == 1 else { throw BTFError("unsupported BTF version \(version)", offset: 2) }
         let hdrLen = Int(r.get(UInt32.self, at: 4)!)
         guard hdrLen >= 24 else { throw BTFError("header length \(hdrLen) is smaller than 24", offset: 4) }
@@ -168,7 +190,8 @@ extension BTF {
         }
         // Like libbpf: header bytes this reader does not know must be zero.
         let known = hdrLen >= 32 ? 32 : 24
-        for i in known ..< hdrLen where bytes[bytes.startIndex + i] != 0 {
+        precondition(bytes.count >= hdrLen, "the caller passes the whole header")
+        for i in known ..< hdrLen where bytes[i] != 0 {
             throw BTFError("unknown non-zero header field at byte \(i)", offset: i)
         }
         let body = totalSize - hdrLen
@@ -207,13 +230,13 @@ extension BTF {
     /// the sections are split BTF: ids and string offsets continue the base's, and the result holds
     /// both parts (`BTF.split`).
     private static func parseSections(_ layout: SectionLayout, words: [UInt32], strings: [UInt8],
-                                      kindLayoutBytes: ArraySlice<UInt8>, base: BTF?) throws(BTFError) -> BTF {
+                                      kindLayoutBytes: [UInt8], base: BTF?) throws(BTFError) -> BTF {
         let r = ByteReader(kindLayoutBytes, byteOrder: layout.order)
         var layouts: [BTFKindLayout] = []
         layouts.reserveCapacity(kindLayoutBytes.count / 4)
         for at in stride(from: 0, to: kindLayoutBytes.count, by: 4) {
-            layouts.append(BTFKindLayout(infoSize: kindLayoutBytes[kindLayoutBytes.startIndex + at],
-                                         elementSize: kindLayoutBytes[kindLayoutBytes.startIndex + at + 1],
+            layouts.append(BTFKindLayout(infoSize: kindLayoutBytes[at],
+                                         elementSize: kindLayoutBytes[at + 1],
                                          flags: r.get(UInt16.self, at: at + 2)!))
         }
 
@@ -296,11 +319,9 @@ extension BTF {
     }
 
     /// Copies `count` words starting at byte `at` into host order (one memcpy, no zero-fill first).
-    private static func loadWords(_ bytes: ArraySlice<UInt8>, at: Int, count: Int, order: ByteOrder) -> [UInt32] {
+    private static func loadWords(_ bytes: UnsafeRawBufferPointer, at: Int, count: Int, order: ByteOrder) -> [UInt32] {
         let words = [UInt32](unsafeUninitializedCapacity: count) { dst, initialized in
-            bytes.withUnsafeBytes { src in
-                UnsafeMutableRawBufferPointer(dst).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[at ..< at + count * 4]))
-            }
+            UnsafeMutableRawBufferPointer(dst).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[at ..< at + count * 4]))
             if order != .host {
                 for i in 0 ..< count { dst[i] = dst[i].byteSwapped }
             }

@@ -367,29 +367,41 @@ struct SweepKernel: Sendable {
         return result
     }
 
-    /// The kernel's BTF; the raw bytes are dropped as soon as they are parsed.
+    /// The kernel's BTF; the raw bytes are dropped (a cache entry unmapped) as soon as they are parsed.
     private func readKernel(maxSize: Int, maxTypeSection: Int, cache: KernelCache?, into result: inout KernelSweepResult) throws -> BTF {
-        let bytes: [UInt8]
+        let kernel: BTF
         switch source {
         case .entry(let entry):
-            bytes = try entry.readBTFBytes(maxSize: maxSize, cache: cache)
+            kernel = try entry.withBTFBytes(maxSize: maxSize, cache: cache) { bytes in
+                try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result)
+            }
         case .file:
-            if input.hasSuffix(".tar.xz") {
-                bytes = try cache?.readBTF(fromArchive: input, maxDecompressedSize: maxSize)
-                    ?? KernelArchive.readBTF(fromArchive: input, maxDecompressedSize: maxSize).bytes
+            if input.hasSuffix(".tar.xz"), let cache {
+                kernel = try cache.withBTF(fromArchive: input, maxDecompressedSize: maxSize) { bytes in
+                    try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result)
+                }
             } else {
-                bytes = try FileIO.read(input, limit: maxSize)
+                let bytes = input.hasSuffix(".tar.xz") ? try KernelArchive.readBTF(fromArchive: input, maxDecompressedSize: maxSize).bytes
+                    : try FileIO.read(input, limit: maxSize)
+                kernel = try bytes.withUnsafeBytes { bytes in try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result) }
             }
         }
-        result.inputBytes = bytes.count
-        if let typeLength = BTF.typeSectionLength(bytes), typeLength > maxTypeSection {
-            throw BTFError("its type section is \(typeLength) bytes, more than the limit of \(maxTypeSection) bytes "
-                           + "(--max-type-section); not parsed", file: input)
-        }
-        let kernel = ELFFile.isELF(bytes) ? try BTF(elf: try ELFFile(parsing: bytes, file: input)) : try BTF(parsing: bytes, file: input)
         guard !modules.isEmpty else { return kernel }
         let split = try modules.map { path in try Self.readModule(path, base: kernel, maxSize: maxSize) }
         return try BTF.combining(modules: split)
+    }
+
+    /// A kernel's BTF from its raw bytes (raw BTF, or an ELF file's `.BTF`), refusing a type section
+    /// over `maxTypeSection` before parsing it.
+    private func parseKernel(_ bytes: UnsafeRawBufferPointer, maxTypeSection: Int, into result: inout KernelSweepResult) throws -> BTF {
+        result.inputBytes = bytes.count
+        let file = input
+        if let typeLength = BTF.typeSectionLength(bytes), typeLength > maxTypeSection {
+            throw BTFError("its type section is \(typeLength) bytes, more than the limit of \(maxTypeSection) bytes "
+                           + "(--max-type-section); not parsed", file: file)
+        }
+        if ELFFile.isELF(Array(bytes.prefix(4))) { return try BTF(elf: try ELFFile(parsing: Array(bytes), file: file)) }
+        return try BTF(parsing: bytes, file: file)
     }
 
     /// A module's split BTF: the `.BTF` of a `.ko`, raw split BTF, or a `.btf.tar.xz` holding it.

@@ -154,6 +154,41 @@ struct KernelCacheTests {
         #expect(try Self.files(under: directory.path + "/third") == Self.files(under: directory.path + "/cold"))
     }
 
+    @Test("an entry is its payload's length and XXH3 (as xxhsum -H3 computes it) behind BTFKITC2; a BTFKITC1 entry is rebuilt",
+          .requiresSharedArchive)
+    func entryFormat() throws {
+        try TestSupport.requireSharedArchive()
+        let run = try CacheRun()
+        let (directory, input, objects, tool, cache) = (run.directory, run.input, run.objects, run.tool, run.cache)
+        let cold = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/cold", "--cache", cache])
+        #expect(cold.status == 0, "\(cold.stderr)")
+        let entries = try Self.entries(in: cache)
+        #expect(entries.count == 3)
+        func littleEndian(_ bytes: ArraySlice<UInt8>) -> UInt64 { bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+        for name in entries {
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: cache + "/entries/" + name)))
+            #expect(Array(bytes[0 ..< 8]) == Array("BTFKITC2".utf8), "\(name)")
+            #expect(littleEndian(bytes[8 ..< 16]) == UInt64(bytes.count - 24), "\(name)")
+            try directory.write("payload", Array(bytes[24...]))
+            let reference = try TestSupport.run("xxhsum", ["-H3", directory.path + "/payload"])
+            // "XXH3 (path) = <16 hex digits>": the hash as a big-endian number.
+            let digits = String(decoding: reference.stdout, as: UTF8.self).split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            #expect(digits.flatMap { UInt64($0, radix: 16) } == littleEndian(bytes[16 ..< 24]), "\(name): \(String(decoding: reference.stdout, as: UTF8.self))")
+        }
+        // The previous format (its magic and a CRC-32 where the checksum is) counts as damaged: rebuilt once.
+        let old = cache + "/entries/" + entries[0]
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: old)))
+        bytes.replaceSubrange(0 ..< 8, with: Array("BTFKITC1".utf8))
+        bytes.replaceSubrange(16 ..< 24, with: [0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0])
+        try Data(bytes).write(to: URL(fileURLWithPath: old))
+        let again = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/again", "--cache", cache])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("cache: 2 hits, 1 misses"), "\(again.stderr)")
+        #expect(again.stderr.contains("1 damaged entry dropped and rebuilt"), "\(again.stderr)")
+        #expect(try Self.files(under: directory.path + "/again") == Self.files(under: directory.path + "/cold"))
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: old)))[0 ..< 8] == Array("BTFKITC2".utf8)[...])
+    }
+
     @Test("two runs sharing one cache at the same time both succeed with the same outputs", .requiresSharedArchive)
     func concurrentRuns() throws {
         try TestSupport.requireSharedArchive()
