@@ -95,12 +95,13 @@ public struct CORERelocator: Sendable {
     }
 
     /// A relocator whose candidate index holds only the types named `candidateNames` (essential
-    /// names, as `SharedRelocationShapes.candidateNames` gives them): cheaper to build, and other
-    /// names are still found, by a scan over every type.
-    public init(target: BTF, candidateNames: Set<[UInt8]>) {
+    /// names, as `SharedRelocationShapes.candidateNames` gives them) of a kind CO-RE compatible with
+    /// one of `candidateKinds`: cheaper to build, and other names and kinds are still found, by a
+    /// scan over every type.
+    public init(target: BTF, candidateNames: Set<[UInt8]>, candidateKinds: Set<BTFKind>) {
         self.target = target
         targetView = COREBTF(target)
-        index = CandidateIndex(target, names: candidateNames)
+        index = CandidateIndex(target, names: candidateNames, kinds: candidateKinds)
     }
 
     /// libbpf's candidate search for one local type: target types with a CO-RE compatible kind and

@@ -98,15 +98,26 @@ extension CORESpec {
     /// the target spec (accessors, raw indices including anonymous-member hops, bit offset), or `nil`
     /// when the candidate does not match.
     func match(local: COREBTF, target: COREBTF, candidate targetID: TypeID) throws(COREFailure) -> CORESpec? {
-        var walked: [Int] = []
-        return try match(local: local, target: target, candidate: targetID, walked: &walked)
+        var trail = MatchTrail()
+        return try match(local: local, target: target, candidate: targetID, trail: &trail)
     }
 
-    /// `match(local:target:candidate:)`, also telling, when the candidate does not match, the raw
-    /// indices walked before the step that failed (the failing step's type is the last one reached).
-    func match(local: COREBTF, target: COREBTF, candidate targetID: TypeID, walked: inout [Int]) throws(COREFailure) -> CORESpec? {
+    /// Where a field match that found nothing stopped: the raw indices of the steps before the one
+    /// that failed (the failing step looked in the type they lead to), and that step's member name
+    /// (empty for an array index).
+    struct MatchTrail {
+        var rawIndices: [Int] = []
+        var failingName: [UInt8] = []
+    }
+
+    /// `match(local:target:candidate:)`, also telling, when the candidate does not match, where it
+    /// stopped (`trail`).
+    func match(local: COREBTF, target: COREBTF, candidate targetID: TypeID, trail: inout MatchTrail) throws(COREFailure) -> CORESpec? {
         var targetSpec = CORESpec(rootTypeID: targetID, relocationKind: relocationKind)
-        defer { walked = targetSpec.rawSpec }
+        // libbpf's bpf_core_match_member leaves the indices of a member found incompatible in the
+        // spec; the trail stops where the failing step began.
+        var stepStart = 0
+        defer { trail.rawIndices = Array(targetSpec.rawSpec.prefix(stepStart)) }
         let localBTF = local.btf, targetBTF = target.btf
 
         if relocationKind.isTypeBased {
@@ -137,6 +148,8 @@ extension CORESpec {
         var currentID = targetID
         var bitOffset: UInt32 = 0
         for (i, localAccessor) in accessors.enumerated() {
+            stepStart = targetSpec.rawSpec.count
+            trail.failingName = localAccessor.name
             guard let resolved = targetBTF.skipModifiersAndTypedefs(currentID) else {
                 throw COREFailure(.invalidBTF("target type \(currentID) does not exist"))
             }

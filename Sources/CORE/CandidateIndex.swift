@@ -12,12 +12,22 @@ struct CandidateIndex: Sendable {
     /// The essential names the index was built for (`nil`: every name). Other names are searched
     /// linearly, as libbpf does.
     private let names: Set<[UInt8]>?
+    /// Bit n set: types of kind number n are indexed (all when built for every name). A local kind
+    /// outside them is searched linearly too.
+    private let kindMask: UInt128
 
     /// `names`: the essential names the lookups will ask for, if known. Indexing only those skips
     /// hashing and sorting every named type of the kernel; other names still get a correct (slower)
     /// answer.
-    init(_ btf: BTF, names: Set<[UInt8]>? = nil) {
+    init(_ btf: BTF, names: Set<[UInt8]>? = nil, kinds: Set<BTFKind>? = nil) {
         self.names = names
+        // The kinds a local kind is CO-RE compatible with: itself, and ENUM with ENUM64.
+        var mask: UInt128 = kinds == nil || names == nil ? ~0 : 0
+        for kind in kinds ?? [] {
+            mask |= 1 << UInt128(kind.rawValue)
+            if kind.isEnum { mask |= 1 << UInt128(BTFKind.enumeration.rawValue) | 1 << UInt128(BTFKind.enum64.rawValue) }
+        }
+        kindMask = mask
         // Filters for `names`: their first two bytes (a name's essential part is a prefix of it),
         // then the low 16 bits of their hashes. Both are bitmaps of 2^16 bits.
         var prefixes: [UInt64]?, hashes: [UInt64]?
@@ -43,7 +53,11 @@ struct CandidateIndex: Sendable {
         btf.strings.withUnsafeBufferPointer { strings in
             for raw in 1 ..< UInt32(btf.typeCount) {
                 // The first word of a type record is its name offset.
-                let nameOffset = Int(words[Int(typeStarts[Int(raw)])])
+                let start = Int(typeStarts[Int(raw)])
+                // Kinds no relocation asks for (functions, the most common named types) are skipped
+                // before their names are read.
+                guard mask >> UInt128(BTFInfo.kindNumber(words[start + 1])) & 1 != 0 else { continue }
+                let nameOffset = Int(words[start])
                 guard nameOffset > 0, nameOffset < strings.count, strings[nameOffset] != 0 else { continue }
                 if let prefixes {
                     let second = nameOffset + 1 < strings.count ? Int(strings[nameOffset + 1]) : 0
@@ -80,7 +94,8 @@ struct CandidateIndex: Sendable {
     /// types whose kind is CO-RE compatible with `localKind` (same kind, or ENUM/ENUM64 mixed),
     /// whose name is non-empty and whose essential name equals `essentialName`.
     func candidates(essentialName: ArraySlice<UInt8>, localKind: BTFKind?, in target: BTF) -> [TypeID] {
-        if let names, !names.contains(Array(essentialName)) {
+        let kindIndexed = localKind.map { kindMask >> UInt128($0.rawValue) & 1 != 0 } ?? false
+        if let names, !kindIndexed || !names.contains(Array(essentialName)) {
             return linearCandidates(essentialName: essentialName, localKind: localKind, in: target)
         }
         let first = UInt64(CandidateIndex.hash(essentialName)) << 32

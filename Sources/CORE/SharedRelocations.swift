@@ -25,10 +25,13 @@ public struct SharedRelocationShapes: Sendable {
     public let count: Int
     /// The essential names of the local types the relocations search candidates for.
     public let candidateNames: Set<[UInt8]>
+    /// The kinds of those local types.
+    public let candidateKinds: Set<BTFKind>
 
     public init(objects: [BPFObject]) {
         var interned: [[UInt32]: Int] = [:]
         var names: Set<[UInt8]> = []
+        var kinds: Set<BTFKind> = []
         shapes = objects.map { object in
             guard let ext = object.ext else { return [] }
             let local = COREBTF(object.btf)
@@ -44,6 +47,7 @@ public struct SharedRelocationShapes: Sendable {
                     }
                     let name = object.btf.typeName(relocation.typeID)
                     names.insert(Array(name.prefix(essentialNameLength(name))))
+                    if let kind = object.btf.coreKind(relocation.typeID) { kinds.insert(kind) }
                     if let shape = interned[key] {
                         result.append(shape)
                     } else {
@@ -57,6 +61,7 @@ public struct SharedRelocationShapes: Sendable {
         }
         count = interned.count
         candidateNames = names
+        candidateKinds = kinds
     }
 }
 
@@ -67,8 +72,6 @@ public struct SharedMatches: Sendable {
     struct Entry {
         var spec: CORESpec?
         var newValue: SideValue?
-        /// The `representatives` key whose match this one took over (the representative's own too).
-        var representative: UInt64? = nil
     }
     /// Open addressing over `shape << 32 | candidate` (plus one, so 0 marks an empty slot): a
     /// multiplicative hash, as the lookups run for every candidate of every relocation of every object.
@@ -94,7 +97,7 @@ public struct SharedMatches: Sendable {
     /// The target's type classes, made on first use: only kernels with several candidates for a
     /// name need them.
     var classes: TargetTypeClasses?
-    /// Per `shape << 32 | shallow class`: the first candidate of that class matched for the shape,
+    /// Per `shape << 32 | record class`: the first candidate of that class matched for the shape,
     /// whose match the others take over when they walk its path through the same classes.
     var representatives: [UInt64: ClassRepresentative] = [:]
     /// `classes(of:for:in:)` by candidate list.
@@ -109,14 +112,14 @@ public struct SharedMatches: Sendable {
     }
     public init() {}
 
-    /// The shallow class of each of `candidates`, for matching `kind` among them by class; `nil`
+    /// The record class of each of `candidates`, for matching `kind` among them by class; `nil`
     /// when classes do not apply (type-based relocations, too few candidates). Made once per list:
     /// the lists of one name repeat over shapes and objects.
     mutating func classes(of candidates: [TypeID], for kind: CORERelocationKind, in target: BTF) -> [UInt32]? {
         guard candidates.count >= TargetTypeClasses.minimumCandidates, kind.isFieldBased || kind.isEnumValueBased else { return nil }
         if let known = candidateClasses[candidates] { return known }
         if classes == nil { classes = TargetTypeClasses(target) }
-        let found = candidates.map { classes!.shallowClass($0) }
+        let found = candidates.map { classes!.recordClass($0) }
         candidateClasses[candidates] = found
         return found
     }
@@ -290,16 +293,28 @@ extension CORERelocator {
     /// `localSpec.match(...)` against `candidate`, looked up in `shared` when the relocation has a
     /// shape. Only matches are remembered: a failure is computed again, so its message stays the
     /// object's own.
-    /// Among several candidates, a field or enumerator relocation is matched once per class of
-    /// identical candidates (`TargetTypeClasses`) and the others take over its spec.
     func match(_ localSpec: CORESpec, local: COREBTF, candidate: TypeID, shape: Int?, candidateClass: UInt32?,
                shared: inout SharedMatches) throws(COREFailure) -> CORESpec? {
-        guard let shape else { return try localSpec.match(local: local, target: targetView, candidate: candidate) }
-        if let index = shared.find(shape: shape, candidate: candidate) { return shared.entries[index].spec }
+        try matchCandidate(localSpec, local: local, candidate: candidate, shape: shape, candidateClass: candidateClass, shared: &shared).spec
+    }
+
+    /// A candidate's match, and the `representatives` key of the match it took over, if it did.
+    struct CandidateMatch {
+        var spec: CORESpec?
+        var representative: UInt64?
+    }
+
+    /// `match(...)`. Among several candidates (`candidateClass` given), a field or enumerator
+    /// relocation is matched once per class of identical candidates (`TargetTypeClasses`): the
+    /// others take over the representative's spec, and are not remembered one by one.
+    func matchCandidate(_ localSpec: CORESpec, local: COREBTF, candidate: TypeID, shape: Int?, candidateClass: UInt32?,
+                        shared: inout SharedMatches) throws(COREFailure) -> CandidateMatch {
+        guard let shape else { return CandidateMatch(spec: try localSpec.match(local: local, target: targetView, candidate: candidate)) }
+        if let index = shared.find(shape: shape, candidate: candidate) { return CandidateMatch(spec: shared.entries[index].spec) }
         guard let candidateClass else {
             let spec = try localSpec.match(local: local, target: targetView, candidate: candidate)
             _ = shared.insert(shape: shape, candidate: candidate, SharedMatches.Entry(spec: spec))
-            return spec
+            return CandidateMatch(spec: spec)
         }
         let classKey = UInt64(shape) << 32 | UInt64(candidateClass)
         if let representative = shared.representatives[classKey], let path = representative.path,
@@ -309,36 +324,38 @@ extension CORERelocator {
                 spec!.rootTypeID = candidate
                 for (i, type) in types.enumerated() { spec!.accessors[i].typeID = type }
             }
-            _ = shared.insert(shape: shape, candidate: candidate, SharedMatches.Entry(spec: spec, representative: classKey))
-            return spec
+            return CandidateMatch(spec: spec, representative: classKey)
         }
-        var walked: [Int] = []
-        let spec = try localSpec.match(local: local, target: targetView, candidate: candidate, walked: &walked)
-        if shared.representatives[classKey] == nil {
-            let path = shared.classes!.path(spec?.rawSpec ?? walked, from: candidate, spec: spec)
-            shared.representatives[classKey] = SharedMatches.ClassRepresentative(spec: spec, path: path)
-            _ = shared.insert(shape: shape, candidate: candidate, SharedMatches.Entry(spec: spec, representative: path == nil ? nil : classKey))
-        } else {
-            _ = shared.insert(shape: shape, candidate: candidate, SharedMatches.Entry(spec: spec))
-        }
-        return spec
+        var trail = CORESpec.MatchTrail()
+        let spec = try localSpec.match(local: local, target: targetView, candidate: candidate, trail: &trail)
+        _ = shared.insert(shape: shape, candidate: candidate, SharedMatches.Entry(spec: spec))
+        guard shared.representatives[classKey] == nil,
+              let path = shared.classes!.path(from: candidate, spec: spec, trail: trail) else { return CandidateMatch(spec: spec) }
+        shared.representatives[classKey] = SharedMatches.ClassRepresentative(spec: spec, path: path)
+        return CandidateMatch(spec: spec, representative: classKey)
     }
 
-    /// The target value of `spec` on `candidate`, for comparing it with another candidate's (ids of
-    /// field types aside, equal over a class): the value of the candidate's class when its
-    /// representative has one, else the candidate's own, remembered.
-    func decisionValue(_ kind: CORERelocationKind, spec: CORESpec, entry index: Int,
+    /// The target value of `spec` on `candidate`: the representative's when the match was taken over
+    /// from it (equal but for the field type's id, which only the first candidate's value keeps),
+    /// else the candidate's own, remembered.
+    func decisionValue(_ kind: CORERelocationKind, spec: CORESpec, candidate: TypeID, shape: Int, representative: UInt64?,
                        shared: inout SharedMatches) throws(COREFailure) -> SideValue {
-        if let known = shared.entries[index].newValue { return known }
-        if let classKey = shared.entries[index].representative, let representative = shared.representatives[classKey],
-           let spec = representative.spec {
-            if let value = representative.targetValue { return value }
+        if let representative, let taken = shared.representatives[representative], let spec = taken.spec {
+            if let value = taken.targetValue { return value }
             let value = try calcTargetSide(kind, targetSpec: spec, target: targetView)
-            shared.representatives[classKey]!.targetValue = value
+            shared.representatives[representative]!.targetValue = value
             return value
         }
+        return try targetValue(kind, spec: spec, candidate: candidate, shape: shape, shared: &shared)
+    }
+
+    /// The target value of `spec` on `candidate`, remembered with its match when there is one.
+    func targetValue(_ kind: CORERelocationKind, spec: CORESpec, candidate: TypeID, shape: Int?,
+                     shared: inout SharedMatches) throws(COREFailure) -> SideValue {
+        let index = shape.flatMap { shared.find(shape: $0, candidate: candidate) }
+        if let index, let known = shared.entries[index].newValue { return known }
         let value = try calcTargetSide(kind, targetSpec: spec, target: targetView)
-        shared.entries[index].newValue = value
+        if let index { shared.entries[index].newValue = value }
         return value
     }
 
@@ -352,36 +369,30 @@ extension CORERelocator {
         var resolution: SharedResolution? = SharedResolution(targetSpecs: [], matched: [], firstTargetValue: nil)
         let classes = shared.classes(of: candidates, for: localSpec.relocationKind, in: target)
         for (position, candidate) in candidates.enumerated() {
-            let matchedSpec: CORESpec?
+            let found: CandidateMatch
             do {
-                matchedSpec = try match(localSpec, local: local, candidate: candidate, shape: shape,
-                                        candidateClass: classes?[position], shared: &shared)
+                found = try matchCandidate(localSpec, local: local, candidate: candidate, shape: shape,
+                                           candidateClass: classes?[position], shared: &shared)
             } catch {
                 resolution = nil   // libbpf stops at this candidate: left to the caller's walk
                 break
             }
-            guard let spec = matchedSpec else { continue }
-            guard let index = shared.find(shape: shape, candidate: candidate) else { resolution = nil; break }
+            guard let spec = found.spec else { continue }
+            let kind = localSpec.relocationKind
             if let first = resolution?.firstTargetValue {
                 // Later candidates only need to agree with the first.
                 guard spec.bitOffset == resolution!.targetSpecs[0].bitOffset,
-                      let value = try? decisionValue(localSpec.relocationKind, spec: spec, entry: index, shared: &shared),
+                      let value = try? decisionValue(kind, spec: spec, candidate: candidate, shape: shape,
+                                                     representative: found.representative, shared: &shared),
                       value.decidesLike(first) else {
                     resolution = nil
                     break
                 }
             } else {
                 // The first candidate's value is the relocation's: its own, field type id included.
-                let value: SideValue
-                if let known = shared.entries[index].newValue {
-                    value = known
-                } else {
-                    guard let computed = try? calcTargetSide(localSpec.relocationKind, targetSpec: spec, target: targetView) else {
-                        resolution = nil
-                        break
-                    }
-                    shared.entries[index].newValue = computed
-                    value = computed
+                guard let value = try? targetValue(kind, spec: spec, candidate: candidate, shape: shape, shared: &shared) else {
+                    resolution = nil
+                    break
                 }
                 resolution?.firstTargetValue = value
             }
@@ -405,15 +416,7 @@ extension CORERelocator {
             localHalf = try calcLocalSide(kind, localSpec: localSpec, local: local)
             localSide = localHalf
         }
-        let newValue: SideValue
-        // The entry `match` made for this pair (a failed match leaves none).
-        let index = shape.flatMap { shared.find(shape: $0, candidate: candidate) }
-        if let index, let known = shared.entries[index].newValue {
-            newValue = known
-        } else {
-            newValue = try calcTargetSide(kind, targetSpec: targetSpec, target: targetView)
-            if let index { shared.entries[index].newValue = newValue }
-        }
+        let newValue = try targetValue(kind, spec: targetSpec, candidate: candidate, shape: shape, shared: &shared)
         return combine(kind, localSide: localHalf, newValue: newValue, local: local, target: targetView)
     }
 }

@@ -7,29 +7,35 @@ import BTF
 /// `task_struct`, and of what it embeds, per compilation unit: 811 copies, identical but for their
 /// type ids. libbpf matches every one of them. Matching a field (`bpf_core_spec_match`) reads, at
 /// each step of the access path, one struct or union: its members' names and offsets, what
-/// `bpf_core_fields_are_compat` reads of their types, and, for anonymous members, the same again
-/// inside them. So two types are in one *shallow* class when their records are equal word for word
-/// once each member's type is replaced by its *field* class (its chain of modifiers, typedefs and
-/// arrays down to a base type, of which a struct or union counts only its name, size and member
-/// count; a pointer's pointee does not count), or, for an anonymous member, by its shallow class.
-/// Two candidates whose types are in the same shallow classes at every step of the path one of them
-/// walked (`Path`) match alike (libbpf's value computations, `bpf_core_calc_field_relo` and
-/// `bpf_core_calc_enumval_relo`, read no more). Type-based relocations look behind pointers, so
-/// they do not use classes.
+/// `bpf_core_fields_are_compat` reads of the type of the member it finds, and the anonymous members
+/// it looks inside on the way. Three kinds of class capture that, each exact (records are interned
+/// by their full encoding; a hash only finds a class's first member, whose record is compared):
+/// - the *field* class of a type: its chain of modifiers, typedefs and arrays down to a base type,
+///   of which a struct or union counts only its name, size and member count and a pointer not its
+///   pointee (what `bpf_core_fields_are_compat` and `bpf_core_calc_field_relo` read of a field);
+/// - the *record* class of a struct or union: its own record, member types left out;
+/// - the *shallow* class: the record with each member's field class, or for an anonymous member,
+///   its shallow class (everything a search for a name inside it reads).
+/// Two candidates match a relocation alike when, at every step of the path the first one's match
+/// walked (`Path`), their types have the same record class and the members that step read have the
+/// same classes (libbpf's value computations, `bpf_core_calc_field_relo` and
+/// `bpf_core_calc_enumval_relo`, read no more). Type-based relocations look behind pointers, so they
+/// do not use classes.
 ///
-/// Classes are exact: a hash only finds a class's first member, whose record is then compared word
-/// for word. A class is numbered by the id of its first member; shallow classes carry the top bit.
-/// A reference loop that does not pass through a pointer (malformed BTF only), or nesting beyond
-/// `maxDepth`, turns classes off for the kernel: every type is then its own class.
+/// A class is numbered by the id of its first member, shallow and record classes carrying a tag
+/// bit. A reference loop that does not pass through a pointer (malformed BTF only), nesting beyond
+/// `maxDepth` or ids too large for the tags turn classes off for the kernel: every type is then its
+/// own class.
 struct TargetTypeClasses {
     /// The fewest candidates of one relocation worth classifying: a class costs a walk over a
     /// candidate's members, repaid only by copies (a deduplicated kernel has one or two per name).
     static let minimumCandidates = 8
 
+    enum Space: Int { case field = 0, shallow = 1, record = 2 }
+
     private let btf: BTF
-    /// Per type id and kind of class: the class, 0 while not computed, `inProgress` meanwhile.
-    private var fieldClasses: [UInt32]
-    private var shallowClasses: [UInt32]
+    /// Per kind of class, per type id: the class, 0 while not computed, `inProgress` meanwhile.
+    private var memo: [[UInt32]]
     /// Open addressing over encoding hashes: per slot, the hash and the class (0: empty slot).
     private var slotHashes: [UInt64]
     private var slotClasses: [UInt32]
@@ -37,46 +43,57 @@ struct TargetTypeClasses {
     /// Set when a loop or excessive depth was met: from then on every type is its own class.
     private var disabled = false
     private static let inProgress = UInt32.max
-    private static let shallowTag: UInt32 = 1 << 31
+    private static let tags: [UInt32] = [0, 1 << 31, 1 << 30]
+    private static let idMask: UInt32 = (1 << 30) - 1
     /// Far beyond C's nesting of arrays, typedefs and anonymous members.
     private static let maxDepth = 64
 
     init(_ btf: BTF) {
         self.btf = btf
-        fieldClasses = [UInt32](repeating: 0, count: btf.typeCount)
-        shallowClasses = fieldClasses
+        let none = [UInt32](repeating: 0, count: btf.typeCount)
+        memo = [none, none, none]
         slotHashes = [UInt64](repeating: 0, count: 4096)
         slotClasses = [UInt32](repeating: 0, count: 4096)
+        disabled = btf.typeCount > Int(Self.idMask)
     }
 
-    /// The shallow class of `id`.
-    mutating func shallowClass(_ id: TypeID) -> UInt32 {
-        if disabled || id.rawValue >= Self.shallowTag { return id.rawValue | Self.shallowTag }
-        let found = classOf(id, shallow: true, depth: 0)
-        return disabled ? id.rawValue | Self.shallowTag : found
+    /// The record class of `id`, the key candidates are grouped by.
+    mutating func recordClass(_ id: TypeID) -> UInt32 { top(id, .record) }
+
+    /// The class of member `index` of the struct or union `id` as a match reads it: its type's
+    /// shallow class when it is anonymous (a match looks inside), else its field class.
+    mutating func memberClass(of id: TypeID, at index: Int) -> UInt32 {
+        let member = btf.member(of: btf.type(id), at: index)
+        return top(member.type, isAnonymous(member) ? .shallow : .field)
     }
 
-    private mutating func classOf(_ id: TypeID, shallow: Bool, depth: Int) -> UInt32 {
+    private mutating func top(_ id: TypeID, _ space: Space) -> UInt32 {
+        let own = id.rawValue | Self.tags[space.rawValue]
+        if disabled { return own }
+        let found = classOf(id, space, depth: 0)
+        return disabled ? own : found
+    }
+
+    private mutating func classOf(_ id: TypeID, _ space: Space, depth: Int) -> UInt32 {
         if id == .void { return 0 }
-        guard id.index < fieldClasses.count, depth < Self.maxDepth, !disabled else {
+        guard id.index < btf.typeCount, depth < Self.maxDepth, !disabled else {
             disabled = true
             return 0
         }
         // Checked before the record is read: most lookups are of types already classified.
-        let known = shallow ? shallowClasses[id.index] : fieldClasses[id.index]
+        let known = memo[space.rawValue][id.index]
         if known == Self.inProgress { disabled = true; return 0 }
         if known != 0 { return known }
         let t = btf.type(id)
-        // Outside structs, unions, modifiers and typedefs, the shallow class is the field class
-        // (remembered as both).
-        let isShallow = shallow && (t.kind == .structure || t.kind == .union || t.kind.isModifierOrTypedef)
-        if shallow && !isShallow {
-            let found = classOf(id, shallow: false, depth: depth)
-            if !disabled { shallowClasses[id.index] = found }
+        // Only structs, unions, modifiers and typedefs have shallow and record classes of their
+        // own; for other kinds they are the field class (remembered as such).
+        if space != .field && !(t.kind == .structure || t.kind == .union || t.kind.isModifierOrTypedef) {
+            let found = classOf(id, .field, depth: depth)
+            if !disabled { memo[space.rawValue][id.index] = found }
             return found
         }
-        setClass(id, isShallow, Self.inProgress)
-        var hash = mix(mix(isShallow ? 0x243F_6A88_85A3_08D3 : 0x1319_8A2E_0370_7344, t.nameOffset.rawValue), t.info)
+        memo[space.rawValue][id.index] = Self.inProgress
+        var hash = mix(mix(0x243F_6A88_85A3_08D3 &+ UInt64(space.rawValue), t.nameOffset.rawValue), t.info)
         switch t.kind {
         case .pointer:
             break   // the pointee is not part of the class
@@ -84,33 +101,31 @@ struct TargetTypeClasses {
             let start = Int(btf.typeStarts[id.index])
             for word in btf.words[start + 2 ..< start + btf.recordWordCount(id)] { hash = mix(hash, word) }
         case .typedef, .volatile, .const, .restrict, .typeTag:
-            hash = mix(hash, classOf(TypeID(t.sizeOrType), shallow: isShallow, depth: depth + 1))
+            hash = mix(hash, classOf(TypeID(t.sizeOrType), space, depth: depth + 1))
         case .array:
             let array = btf.array(t)
-            hash = mix(mix(mix(hash, classOf(array.elementType, shallow: false, depth: depth + 1)),
-                           classOf(array.indexType, shallow: false, depth: depth + 1)), array.count)
+            hash = mix(mix(mix(hash, classOf(array.elementType, .field, depth: depth + 1)),
+                           classOf(array.indexType, .field, depth: depth + 1)), array.count)
         case .structure, .union:
             hash = mix(hash, t.sizeOrType)
-            if isShallow {
+            if space != .field {
                 for i in 0 ..< t.vlen {
                     let member = btf.member(of: t, at: i)
-                    let memberClass = classOf(member.type, shallow: isAnonymous(member), depth: depth + 1)
-                    hash = mix(mix(mix(hash, member.nameOffset.rawValue), memberClass), member.rawOffset)
+                    hash = mix(mix(hash, member.nameOffset.rawValue), member.rawOffset)
+                    if space == .shallow {
+                        hash = mix(hash, classOf(member.type, isAnonymous(member) ? .shallow : .field, depth: depth + 1))
+                    }
                 }
             }
         default:
             // Functions, variables, sections, tags and unknown kinds: matching never compares them.
-            setClass(id, isShallow, id.rawValue)
-            return id.rawValue
+            memo[space.rawValue][id.index] = id.rawValue | Self.tags[space.rawValue]
+            return id.rawValue | Self.tags[space.rawValue]
         }
         if disabled { return 0 }
-        let found = intern(id, shallow: isShallow, hash: hash)
-        setClass(id, isShallow, found)
+        let found = intern(id, space, hash: hash)
+        memo[space.rawValue][id.index] = found
         return found
-    }
-
-    private mutating func setClass(_ id: TypeID, _ shallow: Bool, _ value: UInt32) {
-        if shallow { shallowClasses[id.index] = value } else { fieldClasses[id.index] = value }
     }
 
     /// `bpf_core_match_member`'s test for a member to look inside.
@@ -121,14 +136,14 @@ struct TargetTypeClasses {
 
     /// The class of `id` whose encoding hashes to `hash`: an existing class whose first member has
     /// an equal record, else a new class of its own.
-    private mutating func intern(_ id: TypeID, shallow: Bool, hash: UInt64) -> UInt32 {
+    private mutating func intern(_ id: TypeID, _ space: Space, hash: UInt64) -> UInt32 {
         let key = hash | 1   // never 0, the empty slot's
-        let tag = shallow ? Self.shallowTag : 0
+        let tag = Self.tags[space.rawValue]
         let mask = slotHashes.count - 1
         var i = Int(truncatingIfNeeded: key >> 20) & mask
         while slotClasses[i] != 0 {
-            if slotHashes[i] == key, slotClasses[i] & Self.shallowTag == tag,
-               sameRecord(id, TypeID(slotClasses[i] & ~Self.shallowTag), shallow: shallow) {
+            if slotHashes[i] == key, slotClasses[i] & ~Self.idMask == tag,
+               sameRecord(id, TypeID(slotClasses[i] & Self.idMask), space) {
                 return slotClasses[i]
             }
             i = (i + 1) & mask
@@ -153,30 +168,30 @@ struct TargetTypeClasses {
         }
     }
 
-    /// Whether `a` and `b`, whose referenced types have their classes, encode alike.
-    private func sameRecord(_ a: TypeID, _ b: TypeID, shallow: Bool) -> Bool {
+    /// Whether `a` and `b`, whose referenced types have their classes, encode alike in `space`.
+    private func sameRecord(_ a: TypeID, _ b: TypeID, _ space: Space) -> Bool {
         let ta = btf.type(a), tb = btf.type(b)
         guard ta.info == tb.info, ta.nameOffset == tb.nameOffset else { return false }
-        let same = { (x: TypeID, y: TypeID, shallow: Bool) -> Bool in
+        let same = { (x: TypeID, y: TypeID, space: Space) -> Bool in
             if x == y { return true }
             guard x != .void, y != .void else { return false }
-            let classes = shallow ? shallowClasses : fieldClasses
-            return classes[x.index] == classes[y.index]
+            return memo[space.rawValue][x.index] == memo[space.rawValue][y.index]
         }
         switch ta.kind {
         case .pointer:
             return true
         case .typedef, .volatile, .const, .restrict, .typeTag:
-            return same(TypeID(ta.sizeOrType), TypeID(tb.sizeOrType), shallow)
+            return same(TypeID(ta.sizeOrType), TypeID(tb.sizeOrType), space)
         case .array:
             let x = btf.array(ta), y = btf.array(tb)
-            return x.count == y.count && same(x.elementType, y.elementType, false) && same(x.indexType, y.indexType, false)
+            return x.count == y.count && same(x.elementType, y.elementType, .field) && same(x.indexType, y.indexType, .field)
         case .structure, .union:
             guard ta.sizeOrType == tb.sizeOrType else { return false }
-            guard shallow else { return true }
+            guard space != .field else { return true }
             for i in 0 ..< ta.vlen {
                 let x = btf.member(of: ta, at: i), y = btf.member(of: tb, at: i)
-                guard x.nameOffset == y.nameOffset, x.rawOffset == y.rawOffset, same(x.type, y.type, isAnonymous(x)) else { return false }
+                guard x.nameOffset == y.nameOffset, x.rawOffset == y.rawOffset else { return false }
+                if space == .shallow, !same(x.type, y.type, isAnonymous(x) ? .shallow : .field) { return false }
             }
             return true
         default:
@@ -195,25 +210,29 @@ struct TargetTypeClasses {
 }
 
 extension TargetTypeClasses {
-    /// The access path a match walked on one candidate: the raw indices (the spec's, or on a failed
-    /// match those walked up to the failing step), the shallow class at each step (0 the candidate
-    /// with modifiers and typedefs skipped, then one per raw index after the first), and where each
-    /// accessor of the spec sits on it.
+    /// What one candidate's match read, step by step along its access path: at each step (0 the
+    /// candidate with modifiers and typedefs skipped, then one per raw index after the first) the
+    /// type's record class and the classes of the members the step read.
     struct Path {
+        /// The spec's raw indices, or on a failed match those of the steps before the failing one.
         var rawIndices: [Int]
+        /// Per step walked: the type's record class.
         var classes: [UInt32]
+        /// Per step walked: the members read there, with their classes (`memberClass`).
+        var members: [[(index: Int, class: UInt32)]]
         /// Per accessor of the matched spec, its step; empty for a failed match.
         var accessorSteps: [Int]
         /// The first step is the candidate itself (not a modifier or typedef): so is it for any
-        /// candidate of the same class.
+        /// candidate of the same record class.
         var startsAtCandidate: Bool
     }
 
-    /// The path `rawIndices` walks from `candidate`, with the steps of `spec`'s accessors; `nil` if
-    /// it does not walk (a raw index out of range: the matcher's own state after an incompatible
-    /// member, which libbpf shares) or an accessor's type is not on it once.
-    mutating func path(_ rawIndices: [Int], from candidate: TypeID, spec: CORESpec?) -> Path? {
-        guard var types = walk(rawIndices, from: candidate) else { return nil }
+    /// The path of a match on `candidate`: `spec`, or when it did not match, its `trail`. `nil` if
+    /// it does not walk (not expected of what the matcher gives) or an accessor's type is not on it
+    /// exactly once.
+    mutating func path(from candidate: TypeID, spec: CORESpec?, trail: CORESpec.MatchTrail) -> Path? {
+        let rawIndices = spec?.rawSpec ?? trail.rawIndices
+        guard let types = walk(rawIndices, from: candidate) else { return nil }
         var steps: [Int] = []
         for accessor in spec?.accessors ?? [] {
             guard let step = types.firstIndex(of: accessor.typeID), types[(step + 1)...].firstIndex(of: accessor.typeID) == nil else {
@@ -221,52 +240,84 @@ extension TargetTypeClasses {
             }
             steps.append(step)
         }
-        var walked = rawIndices
-        if let last = steps.max() {
-            // A matched spec reads nothing past its last accessor's type: the field's own type is
-            // part of the enclosing struct's shallow class.
-            walked = Array(rawIndices.prefix(last + 1))
-            types = Array(types.prefix(last + 1))
+        // A matched spec reads nothing past its last accessor's type: the field's own type is read
+        // as a member of the struct holding it.
+        let walked = spec == nil ? types.count : (steps.max() ?? 0) + 1
+        var members: [[(index: Int, class: UInt32)]] = []
+        for step in 0 ..< walked {
+            let id = types[step]
+            let t = btf.type(id)
+            guard t.kind == .structure || t.kind == .union else { members.append([]); continue }
+            var read: [Int] = []
+            if step + 1 < rawIndices.count {
+                // The path goes on through member `next`: bpf_core_match_member looked inside every
+                // anonymous member before it, then took it.
+                let next = rawIndices[step + 1]
+                guard next >= 0, next < t.vlen else { return nil }
+                read = (0 ..< next).filter { isAnonymous(btf.member(of: t, at: $0)) } + [next]
+            } else if spec == nil, !trail.failingName.isEmpty {
+                // The failing step: every anonymous member was looked inside, and a member of the
+                // name was found incompatible (if there is one).
+                read = (0 ..< t.vlen).filter { i in
+                    let member = btf.member(of: t, at: i)
+                    return isAnonymous(member) || btf.nameBytes(member.nameOffset).elementsEqual(trail.failingName)
+                }
+            }
+            members.append(read.map { (index: $0, class: memberClass(of: id, at: $0)) })
         }
-        return Path(rawIndices: walked, classes: types.map { shallowClass($0) }, accessorSteps: steps,
-                    startsAtCandidate: types[0] == candidate)
+        return Path(rawIndices: rawIndices, classes: types.prefix(walked).map { recordClass($0) }, members: members,
+                    accessorSteps: steps, startsAtCandidate: types[0] == candidate)
     }
 
-    /// Whether `candidate`, of shallow class `candidateClass`, walks `path` through the same shallow
-    /// classes; if so, the types at the path's accessor steps.
+    /// Whether `candidate`, of record class `candidateClass`, walks `path` through types of the
+    /// same record classes with the same classes of the members read; if so, the types at the
+    /// path's accessor steps.
     mutating func follow(_ path: Path, from candidate: TypeID, ofClass candidateClass: UInt32) -> [TypeID]? {
-        // A candidate of the first step's class, not a modifier or typedef, is its own first step:
-        // nothing of it needs reading (the common case, a path of one step into a struct).
-        let start = path.startsAtCandidate && path.classes[0] == candidateClass ? candidate : nil
-        guard let types = walk(path.rawIndices, from: candidate, knownStart: start, expecting: path.classes) else { return nil }
+        var current: TypeID
+        if path.startsAtCandidate && path.classes[0] == candidateClass {
+            current = candidate   // of the first step's class, not a modifier or typedef: its own first step
+        } else {
+            guard let skipped = btf.skipModifiersAndTypedefs(candidate), recordClass(skipped) == path.classes[0] else { return nil }
+            current = skipped
+        }
+        var types: [TypeID] = []
+        types.reserveCapacity(path.classes.count)
+        for step in 0 ..< path.classes.count {
+            if step > 0 {
+                guard let next = self.step(from: current, path.rawIndices[step]), recordClass(next) == path.classes[step] else { return nil }
+                current = next
+            }
+            for member in path.members[step] where memberClass(of: current, at: member.index) != member.class { return nil }
+            types.append(current)
+        }
         return path.accessorSteps.map { types[$0] }
     }
 
-    /// The types the raw indices reach from `candidate`, each checked against `expecting` if given.
-    private mutating func walk(_ rawIndices: [Int], from candidate: TypeID, knownStart: TypeID? = nil,
-                               expecting: [UInt32]? = nil) -> [TypeID]? {
-        guard var current = knownStart ?? btf.skipModifiersAndTypedefs(candidate) else { return nil }
+    /// The types the raw indices reach from `candidate`.
+    private func walk(_ rawIndices: [Int], from candidate: TypeID) -> [TypeID]? {
+        guard var current = btf.skipModifiersAndTypedefs(candidate) else { return nil }
         var types: [TypeID] = [current]
-        types.reserveCapacity(max(1, rawIndices.count))
-        if knownStart == nil, let expecting, shallowClass(current) != expecting[0] { return nil }
         for raw in rawIndices.dropFirst() {
-            guard current != .void else { return nil }
-            let t = btf.type(current)
-            let next: TypeID
-            switch t.kind {
-            case .structure, .union:
-                guard raw >= 0, raw < t.vlen else { return nil }
-                next = btf.member(of: t, at: raw).type
-            case .array:
-                next = btf.array(t).elementType
-            default:
-                return nil
-            }
-            guard let skipped = btf.skipModifiersAndTypedefs(next) else { return nil }
-            current = skipped
-            if let expecting, shallowClass(current) != expecting[types.count] { return nil }
+            guard let next = step(from: current, raw) else { return nil }
+            current = next
             types.append(current)
         }
         return types
+    }
+
+    /// One step of an access path: member `raw` of a struct or union, or an array's element, with
+    /// modifiers and typedefs skipped.
+    private func step(from id: TypeID, _ raw: Int) -> TypeID? {
+        guard id != .void else { return nil }
+        let t = btf.type(id)
+        switch t.kind {
+        case .structure, .union:
+            guard raw >= 0, raw < t.vlen else { return nil }
+            return btf.skipModifiersAndTypedefs(btf.member(of: t, at: raw).type)
+        case .array:
+            return btf.skipModifiersAndTypedefs(btf.array(t).elementType)
+        default:
+            return nil
+        }
     }
 }

@@ -33,7 +33,7 @@ public struct Trimmer: Sendable {
     /// The CO-RE engine runs once per kernel: one candidate index, every object resolved against it,
     /// each relocation shape shared by several objects matched against the candidates once.
     public func trim(kernel: BTF) throws(BTFError) -> TrimResult {
-        let relocator = CORERelocator(target: kernel, candidateNames: shapes.candidateNames)
+        let relocator = CORERelocator(target: kernel, candidateNames: shapes.candidateNames, candidateKinds: shapes.candidateKinds)
         var shared = SharedMatches()
         let relocations = objects.indices.map { relocator.resolveAll(in: objects[$0], shapes: shapes.shapes[$0], shared: &shared) }
         return try minimize(kernel: kernel, relocations: relocations)
