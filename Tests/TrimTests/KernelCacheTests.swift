@@ -43,6 +43,15 @@ struct KernelCacheTests {
             objects = try TestSupport.compiledBPFObjects()
             tool = try BTFTrimTool.path()
         }
+
+        /// A first trim into `cold`, filling the empty cache: its entries, one per kernel.
+        func trimCold() throws -> [String] {
+            let cold = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/cold", "--cache", cache])
+            #expect(cold.status == 0, "\(cold.stderr)")
+            let entries = try KernelCacheTests.entries(in: cache)
+            #expect(entries.count == 3)
+            return entries
+        }
     }
 
     /// Every regular file under `root`, relative path to bytes.
@@ -125,10 +134,7 @@ struct KernelCacheTests {
         try TestSupport.requireSharedArchive()
         let run = try CacheRun()
         let (directory, input, objects, tool, cache) = (run.directory, run.input, run.objects, run.tool, run.cache)
-        let cold = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/cold", "--cache", cache])
-        #expect(cold.status == 0, "\(cold.stderr)")
-        let entries = try Self.entries(in: cache)
-        #expect(entries.count == 3)
+        let entries = try run.trimCold()
         // One bit flipped in the middle of the payload (the BTF would still parse), one entry cut short,
         // one header's magic damaged.
         let flipped = cache + "/entries/" + entries[0]
@@ -160,10 +166,7 @@ struct KernelCacheTests {
         try TestSupport.requireSharedArchive()
         let run = try CacheRun()
         let (directory, input, objects, tool, cache) = (run.directory, run.input, run.objects, run.tool, run.cache)
-        let cold = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/cold", "--cache", cache])
-        #expect(cold.status == 0, "\(cold.stderr)")
-        let entries = try Self.entries(in: cache)
-        #expect(entries.count == 3)
+        let entries = try run.trimCold()
         func littleEndian(_ bytes: ArraySlice<UInt8>) -> UInt64 { bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) } }
         for name in entries {
             let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: cache + "/entries/" + name)))
