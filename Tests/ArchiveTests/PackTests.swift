@@ -92,16 +92,24 @@ struct PackTests {
         }
 
         // xz's own reading of the stream: one block, LZMA2 with the smallest power-of-two dictionary
-        // (at least 64 KiB) that holds the whole tar, which is what a decoder allocates.
+        // (at least 64 KiB) that holds the whole tar, which is what a decoder allocates; and the
+        // very bytes xz -9e writes for that tar with that dictionary (single-threaded, as one stream).
         let output = PackFixtures.temporaryPath("dictionary.tar.xz")
         _ = try PackWriter.write(try PackWriter.sources(of: tree), to: output)
-        let tarSize = try TestSupport.run("xz", ["-dc", output]).stdout.count
+        let tar = PackFixtures.temporaryPath("dictionary.tar")
+        #expect(try TestSupport.run("xz", ["-dc", output], stdoutPath: tar).status == 0)
+        let tarSize = try FileIO.read(tar).count
         var dictionary = 64 << 10
         while dictionary < tarSize { dictionary <<= 1 }
         let listing = String(decoding: try TestSupport.run("xz", ["--robot", "-lvv", output]).stdout, as: UTF8.self)
         let blocks = listing.split(separator: "\n").filter { $0.hasPrefix("block\t") }
         #expect(blocks.count == 1, "\(listing)")
         #expect(blocks.first?.hasSuffix("\t--lzma2=dict=\(dictionary >> 10)KiB") == true, "tar of \(tarSize) bytes: \(listing)")
+        let reference = PackFixtures.temporaryPath("reference.tar.xz")
+        let xz = try TestSupport.run("xz", ["-T1", "--format=xz", "--check=crc64", "--lzma2=preset=9e,dict=\(dictionary >> 10)KiB", "-c", tar],
+                                     stdoutPath: reference)
+        #expect(xz.status == 0, "\(xz.stderr)")
+        #expect(try FileIO.read(reference) == FileIO.read(output), "xz -9e of the same tar differs")
     }
 
     @Test("an AtomicFile dropped without commit leaves nothing; committed, it replaces the output whole")
