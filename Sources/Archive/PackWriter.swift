@@ -110,10 +110,11 @@ public struct PackedArchive: Sendable {
 /// A pack is written in two passes over its kernels, in member order, holding one kernel's BTF at
 /// a time: the first reads each, checks it, and takes its SHA-256 (a kernel whose digest an
 /// earlier one has becomes a hard link to it in tar.xz); the second reads each stored kernel again
-/// (its digest checked, so a file changed in between is refused, not packed half old) and streams
-/// it through the compression into memory or the output file. The first pass gives the tar's
-/// exact size, which xz's dictionary is sized from, before the first byte is compressed. What
-/// stays in memory is a few hundred bytes per kernel (its path and digest), plus the compressor.
+/// (its digest checked: a file changed in between is refused, not packed with other bytes than
+/// the first pass saw) and streams it through the compression into memory or the output file.
+/// The first pass gives the tar's exact size, which xz's dictionary is sized from, before the
+/// first byte is compressed. What stays in memory is under a kilobyte per kernel (its tree entry,
+/// member path and digest), plus the compressor (xz: about 11 times its dictionary).
 public enum PackWriter {
     /// The largest raw BTF file accepted from a tree: 64 MiB, more than any untrimmed btfhub kernel.
     public static let maxInputFileSize = 64 << 20
