@@ -7,7 +7,7 @@
 # but the per-kernel report rows (KernelSweepResult, kept by design for the coverage report).
 # Then packs each size's trimmed output with btf-pack (tar.xz) and prints the same figures: the
 # kernels are read one at a time and the pack is streamed to its file, so its peak RSS stays flat
-# but for the xz encoder, about 11 times its dictionary, which is the smallest power of two that
+# but for the xz encoder, about 12 times its dictionary, which is the smallest power of two that
 # holds the tar (PackXZ); --format tar.gz (no dictionary) shows the rest.
 #
 # Usage: benchmarks/trim-scale.sh [BTFHUB_TREE]     (default: ../shared/btfhub-archive)

@@ -55,7 +55,7 @@ private let encoderChunkSize = 64 << 10
 /// preset 9 plus `extreme` (xz -9e), CRC64, the dictionary cut down to the smallest power of two
 /// that holds the input (at least 64 KiB): a smaller one changes nothing in the output's size for
 /// such inputs but caps what a decoder allocates, which matters to the runtime's memory budget,
-/// and what this encoder allocates (about 11 times the dictionary). The input's size must be known
+/// and what this encoder allocates (about 12 times the dictionary). The input's size must be known
 /// before the first byte (`inputSize`); the tar writer computes it from the members' sizes.
 final class PackXZ: PackEncoder {
     /// `LZMA_PRESET_EXTREME`; a macro with a cast that Swift does not import.

@@ -114,7 +114,7 @@ public struct PackedArchive: Sendable {
 /// the first pass saw) and streams it through the compression into memory or the output file.
 /// The first pass gives the tar's exact size, which xz's dictionary is sized from, before the
 /// first byte is compressed. What stays in memory is under a kilobyte per kernel (its tree entry,
-/// member path and digest), plus the compressor (xz: about 11 times its dictionary).
+/// member path and digest), plus the compressor (xz: about 12 times its dictionary).
 public enum PackWriter {
     /// The largest raw BTF file accepted from a tree: 64 MiB, more than any untrimmed btfhub kernel.
     public static let maxInputFileSize = 64 << 20
