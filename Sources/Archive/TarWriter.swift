@@ -1,54 +1,77 @@
-import CZlib
-
-// Tar writing for packs, in Swift (ustar, pax extended headers for long names), with zlib for
-// bpf-compatible's gzip; xz is applied afterwards by PackXZ. TarReader.swift is the reading side.
+// Tar writing for packs, in Swift (ustar, pax extended headers for long names), streamed through
+// the pack's compression (PackCompression.swift) into a PackSink. TarReader.swift is the reading side.
 
 /// The compression applied while writing a tar.
 enum TarWriterCompression {
-    /// A bare tar stream (compressed afterwards by the caller, e.g. with liblzma's extreme presets).
+    /// A bare tar stream.
     case none
     /// gzip at `level` (1-9), without a timestamp or file name in the gzip header.
     case gzip(level: Int)
+    /// xz -9e (`PackXZ`), its dictionary sized for a tar of `tarSize` bytes (`TarArchiveWriter.size`).
+    case xz(tarSize: Int)
 }
 
-/// A tar archive written into memory, member by member, with fixed ownership, permissions and
-/// times so that the same members always give the same bytes. Not thread-safe; one per archive.
+/// A tar archive written member by member, with fixed ownership, permissions and times so that
+/// the same members always give the same bytes. Each member goes through the compression to the
+/// sink as it is added: only the member being added is in memory. Not thread-safe; one per archive.
 final class TarArchiveWriter {
-    private let compression: TarWriterCompression
-    private var tar: [UInt8] = []
+    private let sink: PackSink
+    private let encoder: any PackEncoder
     private static let block = 512
+    private static let zeros = [UInt8](repeating: 0, count: block)
 
-    init(compression: TarWriterCompression) throws(TarFailure) {
-        if case .gzip(let level) = compression, !(1 ... 9).contains(level) {
-            throw TarFailure(message: "gzip level \(level) is not 1-9", isTruncation: false)
+    /// A writer into `sink` (by default, into memory: `finish()` returns the archive).
+    init(compression: TarWriterCompression, into sink: PackSink = PackSink()) throws(PackError) {
+        self.sink = sink
+        switch compression {
+        case .none: encoder = PlainPackEncoder(sink: sink)
+        case .gzip(let level): encoder = try PackGzip(level: level, sink: sink)
+        case .xz(let tarSize): encoder = try PackXZ(inputSize: tarSize, sink: sink)
         }
-        self.compression = compression
     }
 
     /// Adds a regular file `path` holding `contents` (mode 0644, owner root:root, mtime 0).
-    func addFile(path: String, contents: [UInt8]) throws(TarFailure) {
-        try appendHeader(path: path, type: UInt8(ascii: "0"), size: contents.count, link: "")
-        tar += contents
-        tar += [UInt8](repeating: 0, count: (TarArchiveWriter.block - contents.count % TarArchiveWriter.block) % TarArchiveWriter.block)
+    func addFile(path: String, contents: [UInt8]) throws(PackError) {
+        try emit(TarArchiveWriter.headers(path: path, type: UInt8(ascii: "0"), size: contents.count, link: ""))
+        try emit(contents)
+        try emit(Array(TarArchiveWriter.zeros.prefix(TarArchiveWriter.padding(contents.count))))
     }
 
     /// Adds `path` as a hard link to the earlier member `target` (tar type '1', no data of its own).
-    func addHardLink(path: String, target: String) throws(TarFailure) {
-        try appendHeader(path: path, type: UInt8(ascii: "1"), size: 0, link: target)
+    func addHardLink(path: String, target: String) throws(PackError) {
+        try emit(TarArchiveWriter.headers(path: path, type: UInt8(ascii: "1"), size: 0, link: target))
     }
 
-    /// Writes the end-of-archive marker (two zero blocks), compresses, and returns the whole archive.
-    func finish() throws(TarFailure) -> [UInt8] {
-        let whole = tar + [UInt8](repeating: 0, count: 2 * TarArchiveWriter.block)
-        switch compression {
-        case .none: return whole
-        case .gzip(let level): return try TarArchiveWriter.gzip(whole, level: level)
+    /// Writes the end-of-archive marker (two zero blocks) and ends the compression; returns the
+    /// whole archive when the sink is memory (empty otherwise).
+    @discardableResult
+    func finish() throws(PackError) -> [UInt8] {
+        try emit(TarArchiveWriter.zeros + TarArchiveWriter.zeros)
+        try encoder.finish()
+        return sink.bytes
+    }
+
+    /// The size of a plain tar of `members` (a path, a hard link target or `nil`, the size of the
+    /// file's data): what `.xz(tarSize:)` needs before the first member is written.
+    static func size(of members: some Sequence<(path: String, link: String?, size: Int)>) -> Int {
+        members.reduce(2 * block) { total, member in
+            let link = member.link ?? ""
+            let size = member.link == nil ? member.size : 0
+            return total + headers(path: member.path, type: 0, size: size, link: link).count + size + padding(size)
         }
     }
 
+    private func emit(_ bytes: [UInt8]) throws(PackError) {
+        try bytes.withUnsafeBytes { buffer in Result { () throws(PackError) in try encoder.encode(buffer) } }.get()
+    }
+
+    /// Zero bytes after `size` bytes of data, up to the next block.
+    private static func padding(_ size: Int) -> Int { (block - size % block) % block }
+
     /// A ustar header; a path or link that does not fit ustar's fields first gets a pax extended
     /// header (`x`) carrying it, as pax-restricted writers do.
-    private func appendHeader(path: String, type: UInt8, size: Int, link: String) throws(TarFailure) {
+    private static func headers(path: String, type: UInt8, size: Int, link: String) -> [UInt8] {
+        var tar: [UInt8] = []
         let split = TarArchiveWriter.ustarSplit(path)
         let linkFits = link.utf8.count <= 100
         if split == nil || !linkFits {
@@ -59,10 +82,11 @@ final class TarArchiveWriter {
             tar += TarArchiveWriter.header(name: Array(name.utf8.prefix(100)), prefix: [], type: UInt8(ascii: "x"),
                                            size: records.count, link: [])
             tar += records
-            tar += [UInt8](repeating: 0, count: (TarArchiveWriter.block - records.count % TarArchiveWriter.block) % TarArchiveWriter.block)
+            tar += [UInt8](repeating: 0, count: padding(records.count))
         }
         let (prefix, name) = split ?? ([], Array(path.utf8.suffix(100)))
         tar += TarArchiveWriter.header(name: name, prefix: prefix, type: type, size: size, link: Array(link.utf8.prefix(100)))
+        return tar
     }
 
     /// `path` as ustar's prefix (up to 155 bytes) and name (up to 100), split at a slash; `nil`
@@ -113,32 +137,5 @@ final class TarArchiveWriter {
         let sum = h.reduce(0) { $0 + Int($1) }
         put(octal(sum, width: 7) + [0, 0x20], at: 148)
         return h
-    }
-
-    /// `input` as one gzip member at `level`: zlib's gzip wrapper (mtime 0, no name), windowBits 15.
-    private static func gzip(_ input: [UInt8], level: Int) throws(TarFailure) -> [UInt8] {
-        // On the heap: zlib's state points back at the stream and checks that it has not moved.
-        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-        stream.initialize(to: z_stream())
-        defer { stream.deallocate() }
-        // Z_DEFLATED = 8, memLevel 8, windowBits 15 + 16 for the gzip wrapper.
-        guard deflateInit2_(stream, Int32(level), 8, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw TarFailure(message: "zlib cannot start a gzip encoder", isTruncation: false)
-        }
-        defer { deflateEnd(stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(stream, UInt(input.count))) + 64)
-        var input = input
-        let status = input.withUnsafeMutableBufferPointer { inBuffer in
-            output.withUnsafeMutableBufferPointer { outBuffer in
-                stream.pointee.next_in = inBuffer.baseAddress
-                stream.pointee.avail_in = UInt32(inBuffer.count)
-                stream.pointee.next_out = outBuffer.baseAddress
-                stream.pointee.avail_out = UInt32(outBuffer.count)
-                return deflate(stream, Z_FINISH)
-            }
-        }
-        guard status == Z_STREAM_END else { throw TarFailure(message: "zlib failed to compress (status \(status))", isTruncation: false) }
-        output.removeSubrange(Int(stream.pointee.total_out)...)
-        return output
     }
 }

@@ -89,34 +89,86 @@ public enum FileIO {
 
     /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename.
     /// On failure nothing is left behind and an existing `path` is untouched.
-    /// Every writer goes through here, so none replaces a device, FIFO or socket (`-o /dev/null`
-    /// stays a device): such an output is refused before anything is written.
+    /// Every writer goes through here or `AtomicFile`, so none replaces a device, FIFO or socket
+    /// (`-o /dev/null` stays a device): such an output is refused before anything is written.
     /// `durable: false` skips the fsync, for files whose reader verifies them (the kernel cache's
     /// checksummed entries): after a crash such a file may be empty or cut, never half-replaced.
     public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644, durable: Bool = true) throws(BTFError) {
-        try checkOutputPath(path)
-        let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
-        var template = Array("\(dir.isEmpty ? "/" : dir)/.\(temporaryStem(base)).tmp-XXXXXX".utf8CString)
-        // Registered with PendingTemporaryFiles, so that a tool ended by a signal removes it first.
-        let created = PendingTemporaryFiles.creating { () -> (fd: Int32, path: String)? in
-            let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            return fd >= 0 ? (fd, template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }) : nil
+        let file = try AtomicFile(replacing: path, mode: mode, durable: durable)
+        try file.write(bytes)
+        try file.commit()
+    }
+
+    /// An output written piece by piece and put in place atomically: a temporary file beside
+    /// `path` until `commit()` renames it over `path`. Dropped without a commit (an error on the
+    /// way) it is removed; a tool ended by a signal removes it too (`PendingTemporaryFiles`). So
+    /// a large output (a pack of thousands of kernels) need not be held in memory to be written
+    /// atomically. Not thread-safe; one writer at a time.
+    public final class AtomicFile {
+        /// The output, once committed.
+        public let path: String
+        private let temporaryPath: String
+        private let mode: mode_t
+        private let durable: Bool
+        private var fd: Int32
+        /// Committed or discarded: the temporary file is gone either way.
+        private var finished = false
+
+        /// Creates the temporary file; `path` must be a regular file or not exist (`checkOutputPath`).
+        public init(replacing path: String, mode: mode_t = 0o644, durable: Bool = true) throws(BTFError) {
+            try checkOutputPath(path)
+            let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+            let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
+            var template = Array("\(dir.isEmpty ? "/" : dir)/.\(temporaryStem(base)).tmp-XXXXXX".utf8CString)
+            // Registered with PendingTemporaryFiles, so that a tool ended by a signal removes it first.
+            let created = PendingTemporaryFiles.creating { () -> (fd: Int32, path: String)? in
+                let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+                return fd >= 0 ? (fd, template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }) : nil
+            }
+            guard let (fd, temporaryPath) = created else { throw BTFError("cannot create a temporary file beside it: \(errnoText())", file: path) }
+            self.path = path
+            self.temporaryPath = temporaryPath
+            self.fd = fd
+            self.mode = mode
+            self.durable = durable
         }
-        guard let (fd, tmpPath) = created else { throw BTFError("cannot create a temporary file beside it: \(errnoText())", file: path) }
-        var ok = false
-        defer { if !ok { PendingTemporaryFiles.finishing(tmpPath) { _ = unlink(tmpPath) } } }
-        do { try writeAll(fd, bytes) } catch {
+
+        deinit { discard() }
+
+        /// Appends `bytes`.
+        public func write(_ bytes: UnsafeRawBufferPointer) throws(BTFError) {
+            precondition(fd >= 0, "AtomicFile written after commit or discard")
+            do { try writeAll(fd, bytes) } catch { throw BTFError("write failed: \(error)", file: path) }
+        }
+
+        /// Appends `bytes`.
+        public func write(_ bytes: [UInt8]) throws(BTFError) {
+            try bytes.withUnsafeBytes { buffer in Result { () throws(BTFError) in try write(buffer) } }.get()
+        }
+
+        /// Sets the mode, syncs (when durable) and renames the file into place; on failure the
+        /// temporary file is removed and an existing `path` is untouched.
+        public func commit() throws(BTFError) {
+            precondition(fd >= 0, "AtomicFile committed twice or after discard")
+            fchmod(fd, mode)
+            if durable, fsync(fd) != 0 { let text = errnoText(); discard(); throw BTFError("fsync failed: \(text)", file: path) }
             close(fd)
-            throw BTFError("write failed: \(error)", file: path)
+            fd = -1
+            guard PendingTemporaryFiles.finishing(temporaryPath, { rename(temporaryPath, path) == 0 }) else {
+                let text = errnoText()
+                discard()
+                throw BTFError("cannot rename into place: \(text)", file: path)
+            }
+            finished = true
         }
-        fchmod(fd, mode)
-        if durable, fsync(fd) != 0 { let text = errnoText(); close(fd); throw BTFError("fsync failed: \(text)", file: path) }
-        close(fd)
-        guard PendingTemporaryFiles.finishing(tmpPath, { rename(tmpPath, path) == 0 }) else {
-            throw BTFError("cannot rename into place: \(errnoText())", file: path)
+
+        /// Removes the temporary file, unless committed; later calls do nothing.
+        public func discard() {
+            guard !finished else { return }
+            finished = true
+            if fd >= 0 { close(fd); fd = -1 }
+            PendingTemporaryFiles.finishing(temporaryPath) { _ = unlink(temporaryPath) }
         }
-        ok = true
     }
 
     /// The output name's part of a temporary name: short enough that `.<stem>.tmp-XXXXXX` fits in

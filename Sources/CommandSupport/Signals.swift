@@ -22,6 +22,8 @@ public enum InterruptCleanup {
     /// early in `main`; later calls do nothing.
     public static func install() {
         guard installed.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else { return }
+        // Before the cleanup thread starts, which inherits the mask and must not block what it raises.
+        unblock(signals)
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { return }
         _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
@@ -60,6 +62,7 @@ public enum StopRequest {
     /// Installs the handlers. Without `SA_RESTART`: a blocking wait (`poll`) returns with EINTR
     /// at once, so the loop sees the request without waiting for its timeout.
     public static func install() {
+        unblock([SIGINT, SIGTERM])
         setHandler(for: [SIGINT, SIGTERM], restartingCalls: false) { _ in StopRequest.requested.store(true, ordering: .relaxed) }
     }
 }
@@ -71,4 +74,15 @@ private func setHandler(for signals: [Int32], restartingCalls: Bool, _ handler: 
     sigemptyset(&action.sa_mask)
     action.sa_flags = restartingCalls ? SA_RESTART : 0
     for signalNumber in signals { sigaction(signalNumber, &action, nil) }
+}
+
+/// Unblocks `signals` in the calling thread (and the threads it starts later). A process inherits
+/// its parent's signal mask: one started by a Swift program's `Process` from a dispatch worker
+/// thread (a test, a build tool) has SIGINT, SIGTERM and SIGHUP blocked, and a handler for a
+/// blocked signal never runs: ^C would not reach it and the tool would finish, or never stop.
+private func unblock(_ signals: [Int32]) {
+    var set = sigset_t()
+    sigemptyset(&set)
+    for signalNumber in signals { sigaddset(&set, signalNumber) }
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }

@@ -104,9 +104,8 @@ extension BTFPackCommand {
         func run() {
             checkOutputs([output], against: [directory])
             do {
-                let packed = try PackWriter.pack(directory: directory, format: PackFormat(rawValue: format)!)
-                try writeFile(packed.bytes, to: output)
-                let s = packed.summary
+                // Streamed into the output: neither the kernels nor the pack are held whole in memory.
+                let s = try PackWriter.write(directory: directory, format: PackFormat(rawValue: format)!, to: output)
                 print("entries: \(s.entries)")
                 print("unique contents: \(s.uniqueContents)")
                 print("raw bytes: \(s.rawBytes)")

@@ -85,14 +85,13 @@ extension BTFPackCommand {
                 guard !tree.kernels.isEmpty || !tree.unusable.isEmpty else {
                     fail(ValidationError("\(btfhub): no kernels found: expected <distro>/<version>/<arch>/<release>.btf.tar.xz or .btf files"))
                 }
-                let (inputs, metadata) = try await packInputs(tree, object: bpfObject)
-                if let metadata {
+                let packed = try await pack(tree, object: bpfObject)
+                if let metadata = packed.metadata {
                     checkFreshness(metadata: metadata, pack: btfhub, object: object)
                 } else {
                     print("note: \(btfhub) does not record what it was trimmed for (\(PackMetadata.memberName), written by btf-trim); "
                           + "the pack cannot be checked against the object")
                 }
-                let packed = try PackWriter.pack(inputs, metadata: metadata)
 
                 let runner: RunnerAssembly
                 do {
@@ -141,21 +140,23 @@ extension BTFPackCommand {
             return beside.path
         }
 
-        /// Every kernel of the tree, trimmed for `object` unless the tree is already trimmed, and the
-        /// record of what they were trimmed for (`nil` for an already trimmed tree without one).
-        private func packInputs(_ tree: BTFHubTree, object: BPFObject) async throws(PackError) -> ([PackInput], PackMetadata?) {
+        /// The pack of every kernel of the tree, trimmed for `object` unless the tree is already
+        /// trimmed, with the record of what they were trimmed for (`nil` for an already trimmed tree
+        /// without one). The kernels are read one at a time while packing; only the pack is held.
+        private func pack(_ tree: BTFHubTree, object: BPFObject) async throws(PackError) -> PackedArchive {
             if RunnerAssembly.isAlreadyTrimmed(tree) {
                 print("\(btfhub): \(tree.kernels.count) kernels, already trimmed (raw .btf files under 1 MiB); packing them as they are")
-                return (try PackWriter.inputs(of: tree), try PackMetadata.read(treeAt: btfhub))
+                let sources = try PackWriter.sources(of: tree)
+                return try PackWriter.pack(sources, metadata: try PackMetadata.read(treeAt: btfhub))
             }
             print("\(btfhub): \(tree.kernels.count) kernels; trimming each for \(object.path) (\(jobs) in parallel)")
-            return try await trimmed(object: object)
+            return try await trimmedPack(object: object)
         }
 
         /// The tree trimmed by btf-trim's sweep (parallel, a progress line on a terminal) into a
-        /// private scratch directory, read back and removed. Any kernel that fails fails the runner:
-        /// it would otherwise be missing from the pack without anyone noticing.
-        private func trimmed(object: BPFObject) async throws(PackError) -> ([PackInput], PackMetadata?) {
+        /// private scratch directory, packed from there, and removed. Any kernel that fails fails
+        /// the runner: it would otherwise be missing from the pack without anyone noticing.
+        private func trimmedPack(object: BPFObject) async throws(PackError) -> PackedArchive {
             let scratchDirectory = try ScratchDirectory("btf-pack-trim", purpose: "for the trimmed kernels")
             defer { scratchDirectory.remove() }
             let scratch = scratchDirectory.path
@@ -171,14 +172,8 @@ extension BTFPackCommand {
                 let list = failures.map { "\($0.inputPath): \($0.failure ?? "")" }.joined(separator: "; ")
                 throw PackError(.unreadable, "\(failures.count) of \(report.kernels.count) kernels could not be trimmed: \(list)", file: btfhub)
             }
-            var inputs: [PackInput] = []
-            for kernel in report.kernels {
-                guard let identity = kernel.identity else { continue }
-                do { inputs.append(PackInput(identity: identity, btf: try FileIO.read(kernel.outputPath))) } catch {
-                    throw PackError(.unreadable, "cannot read back the trimmed kernel: \(error)", file: kernel.outputPath)
-                }
-            }
-            return (inputs, try PackMetadata.read(treeAt: scratch))
+            let sources = report.kernels.compactMap { kernel in kernel.identity.map { PackKernelSource(identity: $0, file: kernel.outputPath) } }
+            return try PackWriter.pack(sources, metadata: try PackMetadata.read(treeAt: scratch))
         }
     }
 }

@@ -74,6 +74,73 @@ struct PackTests {
         }
     }
 
+    @Test("a pack streamed from a tree to its file is pack()'s; xz -lvv shows the dictionary sized to the tar; gzip -t accepts tar.gz")
+    func streamedToFile() throws {
+        let inputs = try PackFixtures.trimmedInputs()
+        let tree = try BTFHubTree(scanning: try PackFixtures.writeTree(inputs))
+        for format in PackFormat.allCases {
+            let output = PackFixtures.temporaryPath("streamed.\(format.rawValue)")
+            let summary = try PackWriter.write(try PackWriter.sources(of: tree), format: format, to: output)
+            let inMemory = try PackWriter.pack(inputs, format: format)
+            #expect(try FileIO.read(output) == inMemory.bytes, "\(format)")
+            #expect(summary == inMemory.summary)
+            #expect(summary.packedBytes == inMemory.bytes.count)
+            let test = try TestSupport.run(format == .tarXZ ? "xz" : "gzip", ["-t", output])
+            #expect(test.status == 0, "\(format): \(test.stderr)")
+            let entries = String(decoding: try TestSupport.run("tar", ["-tf", output]).stdout, as: UTF8.self).split(separator: "\n")
+            #expect(entries.count == inputs.count)
+        }
+
+        // xz's own reading of the stream: one block, LZMA2 with the smallest power-of-two dictionary
+        // (at least 64 KiB) that holds the whole tar, which is what a decoder allocates; and the
+        // very bytes xz -9e writes for that tar with that dictionary (single-threaded, as one stream).
+        let output = PackFixtures.temporaryPath("dictionary.tar.xz")
+        _ = try PackWriter.write(try PackWriter.sources(of: tree), to: output)
+        let tar = PackFixtures.temporaryPath("dictionary.tar")
+        #expect(try TestSupport.run("xz", ["-dc", output], stdoutPath: tar).status == 0)
+        let tarSize = try FileIO.read(tar).count
+        var dictionary = 64 << 10
+        while dictionary < tarSize { dictionary <<= 1 }
+        let listing = String(decoding: try TestSupport.run("xz", ["--robot", "-lvv", output]).stdout, as: UTF8.self)
+        let blocks = listing.split(separator: "\n").filter { $0.hasPrefix("block\t") }
+        #expect(blocks.count == 1, "\(listing)")
+        #expect(blocks.first?.hasSuffix("\t--lzma2=dict=\(dictionary >> 10)KiB") == true, "tar of \(tarSize) bytes: \(listing)")
+        let reference = PackFixtures.temporaryPath("reference.tar.xz")
+        let xz = try TestSupport.run("xz", ["-T1", "--format=xz", "--check=crc64", "--lzma2=preset=9e,dict=\(dictionary >> 10)KiB", "-c", tar],
+                                     stdoutPath: reference)
+        #expect(xz.status == 0, "\(xz.stderr)")
+        #expect(try FileIO.read(reference) == FileIO.read(output), "xz -9e of the same tar differs")
+    }
+
+    @Test("an AtomicFile dropped without commit leaves nothing; committed, it replaces the output whole")
+    func atomicFile() throws {
+        let directory = PackFixtures.temporaryPath("atomic")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let output = directory + "/pack.tar.xz"
+        try FileIO.writeAtomically([1, 2, 3], to: output)
+        do {
+            let file = try FileIO.AtomicFile(replacing: output)
+            try file.write([9, 9])
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).count == 2)  // the output and the temporary file
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["pack.tar.xz"])
+        #expect(try FileIO.read(output) == [1, 2, 3])
+        let file = try FileIO.AtomicFile(replacing: output)
+        try file.write([4])
+        try file.write([5, 6])
+        try file.commit()
+        #expect(try FileIO.read(output) == [4, 5, 6])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["pack.tar.xz"])
+        // A pack that fails (a kernel that is not BTF) writes nothing.
+        let tree = PackFixtures.temporaryPath("bad-tree")
+        try FileManager.default.createDirectory(atPath: tree + "/d/1/x86_64", withIntermediateDirectories: true)
+        try FileIO.writeAtomically(Array("not BTF".utf8), to: tree + "/d/1/x86_64/r.btf")
+        let failed = #expect(throws: PackError.self) { try PackWriter.write(directory: tree, to: output) }
+        #expect(failed?.description.hasPrefix(tree + "/d/1/x86_64/r.btf: not BTF, so not packed") == true, "\(String(describing: failed))")
+        #expect(try FileIO.read(output) == [4, 5, 6])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["pack.tar.xz"])
+    }
+
     @Test("--format tar.gz: bpf-compatible's ./btfhub-archive/<id>/<version_id>/<machine>/ layout, no links, aarch64")
     func bpfCompatibleLayout() throws {
         var inputs = try PackFixtures.trimmedInputs()

@@ -552,6 +552,52 @@ struct HostileInputTests {
         #expect(try Self.hiddenFiles(in: dir.path).isEmpty)
     }
 
+    @Test("SIGINT while btf-pack streams a pack into its output: no temporary file remains, the old output stays",
+          .timeLimit(.minutes(5)))
+    func interruptedPack() throws {
+        let pack = URL(fileURLWithPath: try BTFTrimTool.path()).deletingLastPathComponent().appendingPathComponent("btf-pack").path
+        let dir = try TemporaryDirectory()
+        // Whole kernels (the fixtures' archives, hard-linked under 4 versions each): the second
+        // pass decompresses and gzips each again, seconds during which the temporary file exists.
+        var count = 0
+        for kernel in ["debian/12/x86_64/6.1.0-50-cloud-amd64", "debian/12/x86_64/6.12.95+deb12-cloud-amd64", "debian/12/arm64/6.1.0-50-cloud-arm64"] {
+            let parts = kernel.split(separator: "/")
+            for copy in 0 ..< 4 {
+                let directory = dir.path + "/tree/\(parts[0])/\(parts[1])-c\(copy)/\(parts[2])"
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                #expect(link(TestSupport.fixtures + "/\(kernel).btf.tar.xz", directory + "/\(parts[3]).btf.tar.xz") == 0)
+                count += 1
+            }
+        }
+        let outputs = dir.path + "/out"
+        try FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true)
+        let output = outputs + "/btf.tar.gz"
+        try FileIO.writeAtomically([1, 2, 3], to: output)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: pack)
+        process.arguments = [dir.path + "/tree", "--format", "tar.gz", "-o", output]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(240)
+        var sawTemporary = false
+        while process.isRunning && Date() < deadline {
+            if !(try Self.hiddenFiles(in: outputs)).isEmpty { sawTemporary = true; break }
+            usleep(200)
+        }
+        usleep(300_000)  // well inside the second pass: a kernel or two written
+        let signals = ((try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? "")
+            .split(separator: "\n").filter { $0.hasPrefix("Sig") }.joined(separator: ", ")
+        process.interrupt()  // SIGINT, as ^C sends it
+        process.waitUntilExit()
+        #expect(sawTemporary, "btf-pack finished \(count) kernels before its temporary file was seen")
+        let interrupted = process.terminationReason == .uncaughtSignal ? process.terminationStatus == SIGINT
+            : process.terminationStatus == 128 + SIGINT
+        #expect(interrupted, "btf-pack ended with status \(process.terminationStatus), not by the interrupt (\(signals))")
+        #expect(try Self.hiddenFiles(in: outputs).isEmpty, "temporary files left after SIGINT")
+        #expect(try FileIO.read(output) == [1, 2, 3], "the old output was replaced by an interrupted pack")
+    }
+
     @Test("btf-pack embed never modifies its input binary: not on success, not on any failure")
     func embedLeavesItsInputAlone() throws {
         let trim = try BTFTrimTool.path()
