@@ -59,7 +59,7 @@ let package = Package(
         .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
 
         .executableTarget(name: "btf-dump", dependencies: ["BTF", "CommandSupport", argumentParser]),
-        .executableTarget(name: "btf-trim", dependencies: ["BTF", "CORE", "Archive", "Trim", "CommandSupport", argumentParser]),
+        .executableTarget(name: "btf-trim", dependencies: ["BTF", "CORE", "Archive", "Trim", "CommandSupport", "CLinuxShims", argumentParser]),
         .executableTarget(name: "btf-pack", dependencies: ["BTF", "Archive", "BTFRuntime", "Trim", "BPFLoader", "CommandSupport", argumentParser]),
         // Linked fully static (Swift runtime, libbpf, libelf, liblzma, zlib, glibc), stripped in release,
         // by a plain `swift build`: `btf-pack runner` copies it into one file that needs nothing on the

@@ -30,4 +30,13 @@ static inline int btfkit_enter_private_mount_namespace(void) {
 static inline int btfkit_perf_event_open(struct perf_event_attr *attr, int pid, int cpu, int group_fd, unsigned long flags) {
     return (int)syscall(SYS_perf_event_open, attr, pid, cpu, group_fd, flags);
 }
+
+/* glibc's mallopt(3) for a batch of large buffers allocated and freed in turn: no allocation is
+ * given its own mapping while a heap can hold it, and freed memory is not given back, so the next
+ * buffer reuses pages already faulted in. Returns 1 when glibc took both settings. */
+#include <limits.h>
+#include <malloc.h>
+static inline int btfkit_keep_freed_memory(void) {
+    return mallopt(M_MMAP_MAX, 0) && mallopt(M_TRIM_THRESHOLD, INT_MAX);
+}
 #endif

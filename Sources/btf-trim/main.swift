@@ -1,6 +1,7 @@
 import ArgumentParser
 import Archive
 import BTF
+import CLinuxShims
 import CommandSupport
 import Trim
 import Glibc
@@ -149,6 +150,7 @@ struct BTFTrimCommand: AsyncParsableCommand {
     static func main() async {
         // ^C during a sweep removes the temporary files being written: only complete outputs remain.
         InterruptCleanup.install()
+        keepFreedMemory()
         let command: BTFTrimCommand
         do {
             command = try parse()
@@ -159,6 +161,16 @@ struct BTFTrimCommand: AsyncParsableCommand {
             Glibc.exit(2)
         }
         Glibc.exit(await command.sweep())
+    }
+
+    /// A sweep allocates and frees a few buffers of each kernel's size (up to 44 MB), kernel after
+    /// kernel. By default glibc maps each one afresh and unmaps it when freed, so every kernel's
+    /// bytes are page-faulted and zeroed by the kernel again; kept in the heap and not trimmed, the
+    /// memory is reused instead. Measured over the 85 shared kernels with 53 objects (`--jobs 2`,
+    /// idle): 11.2-11.5 s CPU before, 10.4 s after; peak RSS 210-245 MB before, 287 MB after.
+    /// glibc still maps an allocation that no heap can hold.
+    static func keepFreedMemory() {
+        _ = btfkit_keep_freed_memory()
     }
 
     /// A sweep usage error, with the flag that sets each option it names.
