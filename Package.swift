@@ -31,7 +31,7 @@ let package = Package(
         // DWARF type reader: .debug_info types turned into BTF (for types clang left out of .BTF). No C dependency.
         .target(name: "DWARF", dependencies: ["BTF"]),
         // CO-RE relocation engine: libbpf's rules, BTF in, decisions out. No I/O.
-        .target(name: "CORE", dependencies: ["BTF"]),
+        .target(name: "CORE", dependencies: ["BTF", "CLinuxShims"]),
         // btfhub layout, xz/tar streaming (tar in Swift over liblzma and zlib: no libarchive, so the
         // static runner carries no archive library it does not use).
         .target(name: "Archive", dependencies: ["BTF", "CLZMA", "CZlib", "CNettle", "CXXHash"]),

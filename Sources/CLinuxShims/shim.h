@@ -39,4 +39,9 @@ static inline int btfkit_perf_event_open(struct perf_event_attr *attr, int pid, 
 static inline int btfkit_keep_freed_memory(void) {
     return mallopt(M_MMAP_MAX, 0) && mallopt(M_TRIM_THRESHOLD, INT_MAX);
 }
+/* __builtin_prefetch: asks for the cache line at `address` ahead of its use (a loop over hundreds
+ * of candidate types scattered through a kernel's type section waits on memory, not on work). */
+static inline void btfkit_prefetch(const void *address) {
+    __builtin_prefetch(address);
+}
 #endif

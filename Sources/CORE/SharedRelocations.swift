@@ -317,14 +317,12 @@ extension CORERelocator {
             return CandidateMatch(spec: spec)
         }
         let classKey = UInt64(shape) << 32 | UInt64(candidateClass)
-        if let representative = shared.representatives[classKey], let path = representative.path,
-           let types = shared.classes!.follow(path, from: candidate, ofClass: candidateClass) {
-            var spec = representative.spec
-            if spec != nil {
-                spec!.rootTypeID = candidate
-                for (i, type) in types.enumerated() { spec!.accessors[i].typeID = type }
+        if let representative = shared.representatives[classKey], let path = representative.path {
+            // A failed match has no spec; the path is followed all the same.
+            var spec = representative.spec ?? CORESpec(rootTypeID: .void, relocationKind: localSpec.relocationKind)
+            if shared.classes!.follow(path, from: candidate, ofClass: candidateClass, spec: &spec) {
+                return CandidateMatch(spec: representative.spec == nil ? nil : spec, representative: classKey)
             }
-            return CandidateMatch(spec: spec, representative: classKey)
         }
         var trail = CORESpec.MatchTrail()
         let spec = try localSpec.match(local: local, target: targetView, candidate: candidate, trail: &trail)
@@ -368,7 +366,14 @@ extension CORERelocator {
         if let known = shared.resolutions[key] { return known }
         var resolution: SharedResolution? = SharedResolution(targetSpecs: [], matched: [], firstTargetValue: nil)
         let classes = shared.classes(of: candidates, for: localSpec.relocationKind, in: target)
+        // The member the last representative's path read first: most likely the next one's too.
+        var memberHint: Int?, hintKey: UInt64?
         for (position, candidate) in candidates.enumerated() {
+            if classes != nil, let typeClasses = shared.classes {
+                // Candidates lie far apart in the type section: their records are asked for ahead.
+                if position + 8 < candidates.count { typeClasses.prefetch(candidates[position + 8], member: nil, indexArrived: false) }
+                if position + 4 < candidates.count { typeClasses.prefetch(candidates[position + 4], member: memberHint, indexArrived: true) }
+            }
             let found: CandidateMatch
             do {
                 found = try matchCandidate(localSpec, local: local, candidate: candidate, shape: shape,
@@ -376,6 +381,10 @@ extension CORERelocator {
             } catch {
                 resolution = nil   // libbpf stops at this candidate: left to the caller's walk
                 break
+            }
+            if let key = found.representative, key != hintKey, let path = shared.representatives[key]?.path {
+                hintKey = key
+                memberHint = shared.classes?.firstMemberRead(path)
             }
             guard let spec = found.spec else { continue }
             let kind = localSpec.relocationKind

@@ -1,4 +1,5 @@
 import BTF
+import CLinuxShims
 
 /// Classes of a target BTF's types that CO-RE field and enumerator matching cannot tell apart, so
 /// that a relocation shape is matched once per class of candidates rather than once per candidate.
@@ -64,7 +65,13 @@ struct TargetTypeClasses {
     /// shallow class when it is anonymous (a match looks inside), else its field class.
     mutating func memberClass(of id: TypeID, at index: Int) -> UInt32 {
         let member = btf.member(of: btf.type(id), at: index)
-        return top(member.type, isAnonymous(member) ? .shallow : .field)
+        let space: Space = isAnonymous(member) ? .shallow : .field
+        // Most members' types are classified already: looked up before any call.
+        if !disabled, member.type.index < btf.typeCount {
+            let known = memo[space.rawValue][member.type.index]
+            if known != 0 && known != Self.inProgress { return known }
+        }
+        return top(member.type, space)
     }
 
     private mutating func top(_ id: TypeID, _ space: Space) -> UInt32 {
@@ -270,28 +277,48 @@ extension TargetTypeClasses {
     }
 
     /// Whether `candidate`, of record class `candidateClass`, walks `path` through types of the
-    /// same record classes with the same classes of the members read; if so, the types at the
-    /// path's accessor steps.
-    mutating func follow(_ path: Path, from candidate: TypeID, ofClass candidateClass: UInt32) -> [TypeID]? {
+    /// same record classes with the same classes of the members read; if so, `spec` (the
+    /// representative's) becomes the candidate's: its root and the types at the accessor steps.
+    /// Runs for every candidate of every shape: no allocation.
+    mutating func follow(_ path: Path, from candidate: TypeID, ofClass candidateClass: UInt32, spec: inout CORESpec) -> Bool {
         var current: TypeID
         if path.startsAtCandidate && path.classes[0] == candidateClass {
             current = candidate   // of the first step's class, not a modifier or typedef: its own first step
         } else {
-            guard let skipped = btf.skipModifiersAndTypedefs(candidate), recordClass(skipped) == path.classes[0] else { return nil }
+            guard let skipped = btf.skipModifiersAndTypedefs(candidate), recordClass(skipped) == path.classes[0] else { return false }
             current = skipped
         }
-        var types: [TypeID] = []
-        types.reserveCapacity(path.classes.count)
         for step in 0 ..< path.classes.count {
             if step > 0 {
-                guard let next = self.step(from: current, path.rawIndices[step]), recordClass(next) == path.classes[step] else { return nil }
+                guard let next = self.step(from: current, path.rawIndices[step]), recordClass(next) == path.classes[step] else { return false }
                 current = next
             }
-            for member in path.members[step] where memberClass(of: current, at: member.index) != member.class { return nil }
-            types.append(current)
+            for member in path.members[step] where memberClass(of: current, at: member.index) != member.class { return false }
+            for (accessor, accessorStep) in path.accessorSteps.enumerated() where accessorStep == step {
+                spec.accessors[accessor].typeID = current
+            }
         }
-        return path.accessorSteps.map { types[$0] }
+        spec.rootTypeID = candidate
+        return true
     }
+
+    /// Asks for what `follow` will first read of `candidate`: its entry in the record index, and,
+    /// once that has arrived (`indexArrived`), its record's start and member `member`.
+    func prefetch(_ candidate: TypeID, member: Int?, indexArrived: Bool) {
+        guard candidate.index < btf.typeCount else { return }
+        btf.typeStarts.withUnsafeBufferPointer { starts in
+            guard indexArrived else { btfkit_prefetch(starts.baseAddress! + candidate.index); return }
+            let start = Int(starts[candidate.index])
+            btf.words.withUnsafeBufferPointer { words in
+                guard start + 3 <= words.count else { return }
+                btfkit_prefetch(words.baseAddress! + start)
+                if let member, start + 3 + 3 * member < words.count { btfkit_prefetch(words.baseAddress! + start + 3 + 3 * member) }
+            }
+        }
+    }
+
+    /// The first member a path reads at its first step (for `prefetch`).
+    func firstMemberRead(_ path: Path) -> Int? { path.members.first?.first?.index }
 
     /// The types the raw indices reach from `candidate`.
     private func walk(_ rawIndices: [Int], from candidate: TypeID) -> [TypeID]? {
