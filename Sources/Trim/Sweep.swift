@@ -207,6 +207,9 @@ public struct Sweep: Sendable {
         let maxSize = options.maxKernelSize
         let maxTypeSection = options.maxTypeSectionSize
         let cache = options.cache
+        // Largest archives first, so that the last kernels to finish are small ones and no job
+        // waits long for the others at the end (the results keep the input order).
+        let order = kernels.indices.map { ($0, fileSize(kernels[$0].input)) }.sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.map(\.0)
         return await withTaskGroup(of: (Int, KernelSweepResult).self) { group in
             var results = [KernelSweepResult?](repeating: nil, count: kernels.count)
             var next = 0
@@ -214,7 +217,7 @@ public struct Sweep: Sendable {
             // The work is CPU-bound and holds no locks, so it may occupy a cooperative thread.
             func startNext(_ group: inout TaskGroup<(Int, KernelSweepResult)>) {
                 guard next < kernels.count else { return }
-                let index = next
+                let index = order[next]
                 let kernel = kernels[index]
                 group.addTask { (index, kernel.trim(with: trimmer, table: table, maxSize: maxSize, maxTypeSection: maxTypeSection, cache: cache)) }
                 next += 1
