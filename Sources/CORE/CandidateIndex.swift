@@ -49,14 +49,17 @@ struct CandidateIndex: Sendable {
         }
         var entries: [UInt64] = []
         entries.reserveCapacity(names == nil ? btf.typeCount : 1024)
-        let words = btf.words, typeStarts = btf.typeStarts
+        let indexedKinds = (0 ..< 128).map { mask >> UInt128($0) & 1 != 0 }
+        // Raw buffers: this loop visits every type of the kernel (898,539 in CentOS 8's 4.18.0-147).
         btf.strings.withUnsafeBufferPointer { strings in
-            for raw in 1 ..< UInt32(btf.typeCount) {
-                // The first word of a type record is its name offset.
+        btf.words.withUnsafeBufferPointer { words in
+        btf.typeStarts.withUnsafeBufferPointer { typeStarts in
+            for raw in 1 ..< UInt32(typeStarts.count) {
+                // The first word of a type record is its name offset, the second its kind.
                 let start = Int(typeStarts[Int(raw)])
                 // Kinds no relocation asks for (functions, the most common named types) are skipped
                 // before their names are read.
-                guard mask >> UInt128(BTFInfo.kindNumber(words[start + 1])) & 1 != 0 else { continue }
+                guard indexedKinds[Int(BTFInfo.kindNumber(words[start + 1]))] else { continue }
                 let nameOffset = Int(words[start])
                 guard nameOffset > 0, nameOffset < strings.count, strings[nameOffset] != 0 else { continue }
                 if let prefixes {
@@ -74,6 +77,8 @@ struct CandidateIndex: Sendable {
                 }
                 entries.append(UInt64(hash) << 32 | UInt64(raw))
             }
+        }
+        }
         }
         entries.sort()
         self.entries = entries
