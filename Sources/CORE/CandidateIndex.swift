@@ -12,9 +12,9 @@ struct CandidateIndex: Sendable {
     /// The essential names the index was built for (`nil`: every name). Other names are searched
     /// linearly, as libbpf does.
     private let names: Set<[UInt8]>?
-    /// Bit n set: types of kind number n are indexed (all when built for every name). A local kind
-    /// outside them is searched linearly too.
-    private let kindMask: UInt128
+    /// Per kind number (0-127): whether types of that kind are indexed (all are when the index is
+    /// built for every name). A local kind outside them is searched linearly too.
+    private let indexedKinds: [Bool]
 
     /// `names`: the essential names the lookups will ask for, if known. Indexing only those skips
     /// hashing and sorting every named type of the kernel; other names still get a correct (slower)
@@ -22,12 +22,12 @@ struct CandidateIndex: Sendable {
     init(_ btf: BTF, names: Set<[UInt8]>? = nil, kinds: Set<BTFKind>? = nil) {
         self.names = names
         // The kinds a local kind is CO-RE compatible with: itself, and ENUM with ENUM64.
-        var mask: UInt128 = kinds == nil || names == nil ? ~0 : 0
+        var indexed = [Bool](repeating: kinds == nil || names == nil, count: 128)
         for kind in kinds ?? [] {
-            mask |= 1 << UInt128(kind.rawValue)
-            if kind.isEnum { mask |= 1 << UInt128(BTFKind.enumeration.rawValue) | 1 << UInt128(BTFKind.enum64.rawValue) }
+            indexed[Int(kind.rawValue)] = true
+            if kind.isEnum { indexed[Int(BTFKind.enumeration.rawValue)] = true; indexed[Int(BTFKind.enum64.rawValue)] = true }
         }
-        kindMask = mask
+        indexedKinds = indexed
         // Filters for `names`: their first two bytes (a name's essential part is a prefix of it),
         // then the low 16 bits of their hashes. Both are bitmaps of 2^16 bits.
         var prefixes: [UInt64]?, hashes: [UInt64]?
@@ -49,7 +49,6 @@ struct CandidateIndex: Sendable {
         }
         var entries: [UInt64] = []
         entries.reserveCapacity(names == nil ? btf.typeCount : 1024)
-        let indexedKinds = (0 ..< 128).map { mask >> UInt128($0) & 1 != 0 }
         // Raw buffers: this loop visits every type of the kernel (898,539 in CentOS 8's 4.18.0-147).
         btf.strings.withUnsafeBufferPointer { strings in
         btf.words.withUnsafeBufferPointer { words in
@@ -59,7 +58,7 @@ struct CandidateIndex: Sendable {
                 let start = Int(typeStarts[Int(raw)])
                 // Kinds no relocation asks for (functions, the most common named types) are skipped
                 // before their names are read.
-                guard indexedKinds[Int(BTFInfo.kindNumber(words[start + 1]))] else { continue }
+                guard indexed[Int(BTFInfo.kindNumber(words[start + 1]))] else { continue }
                 let nameOffset = Int(words[start])
                 guard nameOffset > 0, nameOffset < strings.count, strings[nameOffset] != 0 else { continue }
                 if let prefixes {
@@ -99,7 +98,7 @@ struct CandidateIndex: Sendable {
     /// types whose kind is CO-RE compatible with `localKind` (same kind, or ENUM/ENUM64 mixed),
     /// whose name is non-empty and whose essential name equals `essentialName`.
     func candidates(essentialName: ArraySlice<UInt8>, localKind: BTFKind?, in target: BTF) -> [TypeID] {
-        let kindIndexed = localKind.map { kindMask >> UInt128($0.rawValue) & 1 != 0 } ?? false
+        let kindIndexed = localKind.map { indexedKinds[Int($0.rawValue)] } ?? false
         if let names, !kindIndexed || !names.contains(Array(essentialName)) {
             return linearCandidates(essentialName: essentialName, localKind: localKind, in: target)
         }
