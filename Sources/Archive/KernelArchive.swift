@@ -9,6 +9,12 @@ public struct ExtractedBTF: Sendable {
     public var bytes: [UInt8]
 }
 
+/// The `.btf` member of a kernel's archive, its sections already read out (`KernelArchive.readBTFBlob`).
+public struct ExtractedBTFBlob: Sendable {
+    public var memberPath: String
+    public var contents: BTF.StreamedBlob
+}
+
 /// Reading btfhub's per-kernel archives (`<release>.btf.tar.xz`: one `.btf` member in a tar in xz)
 /// in memory, as a stream, without temporary files.
 public enum KernelArchive {
@@ -26,6 +32,23 @@ public enum KernelArchive {
     /// reading).
     public static func readBTF(fromArchive path: String,
                                maxDecompressedSize: Int = defaultMaxDecompressedSize) throws(ArchiveError) -> ExtractedBTF {
+        let (memberPath, contents) = try extract(path, maxDecompressedSize: maxDecompressedSize, streamingSections: false)
+        guard case .bytes(let bytes) = contents else { preconditionFailure("sections are only streamed when asked for") }
+        return ExtractedBTF(memberPath: memberPath, bytes: bytes)
+    }
+
+    /// Reads the `.btf` member as `readBTF` does, with the same checks, but decompresses its type and
+    /// string sections straight into the arrays a `BTF` keeps (`BTF.readBlob`): no buffer of the
+    /// whole member and no copy of it. A member that is not raw BTF in file order comes as bytes.
+    /// Errors of the BTF itself are left to `BTF(sections:)`, after the whole archive was checked.
+    public static func readBTFBlob(fromArchive path: String,
+                                   maxDecompressedSize: Int = defaultMaxDecompressedSize) throws(ArchiveError) -> ExtractedBTFBlob {
+        let (memberPath, contents) = try extract(path, maxDecompressedSize: maxDecompressedSize, streamingSections: true)
+        return ExtractedBTFBlob(memberPath: memberPath, contents: contents)
+    }
+
+    private static func extract(_ path: String, maxDecompressedSize: Int,
+                                streamingSections: Bool) throws(ArchiveError) -> (memberPath: String, contents: BTF.StreamedBlob) {
         // A regular file only: a FIFO or device would block or never end.
         let fd: Int32
         let status: stat
@@ -35,7 +58,8 @@ public enum KernelArchive {
         defer { close(fd) }
         if status.st_size == 0 { throw ArchiveError(.emptyFile, "empty file (0 bytes), not an xz archive", file: path) }
 
-        var extractor = BTFMemberExtractor(archivePath: path, maxDecompressedSize: maxDecompressedSize)
+        var extractor = BTFMemberExtractor(archivePath: path, maxDecompressedSize: maxDecompressedSize,
+                                           streamingSections: streamingSections)
         do {
             try extractor.run(TarReader(fileDescriptor: fd))
         } catch let failure as TarFailure {
@@ -59,16 +83,19 @@ public enum KernelArchive {
 private struct BTFMemberExtractor {
     let archivePath: String
     let maxDecompressedSize: Int
-    private(set) var found: ExtractedBTF?
+    /// Whether the `.btf` member is read with `BTF.readBlob` rather than into one array.
+    let streamingSections: Bool
+    private(set) var found: (memberPath: String, contents: BTF.StreamedBlob)?
     private(set) var memberPaths: [String] = []
     /// Member data bytes accounted for so far (read, skipped, or declared by the member in progress).
     private var budgetUsed = 0
     /// The member being read, for naming it in an error the tar reader raises.
     private var currentMember: String?
 
-    init(archivePath: String, maxDecompressedSize: Int) {
+    init(archivePath: String, maxDecompressedSize: Int, streamingSections: Bool) {
         self.archivePath = archivePath
         self.maxDecompressedSize = maxDecompressedSize
+        self.streamingSections = streamingSections
     }
 
     /// The error for a tar reading failure, naming the member being read when there was one.
@@ -99,9 +126,11 @@ private struct BTFMemberExtractor {
                 if let first = found {
                     throw refusal(.severalBTFMembers, "a second .btf member (the first was \(first.memberPath)); which kernel is meant is unclear", header.path)
                 }
-                let bytes = try readMember(reader, header)
-                if bytes.isEmpty { throw refusal(.emptyMember, "the .btf member is empty (0 bytes)", header.path) }
-                found = ExtractedBTF(memberPath: header.path, bytes: bytes)
+                let contents = try readBTFMember(reader, header)
+                if case .bytes(let bytes) = contents, bytes.isEmpty {
+                    throw refusal(.emptyMember, "the .btf member is empty (0 bytes)", header.path)
+                }
+                found = (header.path, contents)
             } else {
                 try reader.skipMember()
             }
@@ -130,6 +159,20 @@ private struct BTFMemberExtractor {
         if size < 0 || budgetUsed > maxDecompressedSize {
             throw refusal(.tooLarge, "the archive expands to more than the limit of \(maxDecompressedSize) bytes "
                           + "(this member declares \(size) bytes); refusing a possible decompression bomb", member)
+        }
+    }
+
+    /// Reads the `.btf` member: its sections streamed when asked for and its size is declared.
+    private mutating func readBTFMember(_ reader: TarReader, _ header: TarMemberHeader) throws -> BTF.StreamedBlob {
+        guard streamingSections, let size = header.declaredSize else { return .bytes(try readMember(reader, header)) }
+        // The declared size was charged against the cap; the tar reader stops there.
+        return try BTF.readBlob(size: Int(clamping: size)) { (buffer) throws(TarFailure) in
+            var filled = 0
+            while filled < buffer.count {
+                let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+                if n == 0 { throw TarFailure(message: "truncated tar archive: a member's data ends early", isTruncation: true) }
+                filled += n
+            }
         }
     }
 

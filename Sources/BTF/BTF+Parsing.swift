@@ -135,7 +135,7 @@ extension BTF {
     }
 
     /// Where the sections of a BTF blob lie, as its header says (offsets from the blob start).
-    private struct SectionLayout {
+    struct SectionLayout: Sendable {
         var order: ByteOrder
         var header: BTFHeader
         var typeStart: Int, typeLength: Int
@@ -160,7 +160,7 @@ extension BTF {
 
     /// Checks the header of a blob of `totalSize` bytes; `bytes` holds at least its first
     /// `min(totalSize, header length)` bytes. Every section must lie inside `totalSize`.
-    private static func parseHeader(_ bytes: UnsafeRawBufferPointer, totalSize: Int) throws(BTFError) -> SectionLayout {
+    static func parseHeader(_ bytes: UnsafeRawBufferPointer, totalSize: Int) throws(BTFError) -> SectionLayout {
         guard totalSize >= 8 else { throw BTFError("truncated: \(totalSize) bytes is smaller than a BTF header", offset: 0) }
         precondition(bytes.count >= 8, "the caller passes at least the header's first 8 bytes")
         // The fields are in the first 32 bytes; a copy of them is read through ByteReader's checked reads.
@@ -229,7 +229,7 @@ extension BTF {
     /// Checks the string table and every type record, given the sections' contents. With `base`,
     /// the sections are split BTF: ids and string offsets continue the base's, and the result holds
     /// both parts (`BTF.split`).
-    private static func parseSections(_ layout: SectionLayout, words: [UInt32], strings: [UInt8],
+    static func parseSections(_ layout: SectionLayout, words: [UInt32], strings: [UInt8],
                                       kindLayoutBytes: [UInt8], base: BTF?) throws(BTFError) -> BTF {
         let r = ByteReader(kindLayoutBytes, byteOrder: layout.order)
         var layouts: [BTFKindLayout] = []

@@ -373,20 +373,36 @@ struct SweepKernel: Sendable {
     /// The kernel's BTF; the raw bytes are dropped (a cache entry unmapped) as soon as they are parsed.
     private func readKernel(maxSize: Int, maxTypeSection: Int, cache: KernelCache?, into result: inout KernelSweepResult) throws -> BTF {
         let kernel: BTF
+        let isArchive: Bool
         switch source {
-        case .entry(let entry):
-            kernel = try entry.withBTFBytes(maxSize: maxSize, cache: cache) { bytes in
-                try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result)
+        case .entry(let entry): isArchive = entry.format == .compressedArchive
+        case .file: isArchive = input.hasSuffix(".tar.xz")
+        }
+        if isArchive, cache == nil {
+            // Decompressed straight into the kernel's arrays: the cache, when there is one, keeps the bytes instead.
+            switch try KernelArchive.readBTFBlob(fromArchive: input, maxDecompressedSize: maxSize).contents {
+            case .sections(let sections):
+                result.inputBytes = sections.blobSize
+                try refuseLargeTypeSection(sections.typeSectionLength, limit: maxTypeSection)
+                kernel = try BTF(sections: sections, file: input)
+            case .bytes(let bytes):
+                kernel = try bytes.withUnsafeBytes { bytes in try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result) }
             }
-        case .file:
-            if input.hasSuffix(".tar.xz"), let cache {
-                kernel = try cache.withBTF(fromArchive: input, maxDecompressedSize: maxSize) { bytes in
+        } else {
+            switch source {
+            case .entry(let entry):
+                kernel = try entry.withBTFBytes(maxSize: maxSize, cache: cache) { bytes in
                     try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result)
                 }
-            } else {
-                let bytes = input.hasSuffix(".tar.xz") ? try KernelArchive.readBTF(fromArchive: input, maxDecompressedSize: maxSize).bytes
-                    : try FileIO.read(input, limit: maxSize)
-                kernel = try bytes.withUnsafeBytes { bytes in try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result) }
+            case .file:
+                if isArchive, let cache {
+                    kernel = try cache.withBTF(fromArchive: input, maxDecompressedSize: maxSize) { bytes in
+                        try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result)
+                    }
+                } else {
+                    let bytes = try FileIO.read(input, limit: maxSize)
+                    kernel = try bytes.withUnsafeBytes { bytes in try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result) }
+                }
             }
         }
         guard !modules.isEmpty else { return kernel }
@@ -399,12 +415,15 @@ struct SweepKernel: Sendable {
     private func parseKernel(_ bytes: UnsafeRawBufferPointer, maxTypeSection: Int, into result: inout KernelSweepResult) throws -> BTF {
         result.inputBytes = bytes.count
         let file = input
-        if let typeLength = BTF.typeSectionLength(bytes), typeLength > maxTypeSection {
-            throw BTFError("its type section is \(typeLength) bytes, more than the limit of \(maxTypeSection) bytes "
-                           + "(--max-type-section); not parsed", file: file)
-        }
+        if let typeLength = BTF.typeSectionLength(bytes) { try refuseLargeTypeSection(typeLength, limit: maxTypeSection) }
         if ELFFile.isELF(Array(bytes.prefix(4))) { return try BTF(elf: try ELFFile(parsing: Array(bytes), file: file)) }
         return try BTF(parsing: bytes, file: file)
+    }
+
+    private func refuseLargeTypeSection(_ typeLength: Int, limit: Int) throws(BTFError) {
+        guard typeLength > limit else { return }
+        throw BTFError("its type section is \(typeLength) bytes, more than the limit of \(limit) bytes "
+                       + "(--max-type-section); not parsed", file: input)
     }
 
     /// A module's split BTF: the `.BTF` of a `.ko`, raw split BTF, or a `.btf.tar.xz` holding it.

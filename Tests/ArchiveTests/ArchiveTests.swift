@@ -32,6 +32,12 @@ struct ArchiveTests {
         // And the bytes are kernel BTF, the whole point of reading them.
         let btf = try BTF(parsing: extracted.bytes, file: archive)
         #expect(btf.typeCount > 1000)
+        // Its sections decompressed straight into the BTF's arrays: the same kernel.
+        guard case .sections(let sections) = try KernelArchive.readBTFBlob(fromArchive: archive).contents else {
+            Issue.record("\(archive): sections not streamed")
+            return
+        }
+        #expect(try BTF(sections: sections, file: archive).serialized() == btf.serialized())
     }
 
     @Test("the size cap is enforced on real kernels too: the 44 MB kernel does not fit in 8 MiB", .requiresSharedArchive)
@@ -135,6 +141,53 @@ struct ArchiveTests {
         #expect(error?.kind == hostile.expected, "\(hostile.name): \(error.map { "\($0)" } ?? "no error")")
         #expect(error?.file == archive)
         #expect(error?.description.hasPrefix(archive + ": ") == true)
+        // Read with the member's sections streamed (btf-trim without a cache), the same error.
+        let streamedError = #expect(throws: ArchiveError.self) {
+            try KernelArchive.readBTFBlob(fromArchive: archive, maxDecompressedSize: hostile.cap)
+        }
+        #expect(streamedError == error)
+    }
+
+    @Test("a hostile archive whose .btf member is real BTF: streaming its sections changes no error",
+          arguments: hostileArchives)
+    func hostileArchiveHoldingBTF(_ hostile: Hostile) throws {
+        let dir = try TemporaryDirectory()
+        let kernel = try KernelArchive.readBTF(fromArchive: Self.fixtureArchives()[0]).bytes
+        let archive = dir.path + "/" + String(hostile.name.map { $0.isLetter || $0.isNumber ? $0 : "-" }) + ".btf.tar.xz"
+        try HostileArchiveBuilder.build(hostile.python, at: archive, payload: kernel)
+        let whole = Result { () throws(ArchiveError) in try KernelArchive.readBTF(fromArchive: archive, maxDecompressedSize: hostile.cap) }
+        let streamed = Result { () throws(ArchiveError) in try KernelArchive.readBTFBlob(fromArchive: archive, maxDecompressedSize: hostile.cap) }
+        switch (whole, streamed) {
+        case (.failure(let a), .failure(let b)):
+            #expect(a == b, "\(hostile.name)")
+        case (.success(let extracted), .success(let blob)):
+            // Only the empty member and the size caps depend on the payload: a kernel can pass them.
+            guard case .sections(let sections) = blob.contents else { Issue.record("\(hostile.name): not streamed"); return }
+            #expect(try BTF(sections: sections).serialized() == BTF(parsing: extracted.bytes).serialized(), "\(hostile.name)")
+        default:
+            Issue.record("\(hostile.name): read whole \(whole), streamed \(streamed)")
+        }
+    }
+
+    @Test("fixture kernels (one big-endian) stream their sections and parse to the same BTF as their bytes")
+    func fixturesStreamSections() throws {
+        let archives = try Self.fixtureArchives()
+        #expect(archives.contains { $0.contains("big-endian") })
+        for archive in archives {
+            let bytes = try KernelArchive.readBTF(fromArchive: archive).bytes
+            let blob = try KernelArchive.readBTFBlob(fromArchive: archive)
+            guard case .sections(let sections) = blob.contents else { Issue.record("\(archive): not streamed"); continue }
+            #expect(sections.blobSize == bytes.count)
+            let streamed = try BTF(sections: sections, file: archive), whole = try BTF(parsing: bytes, file: archive)
+            #expect(streamed.byteOrder == whole.byteOrder && streamed.serialized() == whole.serialized(), "\(archive)")
+        }
+    }
+
+    /// The `.btf.tar.xz` kernels of the repository's btfhub-fixtures, sorted.
+    static func fixtureArchives() throws -> [String] {
+        let archives = TestSupport.kernelArchives(under: TestSupport.fixtures).filter { $0.hasSuffix(".btf.tar.xz") }
+        guard !archives.isEmpty else { throw TestSupportError("no archives under \(TestSupport.fixtures)") }
+        return archives
     }
 
     @Test("a well-formed synthetic archive reads back its member exactly (the builder itself is sound)")

@@ -504,7 +504,7 @@ struct MalformedInputTests {
 }
 
 /// A small deterministic generator (SplitMix64), so that random mutations reproduce run to run.
-fileprivate struct SeededGenerator: RandomNumberGenerator {
+struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

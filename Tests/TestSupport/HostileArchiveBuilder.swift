@@ -11,7 +11,8 @@ enum HostileArchiveBuilder {
         }
     }()
 
-    static func build(_ statements: String, at out: String) throws {
+    /// Runs `statements` with `data` bound to `payload` (by default the incompressible bytes).
+    static func build(_ statements: String, at out: String, payload: [UInt8] = payload) throws {
         let payloadPath = out + ".payload"
         try Data(payload).write(to: URL(fileURLWithPath: payloadPath))
         defer { try? FileManager.default.removeItem(atPath: payloadPath) }
