@@ -25,7 +25,7 @@ public struct BTF: Sendable {
 
     /// The number of type ids including `void` (and, for split BTF, the base's); valid ids are
     /// `0 ..< typeCount`.
-    public var typeCount: Int { typeStarts.count }
+    @inlinable public var typeCount: Int { typeStarts.count }
     /// All non-void type ids (for split BTF, the base's too).
     public var typeIDs: LazyMapSequence<Range<UInt32>, TypeID> { (1 ..< UInt32(typeStarts.count)).lazy.map { TypeID($0) } }
     /// The first id this BTF's own type section defines: 1, or for split BTF the base's type count.
@@ -42,6 +42,7 @@ public struct BTF: Sendable {
 
     /// The number of words of the record of `id` (3 for the common part plus the kind's own words),
     /// known for every kind, those BTFKit does not know included (their size came from the layout).
+    @inlinable
     public func recordWordCount(_ id: TypeID) -> Int {
         let end = id.index + 1 < typeStarts.count ? Int(typeStarts[id.index + 1]) : words.count
         return end - Int(typeStarts[id.index])
@@ -66,10 +67,10 @@ public struct SplitBase: Sendable, Equatable {
 public enum BTFInfo {
     /// `BTF_MAX_VLEN`.
     public static let maxVlen = 0xff_ffff
-    @inline(__always) public static func kindNumber(_ info: UInt32) -> UInt8 { UInt8(truncatingIfNeeded: info >> 24 & 0x7f) }
-    @inline(__always) public static func kind(_ info: UInt32) -> BTFKind { BTFKind(number: kindNumber(info)) }
-    @inline(__always) public static func vlen(_ info: UInt32) -> Int { Int(info & 0xff_ffff) }
-    @inline(__always) public static func kindFlag(_ info: UInt32) -> Bool { info >> 31 != 0 }
+    @inlinable public static func kindNumber(_ info: UInt32) -> UInt8 { UInt8(truncatingIfNeeded: info >> 24 & 0x7f) }
+    @inlinable public static func kind(_ info: UInt32) -> BTFKind { BTFKind(number: kindNumber(info)) }
+    @inlinable public static func vlen(_ info: UInt32) -> Int { Int(info & 0xff_ffff) }
+    @inlinable public static func kindFlag(_ info: UInt32) -> Bool { info >> 31 != 0 }
     /// The info word of `kind` number `kindNumber`, `vlen` entries (truncated to 24 bits) and `kindFlag`.
     public static func make(kindNumber: UInt8, vlen: Int, kindFlag: Bool) -> UInt32 {
         UInt32(kindNumber & 0x7f) << 24 | UInt32(truncatingIfNeeded: vlen) & 0xff_ffff | (kindFlag ? 1 << 31 : 0)
@@ -123,15 +124,20 @@ public struct BTFType: Sendable {
     /// `btf_type.size` (INT, ENUM, STRUCT, UNION, DATASEC, FLOAT, ENUM64) or `btf_type.type`.
     public let sizeOrType: UInt32
     /// Index of the first word of the record in `BTF.words`.
-    let start: Int
+    @usableFromInline let start: Int
 
-    public var vlen: Int { BTFInfo.vlen(info) }
-    public var kindFlag: Bool { info >> 31 != 0 }
+    @usableFromInline
+    init(id: TypeID, kind: BTFKind, nameOffset: StringOffset, info: UInt32, sizeOrType: UInt32, start: Int) {
+        self.id = id; self.kind = kind; self.nameOffset = nameOffset; self.info = info; self.sizeOrType = sizeOrType; self.start = start
+    }
+
+    @inlinable public var vlen: Int { BTFInfo.vlen(info) }
+    @inlinable public var kindFlag: Bool { info >> 31 != 0 }
     /// The kind number as stored (for an `unknown` kind, the number BTFKit does not know).
-    public var kindNumber: UInt8 { BTFInfo.kindNumber(info) }
-    public var size: UInt32 { sizeOrType }
-    public var referencedType: TypeID { TypeID(sizeOrType) }
-    public var isAnonymous: Bool { nameOffset.isEmpty }
+    @inlinable public var kindNumber: UInt8 { BTFInfo.kindNumber(info) }
+    @inlinable public var size: UInt32 { sizeOrType }
+    @inlinable public var referencedType: TypeID { TypeID(sizeOrType) }
+    @inlinable public var isAnonymous: Bool { nameOffset.isEmpty }
 }
 
 /// A struct or union member (`btf_member`).
@@ -142,8 +148,13 @@ public struct BTFMember: Sendable, Equatable {
     public var rawOffset: UInt32
     public var kindFlag: Bool
 
-    public var bitOffset: UInt32 { kindFlag ? rawOffset & 0xffffff : rawOffset }
-    public var bitfieldSize: UInt32 { kindFlag ? rawOffset >> 24 : 0 }
+    @usableFromInline
+    init(nameOffset: StringOffset, type: TypeID, rawOffset: UInt32, kindFlag: Bool) {
+        self.nameOffset = nameOffset; self.type = type; self.rawOffset = rawOffset; self.kindFlag = kindFlag
+    }
+
+    @inlinable public var bitOffset: UInt32 { kindFlag ? rawOffset & 0xffffff : rawOffset }
+    @inlinable public var bitfieldSize: UInt32 { kindFlag ? rawOffset >> 24 : 0 }
 }
 
 /// An enumerator of an ENUM or ENUM64 type. `value` holds the raw bits; signedness is the kind_flag.
@@ -170,11 +181,16 @@ public struct BTFArray: Sendable, Equatable {
     public var elementType: TypeID
     public var indexType: TypeID
     public var count: UInt32
+
+    @usableFromInline
+    init(elementType: TypeID, indexType: TypeID, count: UInt32) {
+        self.elementType = elementType; self.indexType = indexType; self.count = count
+    }
 }
 
 extension BTF {
     /// The common record of `id`. `id` must be a valid non-void id of this BTF.
-    @inline(__always)
+    @inlinable
     public func type(_ id: TypeID) -> BTFType {
         let start = Int(typeStarts[id.index])
         let info = words[start + 1]
@@ -184,7 +200,7 @@ extension BTF {
     }
 
     /// The kind of `id`, or `nil` for `void`.
-    @inline(__always)
+    @inlinable
     public func kind(_ id: TypeID) -> BTFKind? {
         id.rawValue == 0 ? nil : BTFInfo.kind(words[Int(typeStarts[id.index]) + 1])
     }
@@ -203,12 +219,13 @@ extension BTF {
         return (IntEncoding(rawValue: UInt8(w >> 24 & 0x0f)), w >> 16 & 0xff, w & 0xff)
     }
 
+    @inlinable
     public func array(_ t: BTFType) -> BTFArray {
         BTFArray(elementType: TypeID(words[t.start + 3]), indexType: TypeID(words[t.start + 4]),
                  count: words[t.start + 5])
     }
 
-    @inline(__always)
+    @inlinable
     public func member(of t: BTFType, at i: Int) -> BTFMember {
         let base = t.start + 3 + 3 * i
         return BTFMember(nameOffset: StringOffset(words[base]), type: TypeID(words[base + 1]),

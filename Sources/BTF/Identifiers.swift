@@ -1,22 +1,22 @@
 /// A BTF type id. Id 0 is `void`; real types start at 1.
 public struct TypeID: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
     public var rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public init(_ rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(_ rawValue: UInt32) { self.rawValue = rawValue }
     /// The `void` type, which has no record in the type section.
     public static let void = TypeID(0)
-    public var index: Int { Int(rawValue) }
-    public static func < (a: TypeID, b: TypeID) -> Bool { a.rawValue < b.rawValue }
+    @inlinable public var index: Int { Int(rawValue) }
+    @inlinable public static func < (a: TypeID, b: TypeID) -> Bool { a.rawValue < b.rawValue }
     public var description: String { "[\(rawValue)]" }
 }
 
 /// An offset into a BTF string table. Offset 0 is the empty string (an anonymous name).
 public struct StringOffset: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public init(_ rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(_ rawValue: UInt32) { self.rawValue = rawValue }
     public static let empty = StringOffset(0)
-    public var isEmpty: Bool { rawValue == 0 }
+    @inlinable public var isEmpty: Bool { rawValue == 0 }
 }
 
 /// The kind of a BTF type (`BTF_KIND_*` in `linux/btf.h`).
@@ -50,7 +50,7 @@ public enum BTFKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     public static let allCases: [BTFKind] = (1 ... 19).map { BTFKind(rawValue: $0)! }
 
     /// The kind of a 7-bit kind number (`BTF_INFO_KIND`), `unknown` for a number BTFKit does not know.
-    @inline(__always)
+    @inlinable
     public init(number: UInt8) {
         self = BTFKind(rawValue: number) ?? .unknown
     }

@@ -115,13 +115,17 @@ struct TargetTypeClasses {
                            classOf(array.indexType, .field, depth: depth + 1)), array.count)
         case .structure, .union:
             hash = mix(hash, t.sizeOrType)
-            if space != .field {
+            if space == .record {
+                // `intern` compares a record with its class's first member word by word anyway, so
+                // the hash need only keep different records apart: its first and last members do.
+                // (Hashing all of them cost as much as the comparison, for each of 811 copies.)
+                for i in 0 ..< min(t.vlen, 4) { hash = mixMember(hash, btf.member(of: t, at: i)) }
+                if t.vlen > 4 { hash = mixMember(hash, btf.member(of: t, at: t.vlen - 1)) }
+            } else if space == .shallow {
                 for i in 0 ..< t.vlen {
                     let member = btf.member(of: t, at: i)
-                    hash = mix(mix(hash, member.nameOffset.rawValue), member.rawOffset)
-                    if space == .shallow {
-                        hash = mix(hash, classOf(member.type, isAnonymous(member) ? .shallow : .field, depth: depth + 1))
-                    }
+                    hash = mixMember(hash, member)
+                    hash = mix(hash, classOf(member.type, isAnonymous(member) ? .shallow : .field, depth: depth + 1))
                 }
             }
         default:
@@ -207,6 +211,11 @@ struct TargetTypeClasses {
             return count == btf.recordWordCount(b)
                 && btf.words[startA + 2 ..< startA + count].elementsEqual(btf.words[startB + 2 ..< startB + count])
         }
+    }
+
+    @inline(__always)
+    private func mixMember(_ hash: UInt64, _ member: BTFMember) -> UInt64 {
+        mix(mix(hash, member.nameOffset.rawValue), member.rawOffset)
     }
 
     @inline(__always)

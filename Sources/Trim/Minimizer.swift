@@ -122,18 +122,38 @@ public struct Minimizer: Sendable {
     /// matched set and reproduce the same failure (libbpf stops at the first disagreement). Any other
     /// failure keeps everything.
     private static func neededCandidates(of group: [CORERelocationResult]) -> Set<TypeID>? {
-        var common: Set<TypeID>?
+        // Sorted id lists, intersected by merging: a kernel whose BTF was not deduplicated gives
+        // hundreds of candidates per relocation, and hashing each into a set cost more than the rest.
+        var common: [TypeID]?
         for (position, result) in group.enumerated() {
             if result.outcome.failsLoad {
                 guard position == group.count - 1, case .ambiguous = result.outcome,
                       let first = result.targetSpecs.first?.rootTypeID, let last = result.targetSpecs.last?.rootTypeID,
-                      common?.isSuperset(of: [first, last]) ?? true else { return nil }
+                      common.map({ containsSorted($0, first) && containsSorted($0, last) }) ?? true else { return nil }
                 return [first, last]
             }
-            let matched = Set(result.targetSpecs.map(\.rootTypeID))
-            common = common.map { $0.intersection(matched) } ?? matched
+            let matched = result.targetSpecs.map(\.rootTypeID).sorted()
+            common = common.map { intersectionSorted($0, matched) } ?? matched
         }
-        return common?.min().map { [$0] }
+        return common?.first.map { [$0] }
+    }
+
+    private static func containsSorted(_ ids: [TypeID], _ id: TypeID) -> Bool {
+        var low = 0, high = ids.count
+        while low < high {
+            let mid = (low + high) / 2
+            if ids[mid] < id { low = mid + 1 } else { high = mid }
+        }
+        return low < ids.count && ids[low] == id
+    }
+
+    private static func intersectionSorted(_ a: [TypeID], _ b: [TypeID]) -> [TypeID] {
+        var both: [TypeID] = []
+        var i = 0, j = 0
+        while i < a.count, j < b.count {
+            if a[i] < b[j] { i += 1 } else if b[j] < a[i] { j += 1 } else { both.append(a[i]); i += 1; j += 1 }
+        }
+        return both
     }
 
     /// Records one target spec according to its relocation kind (`btfgen_record_reloc`).
