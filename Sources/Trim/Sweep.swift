@@ -1,6 +1,7 @@
 import Archive
 import BTF
 import CORE
+import Dispatch
 import Glibc
 
 /// How a sweep runs.
@@ -210,22 +211,27 @@ public struct Sweep: Sendable {
         // Largest archives first, so that the last kernels to finish are small ones and no job
         // waits long for the others at the end (the results keep the input order).
         let order = kernels.indices.map { ($0, fileSize(kernels[$0].input)) }.sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.map(\.0)
-        return await withTaskGroup(of: (Int, KernelSweepResult).self) { group in
+        let committer = OutputCommitter()
+        var results = await withTaskGroup(of: (Int, KernelSweepResult, PendingOutput?).self) { group in
             var results = [KernelSweepResult?](repeating: nil, count: kernels.count)
             var next = 0
             // A new kernel starts only when one finishes, so at most `jobs` kernels are in memory.
             // The work is CPU-bound and holds no locks, so it may occupy a cooperative thread.
-            func startNext(_ group: inout TaskGroup<(Int, KernelSweepResult)>) {
+            func startNext(_ group: inout TaskGroup<(Int, KernelSweepResult, PendingOutput?)>) {
                 guard next < kernels.count else { return }
                 let index = order[next]
                 let kernel = kernels[index]
-                group.addTask { (index, kernel.trim(with: trimmer, table: table, maxSize: maxSize, maxTypeSection: maxTypeSection, cache: cache)) }
+                group.addTask {
+                    let (result, output) = kernel.trim(with: trimmer, table: table, maxSize: maxSize, maxTypeSection: maxTypeSection, cache: cache)
+                    return (index, result, output)
+                }
                 next += 1
             }
             // Bounded by the kernel count: a huge --jobs must not spin through empty starts.
             for _ in 0 ..< min(max(1, options.jobs), max(1, kernels.count)) { startNext(&group) }
             var completed = 0
-            while let (index, result) = await group.next() {
+            while let (index, result, output) = await group.next() {
+                if let output { committer.commit(output, index: index) }
                 results[index] = result
                 completed += 1
                 progress(SweepProgress(result: result, completed: completed, total: kernels.count))
@@ -233,6 +239,9 @@ public struct Sweep: Sendable {
             }
             return results.map { $0! }
         }
+        // A kernel is trimmed only once its file is in place.
+        for (index, failure) in await committer.finish() { results[index].failOutput(failure) }
+        return results
     }
 }
 
@@ -346,28 +355,34 @@ struct SweepKernel: Sendable {
 
     /// Reads, trims and writes this kernel. Never throws: a failure becomes the result's reason.
     /// With a `table`, the result also holds the kernel's coverage (one outcome per relocation).
+    /// The output is written but not yet in place: the caller commits it (`OutputCommitter`).
     func trim(with trimmer: Trimmer, table: CoverageRelocationTable? = nil, maxSize: Int,
-              maxTypeSection: Int = SweepOptions.defaultMaxTypeSectionSize, cache: KernelCache? = nil) -> KernelSweepResult {
+              maxTypeSection: Int = SweepOptions.defaultMaxTypeSectionSize,
+              cache: KernelCache? = nil) -> (KernelSweepResult, PendingOutput?) {
         let clock = ContinuousClock()
         let start = clock.now
         var result = KernelSweepResult(name: name, inputPath: input, outputPath: output)
         if case .entry(let entry) = source { result.identity = entry.identity }
         result.compressedBytes = fileSize(input)
+        var pending: PendingOutput?
         do {
             let kernel = try readKernel(maxSize: maxSize, maxTypeSection: maxTypeSection, cache: cache, into: &result)
             let trimmed = try trimmer.trim(kernel: kernel)
             let bytes = trimmed.minimized.serialized()
             if let slash = output.lastIndex(of: "/") { try makeDirectories(String(output[..<slash]), below: outputRoot) }
-            try FileIO.writeAtomically(bytes, to: output)
+            let file = try FileIO.AtomicFile(replacing: output)
+            try file.write(bytes)
+            pending = PendingOutput(file: file)
             result.outputBytes = bytes.count
             result.tally(trimmed.relocations, objects: trimmer.objects)
             if let table { result.coverage = table.classify(trimmed.relocations) }
             result.failure = nil
         } catch {
             result.failure = "\(error)"
+            pending = nil   // removes its temporary file
         }
         result.elapsed = clock.now - start
-        return result
+        return (result, pending)
     }
 
     /// The kernel's BTF; the raw bytes are dropped (a cache entry unmapped) as soon as they are parsed.
@@ -468,4 +483,31 @@ private func makeDirectories(_ path: String, below root: String? = nil) throws(S
         prefix += "/"
     }
     guard FileKind(path: path) == .directory else { throw SweepUsageError("\(path): exists and is not a directory") }
+}
+
+/// A kernel's trimmed BTF, written to its temporary file, waiting to be synced and renamed into
+/// place. Handed from the worker that wrote it to the committer, which alone uses it afterwards.
+struct PendingOutput: @unchecked Sendable {
+    let file: FileIO.AtomicFile
+}
+
+/// Syncs and renames outputs into place (`AtomicFile.commit`) on a thread of its own, so that the
+/// workers do not wait for the disk (fsync blocks for milliseconds per file, which otherwise
+/// leaves a core idle). Commits happen in the order given; `finish` waits for all of them.
+final class OutputCommitter: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "btf-trim.output-commit")
+    /// Written on `queue` only; read after `finish` has drained it.
+    private var failures: [(index: Int, failure: String)] = []
+
+    func commit(_ output: PendingOutput, index: Int) {
+        queue.async {
+            do { try output.file.commit() } catch { self.failures.append((index, "\(error)")) }
+        }
+    }
+
+    /// Waits for every commit; returns the ones that failed, with why.
+    func finish() async -> [(index: Int, failure: String)] {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in queue.async { done.resume() } }
+        return queue.sync { failures }
+    }
 }

@@ -39,6 +39,16 @@ public struct KernelSweepResult: Sendable {
 
     public var succeeded: Bool { failure == nil }
 
+    /// The kernel's output could not be put in place after all: it failed, as if writing had.
+    mutating func failOutput(_ reason: String) {
+        failure = reason
+        outputBytes = 0
+        resolvedRelocations = 0
+        poisonedRelocations = 0
+        rejectedRelocations = []
+        coverage = []
+    }
+
     mutating func tally(_ relocations: [[CORERelocationResult]], objects: [BPFObject]) {
         for (objectIndex, results) in relocations.enumerated() {
             for result in results {
