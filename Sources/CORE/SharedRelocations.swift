@@ -103,12 +103,20 @@ public struct SharedMatches: Sendable {
     /// `classes(of:for:in:)` by candidate list.
     private var candidateClasses: [[TypeID]: [UInt32]] = [:]
 
-    struct ClassRepresentative {
-        var spec: CORESpec?
+    /// A class, not a struct: it is looked up for every candidate of its class, and a reference
+    /// is retained once where a struct's copy retained each of its arrays. Only the worker that
+    /// owns the `SharedMatches` holding it touches it.
+    final class ClassRepresentative: @unchecked Sendable {
+        let spec: CORESpec?
         /// The path its match walked; `nil`: the others match for themselves.
-        var path: TargetTypeClasses.Path?
+        let path: TargetTypeClasses.Path?
         /// The target value of the spec: equal, but for the field's type id, on all that take it over.
         var targetValue: SideValue?
+
+        init(spec: CORESpec?, path: TargetTypeClasses.Path?) {
+            self.spec = spec
+            self.path = path
+        }
     }
     public init() {}
 
@@ -298,10 +306,10 @@ extension CORERelocator {
         try matchCandidate(localSpec, local: local, candidate: candidate, shape: shape, candidateClass: candidateClass, shared: &shared).spec
     }
 
-    /// A candidate's match, and the `representatives` key of the match it took over, if it did.
+    /// A candidate's match, and the representative whose match it took over, if it did.
     struct CandidateMatch {
         var spec: CORESpec?
-        var representative: UInt64?
+        var representative: SharedMatches.ClassRepresentative?
     }
 
     /// `match(...)`. Among several candidates (`candidateClass` given), a field or enumerator
@@ -321,7 +329,7 @@ extension CORERelocator {
             // A failed match has no spec; the path is followed all the same.
             var spec = representative.spec ?? CORESpec(rootTypeID: .void, relocationKind: localSpec.relocationKind)
             if shared.classes!.follow(path, from: candidate, ofClass: candidateClass, spec: &spec) {
-                return CandidateMatch(spec: representative.spec == nil ? nil : spec, representative: classKey)
+                return CandidateMatch(spec: representative.spec == nil ? nil : spec, representative: representative)
             }
         }
         var trail = CORESpec.MatchTrail()
@@ -329,19 +337,20 @@ extension CORERelocator {
         _ = shared.insert(shape: shape, candidate: candidate, SharedMatches.Entry(spec: spec))
         guard shared.representatives[classKey] == nil,
               let path = shared.classes!.path(from: candidate, spec: spec, trail: trail) else { return CandidateMatch(spec: spec) }
-        shared.representatives[classKey] = SharedMatches.ClassRepresentative(spec: spec, path: path)
-        return CandidateMatch(spec: spec, representative: classKey)
+        let representative = SharedMatches.ClassRepresentative(spec: spec, path: path)
+        shared.representatives[classKey] = representative
+        return CandidateMatch(spec: spec, representative: representative)
     }
 
     /// The target value of `spec` on `candidate`: the representative's when the match was taken over
     /// from it (equal but for the field type's id, which only the first candidate's value keeps),
     /// else the candidate's own, remembered.
-    func decisionValue(_ kind: CORERelocationKind, spec: CORESpec, candidate: TypeID, shape: Int, representative: UInt64?,
-                       shared: inout SharedMatches) throws(COREFailure) -> SideValue {
-        if let representative, let taken = shared.representatives[representative], let spec = taken.spec {
-            if let value = taken.targetValue { return value }
+    func decisionValue(_ kind: CORERelocationKind, spec: CORESpec, candidate: TypeID, shape: Int,
+                       representative: SharedMatches.ClassRepresentative?, shared: inout SharedMatches) throws(COREFailure) -> SideValue {
+        if let representative, let spec = representative.spec {
+            if let value = representative.targetValue { return value }
             let value = try calcTargetSide(kind, targetSpec: spec, target: targetView)
-            shared.representatives[representative]!.targetValue = value
+            representative.targetValue = value
             return value
         }
         return try targetValue(kind, spec: spec, candidate: candidate, shape: shape, shared: &shared)
@@ -367,12 +376,13 @@ extension CORERelocator {
         var resolution: SharedResolution? = SharedResolution(targetSpecs: [], matched: [], firstTargetValue: nil)
         let classes = shared.classes(of: candidates, for: localSpec.relocationKind, in: target)
         // The member the last representative's path read first: most likely the next one's too.
-        var memberHint: Int?, hintKey: UInt64?
+        var memberHint: Int?, hintFrom: SharedMatches.ClassRepresentative?
         for (position, candidate) in candidates.enumerated() {
-            if classes != nil, let typeClasses = shared.classes {
+            if classes != nil {
                 // Candidates lie far apart in the type section: their records are asked for ahead.
-                if position + 8 < candidates.count { typeClasses.prefetch(candidates[position + 8], member: nil, indexArrived: false) }
-                if position + 4 < candidates.count { typeClasses.prefetch(candidates[position + 4], member: memberHint, indexArrived: true) }
+                // (Called through `shared.classes?`: a local copy would retain its tables per candidate.)
+                if position + 8 < candidates.count { shared.classes?.prefetch(candidates[position + 8], member: nil, indexArrived: false) }
+                if position + 4 < candidates.count { shared.classes?.prefetch(candidates[position + 4], member: memberHint, indexArrived: true) }
             }
             let found: CandidateMatch
             do {
@@ -382,8 +392,8 @@ extension CORERelocator {
                 resolution = nil   // libbpf stops at this candidate: left to the caller's walk
                 break
             }
-            if let key = found.representative, key != hintKey, let path = shared.representatives[key]?.path {
-                hintKey = key
+            if let representative = found.representative, representative !== hintFrom, let path = representative.path {
+                hintFrom = representative
                 memberHint = shared.classes?.firstMemberRead(path)
             }
             guard let spec = found.spec else { continue }
