@@ -14,7 +14,9 @@
 # and the libbpf-tools-style programs of bpf/bench-tools (benchmarks/objects.sh), 53 in all.
 #
 # Usage: benchmarks/trim.sh [BTFHUB_TREE]      (default: ../shared/btfhub-archive)
-# Environment: JOBS (default: nproc), SCRATCH (swift --scratch-path, default .build),
+# Environment: JOBS (default: nproc), ROUNDS (default 5: rounds of cold trim, floor and warm trim run
+#   back to back, whose medians give the ratios that do not depend on how fast the machine was in
+#   one half minute; 0 leaves them out), SCRATCH (swift --scratch-path, default .build),
 #   BTFKIT_SHARED_ARCHIVE (default tree), OBJECTS (space-separated .bpf.o files to use instead;
 #   e.g. to leave out an object bpftool refuses on some kernels), SKIP_BTFHUB=1 (leave out (a)).
 # Note: bpftool gen min_core_btf refuses a whole kernel when any relocation fails there (libbpf would
@@ -131,5 +133,39 @@ OUT="" measure "(c) floor: xz -dc > /dev/null, xargs -P $JOBS" \
     bash -c "xargs -P '$JOBS' -I{} sh -c 'xz -dc \"\$1\" > /dev/null' _ {} < '$work/archives'"
 c2_wall=$LAST_WALL; c2_cpu=$LAST_CPU
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
-echo "btf-trim against the floor (xargs -P $JOBS): cold ${b1_cpu}/${c2_cpu} s CPU = $(ratio "$b1_cpu" "$c2_cpu")x, ${b1_wall}/${c2_wall} s wall = $(ratio "$b1_wall" "$c2_wall")x;" \
+echo "btf-trim against the floor (xargs -P $JOBS), single runs above: cold ${b1_cpu}/${c2_cpu} s CPU = $(ratio "$b1_cpu" "$c2_cpu")x, ${b1_wall}/${c2_wall} s wall = $(ratio "$b1_wall" "$c2_wall")x;" \
     "warm cache ${b4_wall}/${c2_wall} s wall = $(ratio "$b4_wall" "$c2_wall")x, ${b4_cpu}/${c2_cpu} s CPU = $(ratio "$b4_cpu" "$c2_cpu")x"
+
+# The single runs above are half a minute apart, and on a shared machine the speed of a core drifts
+# by 10% and more over such spans. So the ratios are measured again in ROUNDS rounds, each running
+# the cold trim, the floor and the warm trim back to back; the medians of each are compared.
+ROUNDS=${ROUNDS:-5}
+if [ "$ROUNDS" -gt 0 ]; then
+    : > "$work/rounds"
+    for round in $(seq "$ROUNDS"); do
+        for run in cold floor warm; do
+            case $run in
+                cold) set -- "$btf_trim" "${objects[@]}" "$TREE" -o "$work/r1" --jobs "$JOBS" ;;
+                floor) set -- bash -c "xargs -P '$JOBS' -I{} sh -c 'xz -dc \"\$1\" > /dev/null' _ {} < '$work/archives'" ;;
+                warm) set -- "$btf_trim" "${objects[@]}" "$TREE" -o "$work/r2" --jobs "$JOBS" --cache "$work/cache" ;;
+            esac
+            /usr/bin/time -f "$run %e %U %S" -a -o "$work/rounds" "$@" > /dev/null 2>&1 || true
+        done
+    done
+    awk -v rounds="$ROUNDS" -v jobs="$JOBS" '
+        { wall[$1] = wall[$1] " " $2; cpu[$1] = cpu[$1] " " ($3 + $4) }
+        function median(list,    n, v, i, j, t) {
+            n = split(list, v, " ")
+            for (i = 1; i <= n; i++) v[i] += 0
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+            return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+        }
+        END {
+            for (run in wall) { w[run] = median(wall[run]); c[run] = median(cpu[run]) }
+            printf "medians of %d rounds (cold trim, floor, warm trim back to back): cold %.2f s wall, %.2f s CPU; floor %.2f s, %.2f s CPU; warm %.2f s, %.2f s CPU\n",
+                rounds, w["cold"], c["cold"], w["floor"], c["floor"], w["warm"], c["warm"]
+            printf "    CPU per round, cold:%s; floor:%s\n", cpu["cold"], cpu["floor"]
+            printf "btf-trim against the floor (xargs -P %d), medians: cold %.3fx CPU, %.3fx wall; warm cache %.3fx CPU, %.3fx wall\n",
+                jobs, c["cold"] / c["floor"], w["cold"] / w["floor"], c["warm"] / c["floor"], w["warm"] / w["floor"]
+        }' "$work/rounds"
+fi
