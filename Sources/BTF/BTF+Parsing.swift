@@ -36,14 +36,20 @@ extension BTF {
 
     public static func typeSectionLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
         guard bytes.count >= 24 else { return nil }
-        let header = Array(bytes.prefix(24))
+        return headerField(Array(bytes.prefix(24)), at: 12)
+    }
+
+    /// The 32-bit field at byte `offset` of a raw BTF header (`head`: at least its first 24 bytes),
+    /// in the byte order its magic says; `nil` when `head` does not start with the magic.
+    static func headerField(_ head: [UInt8], at offset: Int) -> Int? {
+        guard head.count >= 24 else { return nil }
         let order: ByteOrder
-        switch UInt16(header[0]) | UInt16(header[1]) << 8 {
+        switch UInt16(head[0]) | UInt16(head[1]) << 8 {
         case BTFHeader.magic: order = .little
         case BTFHeader.magic.byteSwapped: order = .big
         default: return nil
         }
-        return ByteReader(header, byteOrder: order).get(UInt32.self, at: 12).map(Int.init)
+        return ByteReader(head, byteOrder: order).get(UInt32.self, at: offset).map(Int.init)
     }
 
     /// Reads a raw BTF file, or the `.BTF` section when the file is an ELF object, a vmlinux image
@@ -96,13 +102,7 @@ extension BTF {
             initialized = fill(buffer, from: fd, at: 0) ? prefixSize : 0
         }
         guard prefix.count == prefixSize, !ELFFile.isELF(prefix) else { return nil }
-        let declaredHeaderLength: UInt32
-        switch UInt16(prefix[0]) | UInt16(prefix[1]) << 8 {
-        case BTFHeader.magic: declaredHeaderLength = ByteReader(prefix, byteOrder: .little).get(UInt32.self, at: 4)!
-        case BTFHeader.magic.byteSwapped: declaredHeaderLength = ByteReader(prefix, byteOrder: .big).get(UInt32.self, at: 4)!
-        default: return nil
-        }
-        guard declaredHeaderLength <= prefixSize else { return nil }
+        guard let declaredHeaderLength = headerField(prefix, at: 4), declaredHeaderLength <= prefixSize else { return nil }
         do {
             let layout = try prefix.withUnsafeBytes { raw in Result { () throws(BTFError) in try parseHeader(raw, totalSize: size) } }.get()
             var complete = true

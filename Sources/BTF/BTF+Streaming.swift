@@ -29,7 +29,7 @@ extension BTF {
     public static func readBlob<Failure: Error>(size: Int, from read: (UnsafeMutableRawBufferPointer) throws(Failure) -> Void)
         throws(Failure) -> StreamedBlob {
         var head: [UInt8] = try readArray(count: min(size, 24), from: read)
-        guard let headerLength = declaredHeaderLength(head), headerLength >= 24, headerLength <= min(size, maxStreamedHeaderLength) else {
+        guard let headerLength = headerField(head, at: 4), headerLength >= 24, headerLength <= min(size, maxStreamedHeaderLength) else {
             return .bytes(try readRest(size: size, after: head, from: read))
         }
         head += try readArray(count: headerLength - head.count, from: read) as [UInt8]
@@ -70,18 +70,6 @@ extension BTF {
     private static let maxStreamedHeaderLength = 4096
 
     private enum SectionKind { case types, strings, kindLayout }
-
-    /// The header length a blob's first 24 bytes declare, or `nil` when they are not a BTF header.
-    private static func declaredHeaderLength(_ head: [UInt8]) -> Int? {
-        guard head.count >= 24 else { return nil }
-        let order: ByteOrder
-        switch UInt16(head[0]) | UInt16(head[1]) << 8 {
-        case BTFHeader.magic: order = .little
-        case BTFHeader.magic.byteSwapped: order = .big
-        default: return nil
-        }
-        return ByteReader(head, byteOrder: order).get(UInt32.self, at: 4).map(Int.init)
-    }
 
     /// The non-empty sections sorted by where they start, or `nil` when two overlap (only a damaged
     /// or hand-made blob does that; `BTF(parsing:)` then reads it from one buffer).
