@@ -44,9 +44,22 @@ struct KernelCacheTests {
             tool = try BTFTrimTool.path()
         }
 
+        /// A trim with the cache into `output` (under the run's directory).
+        func trim(into output: String) throws -> (status: Int32, stdout: Data, stderr: String) {
+            try TestSupport.run(tool, objects + [input, "-o", directory.path + "/" + output, "--cache", cache])
+        }
+
+        /// Rewrites the cache entry `name` through `change`.
+        func editEntry(_ name: String, _ change: (inout [UInt8]) -> Void) throws {
+            let path = cache + "/entries/" + name
+            var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+            change(&bytes)
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+        }
+
         /// A first trim into `cold`, filling the empty cache: its entries, one per kernel.
         func trimCold() throws -> [String] {
-            let cold = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/cold", "--cache", cache])
+            let cold = try trim(into: "cold")
             #expect(cold.status == 0, "\(cold.stderr)")
             let entries = try KernelCacheTests.entries(in: cache)
             #expect(entries.count == 3)
@@ -110,7 +123,7 @@ struct KernelCacheTests {
         let plain = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/plain", "--report", directory.path + "/plain.json"])
         #expect(plain.status == 0, "\(plain.stderr)")
         #expect(!plain.stderr.contains("cache:"))
-        let cold = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/cold", "--cache", cache])
+        let cold = try run.trim(into: "cold")
         #expect(cold.status == 0, "\(cold.stderr)")
         #expect(cold.stderr.contains("cache: 0 hits, 3 misses"), "\(cold.stderr)")
         #expect(try Self.entries(in: cache).count == 3)
@@ -133,29 +146,21 @@ struct KernelCacheTests {
     func damagedEntries() throws {
         try TestSupport.requireSharedArchive()
         let run = try CacheRun()
-        let (directory, input, objects, tool, cache) = (run.directory, run.input, run.objects, run.tool, run.cache)
+        let directory = run.directory
         let entries = try run.trimCold()
         // One bit flipped in the middle of the payload (the BTF would still parse), one entry cut short,
         // one header's magic damaged.
-        let flipped = cache + "/entries/" + entries[0]
-        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: flipped)))
-        bytes[bytes.count / 2] ^= 0x10
-        try Data(bytes).write(to: URL(fileURLWithPath: flipped))
-        let truncated = cache + "/entries/" + entries[1]
-        let whole = try Data(contentsOf: URL(fileURLWithPath: truncated))
-        try whole.prefix(whole.count - 100).write(to: URL(fileURLWithPath: truncated))
-        let badMagic = cache + "/entries/" + entries[2]
-        var header = try [UInt8](Data(contentsOf: URL(fileURLWithPath: badMagic)))
-        header[0] = 0
-        try Data(header).write(to: URL(fileURLWithPath: badMagic))
+        try run.editEntry(entries[0]) { $0[$0.count / 2] ^= 0x10 }
+        try run.editEntry(entries[1]) { $0.removeLast(100) }
+        try run.editEntry(entries[2]) { $0[0] = 0 }
 
-        let again = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/again", "--cache", cache])
+        let again = try run.trim(into: "again")
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stderr.contains("0 hits, 3 misses"), "\(again.stderr)")
         #expect(again.stderr.contains("3 damaged entries dropped and rebuilt"), "\(again.stderr)")
         #expect(try Self.files(under: directory.path + "/again") == Self.files(under: directory.path + "/cold"))
         // Rebuilt: whole again, and used by the next run.
-        let third = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/third", "--cache", cache])
+        let third = try run.trim(into: "third")
         #expect(third.stderr.contains("cache: 3 hits, 0 misses"), "\(third.stderr)")
         #expect(try Self.files(under: directory.path + "/third") == Self.files(under: directory.path + "/cold"))
     }
@@ -165,7 +170,7 @@ struct KernelCacheTests {
     func entryFormat() throws {
         try TestSupport.requireSharedArchive()
         let run = try CacheRun()
-        let (directory, input, objects, tool, cache) = (run.directory, run.input, run.objects, run.tool, run.cache)
+        let (directory, cache) = (run.directory, run.cache)
         let entries = try run.trimCold()
         func littleEndian(_ bytes: ArraySlice<UInt8>) -> UInt64 { bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) } }
         for name in entries {
@@ -179,17 +184,16 @@ struct KernelCacheTests {
             #expect(digits.flatMap { UInt64($0, radix: 16) } == littleEndian(bytes[16 ..< 24]), "\(name): \(String(decoding: reference.stdout, as: UTF8.self))")
         }
         // The previous format (its magic and a CRC-32 where the checksum is) counts as damaged: rebuilt once.
-        let old = cache + "/entries/" + entries[0]
-        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: old)))
-        bytes.replaceSubrange(0 ..< 8, with: Array("BTFKITC1".utf8))
-        bytes.replaceSubrange(16 ..< 24, with: [0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0])
-        try Data(bytes).write(to: URL(fileURLWithPath: old))
-        let again = try TestSupport.run(tool, objects + [input, "-o", directory.path + "/again", "--cache", cache])
+        try run.editEntry(entries[0]) { bytes in
+            bytes.replaceSubrange(0 ..< 8, with: Array("BTFKITC1".utf8))
+            bytes.replaceSubrange(16 ..< 24, with: [0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0])
+        }
+        let again = try run.trim(into: "again")
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stderr.contains("cache: 2 hits, 1 misses"), "\(again.stderr)")
         #expect(again.stderr.contains("1 damaged entry dropped and rebuilt"), "\(again.stderr)")
         #expect(try Self.files(under: directory.path + "/again") == Self.files(under: directory.path + "/cold"))
-        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: old)))[0 ..< 8] == Array("BTFKITC2".utf8)[...])
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: cache + "/entries/" + entries[0])))[0 ..< 8] == Array("BTFKITC2".utf8)[...])
     }
 
     @Test("two runs sharing one cache at the same time both succeed with the same outputs", .requiresSharedArchive)
