@@ -393,8 +393,12 @@ struct SweepKernel: Sendable {
         case .entry(let entry): isArchive = entry.format == .compressedArchive
         case .file: isArchive = input.hasSuffix(".tar.xz")
         }
-        if isArchive, cache == nil {
-            // Decompressed straight into the kernel's arrays: the cache, when there is one, keeps the bytes instead.
+        if isArchive, let cache {
+            kernel = try cache.withBTF(fromArchive: input, maxDecompressedSize: maxSize) { bytes in
+                try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result)
+            }
+        } else if isArchive {
+            // Decompressed straight into the kernel's arrays (a cache, when there is one, keeps the bytes).
             switch try KernelArchive.readBTFBlob(fromArchive: input, maxDecompressedSize: maxSize).contents {
             case .sections(let sections):
                 result.inputBytes = sections.blobSize
@@ -403,22 +407,11 @@ struct SweepKernel: Sendable {
             case .bytes(let bytes):
                 kernel = try bytes.withUnsafeBytes { bytes in try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result) }
             }
+        } else if case .entry(let entry) = source {
+            kernel = try entry.withBTFBytes(maxSize: maxSize) { bytes in try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result) }
         } else {
-            switch source {
-            case .entry(let entry):
-                kernel = try entry.withBTFBytes(maxSize: maxSize, cache: cache) { bytes in
-                    try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result)
-                }
-            case .file:
-                if isArchive, let cache {
-                    kernel = try cache.withBTF(fromArchive: input, maxDecompressedSize: maxSize) { bytes in
-                        try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result)
-                    }
-                } else {
-                    let bytes = try FileIO.read(input, limit: maxSize)
-                    kernel = try bytes.withUnsafeBytes { bytes in try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result) }
-                }
-            }
+            let bytes = try FileIO.read(input, limit: maxSize)
+            kernel = try bytes.withUnsafeBytes { bytes in try parseKernel(bytes, maxTypeSection: maxTypeSection, into: &result) }
         }
         guard !modules.isEmpty else { return kernel }
         let split = try modules.map { path in try Self.readModule(path, base: kernel, maxSize: maxSize) }
